@@ -1,0 +1,1 @@
+//! DSP core (filled in by the DSP work): conversions, Welch PSD, metrics analyser.

@@ -1,0 +1,140 @@
+//! The [`IqSink`] trait: where captures are archived, and [`IqArchive`]: reading them back.
+
+use std::fmt::{Debug, Display};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, SampleBlock};
+use crate::error::Result;
+use crate::ids::{ReceiverId, SessionId};
+use crate::metrics::SignalMetrics;
+use crate::report::{SessionReport, StoredObject};
+
+/// Archives captures of a session, then commits the session.
+///
+/// Protocol, per session: any number of [`IqSink::begin_capture`] (concurrently), each writer
+/// ended by [`CaptureWriter::finish`] or [`CaptureWriter::abort`]; then exactly one of
+/// [`IqSink::commit_session`] (writes the manifest, last) or [`IqSink::abort_session`].
+/// A reader that sees a manifest sees a complete session.
+#[async_trait]
+pub trait IqSink: Send + Sync + Debug + Display + 'static {
+    /// Starts storing one receiver's capture for `session`.
+    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>>;
+
+    /// Writes the session manifest (the commit marker) describing `report`, and returns it.
+    /// A session that is already committed gives [`crate::Error::AlreadyExists`].
+    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject>;
+
+    /// Deletes every object written for an uncommitted `session`.
+    async fn abort_session(&self, session: SessionId) -> Result<()>;
+
+    /// Checks that the store is reachable and writable with the configured credentials.
+    async fn health(&self) -> Result<()>;
+}
+
+/// Receives one capture's chunks, in order.
+///
+/// The engine guarantees that the samples written add up to `info.expected_samples` before it
+/// calls `finish`, so formats whose header holds the length can be streamed.
+#[async_trait]
+pub trait CaptureWriter: Send + Debug {
+    /// Stores one chunk (samples are written; other chunks go to the metadata).
+    async fn write(&mut self, chunk: CaptureChunk) -> Result<()>;
+
+    /// Completes the capture: flushes samples, writes metadata, returns the objects written.
+    async fn finish(self: Box<Self>, summary: &CaptureSummary, metrics: Option<&SignalMetrics>) -> Result<Vec<StoredObject>>;
+
+    /// Discards the capture: aborts uploads and removes whatever was written.
+    async fn abort(self: Box<Self>) -> Result<()>;
+}
+
+/// A shared, dynamically chosen sink.
+pub type DynIqSink = dyn IqSink;
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<T: IqSink + ?Sized> IqSink for Arc<T> {
+    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
+        (**self).begin_capture(session, info).await
+    }
+    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject> {
+        (**self).commit_session(report).await
+    }
+    async fn abort_session(&self, session: SessionId) -> Result<()> {
+        (**self).abort_session(session).await
+    }
+    async fn health(&self) -> Result<()> {
+        (**self).health().await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<T: IqSink + ?Sized> IqSink for Box<T> {
+    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
+        (**self).begin_capture(session, info).await
+    }
+    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject> {
+        (**self).commit_session(report).await
+    }
+    async fn abort_session(&self, session: SessionId) -> Result<()> {
+        (**self).abort_session(session).await
+    }
+    async fn health(&self) -> Result<()> {
+        (**self).health().await
+    }
+}
+
+/// One archived capture read back whole (for analysis and tests; large captures should be
+/// streamed with the backend's own reader).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchivedCapture {
+    /// Its summary as archived.
+    pub summary: CaptureSummary,
+    /// Its metrics as archived.
+    pub metrics: Option<SignalMetrics>,
+    /// The samples (checksum verified).
+    pub samples: SampleBlock,
+}
+
+/// Reading back what an [`IqSink`] archived (optional capability).
+#[async_trait]
+pub trait IqArchive: Send + Sync + Debug + 'static {
+    /// Committed sessions, newest first, optionally those started within `[since, until)`.
+    async fn list_sessions(&self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Result<Vec<SessionId>>;
+
+    /// The manifest of a committed session.
+    async fn read_manifest(&self, session: SessionId) -> Result<SessionReport>;
+
+    /// One receiver's capture of a session, with checksums verified.
+    async fn read_capture(&self, session: SessionId, receiver: &ReceiverId) -> Result<ArchivedCapture>;
+
+    /// Every key stored under a session (committed or not), sorted.
+    async fn list_objects(&self, session: SessionId) -> Result<Vec<String>>;
+}
+
+/// Conveniences on every [`IqSink`]. Implementers never implement this.
+#[async_trait]
+pub trait IqSinkExt: IqSink {
+    /// Stores a whole in-memory capture in one call: begin, write every chunk, finish.
+    async fn store_capture(
+        &self,
+        session: SessionId,
+        summary: &CaptureSummary,
+        metrics: Option<&SignalMetrics>,
+        chunks: Vec<CaptureChunk>,
+    ) -> Result<Vec<StoredObject>> {
+        let mut w = self.begin_capture(session, &summary.info).await?;
+        for c in chunks {
+            if let Err(e) = w.write(c).await {
+                let _ = w.abort().await;
+                return Err(e);
+            }
+        }
+        w.finish(summary, metrics).await
+    }
+}
+
+impl<T: IqSink + ?Sized> IqSinkExt for T {}

@@ -1,0 +1,85 @@
+//! The [`ReceiverSource`] trait: where captures come from.
+
+use std::fmt::{Debug, Display};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::capture::CaptureStream;
+use crate::error::Result;
+use crate::receiver::{ReceiverHealth, ReceiverInfo};
+use crate::request::CaptureRequest;
+
+/// A receiver that can produce captures: a KiwiSDR, an OpenWebRX, an rtl_tcp dongle, an HTTP IQ
+/// endpoint, a simulated receiver.
+///
+/// Implementations are cheap to clone behind an `Arc`, do no I/O at construction, and keep
+/// their protocol configuration (passwords, gains) to themselves.
+#[async_trait]
+pub trait ReceiverSource: Send + Sync + Debug + Display + 'static {
+    /// Who this receiver is.
+    fn info(&self) -> &ReceiverInfo;
+
+    /// A quick liveness and capacity check (no capture).
+    async fn health(&self) -> Result<ReceiverHealth>;
+
+    /// Connects and handshakes, then returns the capture header and a stream of its chunks.
+    ///
+    /// Contract:
+    /// - the stream delivers exactly `info.expected_samples` samples and then ends, or ends with
+    ///   an `Err` (a stream that ends early without error is treated as a lost connection);
+    /// - a [`crate::CaptureChunk::Time`] for sample 0 comes before the first samples;
+    /// - when `req.start_at` is set the source connects now and delivers samples from that
+    ///   instant on;
+    /// - when `cancel` fires the stream ends promptly with [`crate::Error::Cancelled`] and the
+    ///   connection is closed. Dropping the stream also closes it.
+    async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream>;
+}
+
+/// A shared, dynamically chosen source.
+pub type DynReceiverSource = dyn ReceiverSource;
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<T: ReceiverSource + ?Sized> ReceiverSource for Arc<T> {
+    fn info(&self) -> &ReceiverInfo {
+        (**self).info()
+    }
+    async fn health(&self) -> Result<ReceiverHealth> {
+        (**self).health().await
+    }
+    async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
+        (**self).open(req, cancel).await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<T: ReceiverSource + ?Sized> ReceiverSource for Box<T> {
+    fn info(&self) -> &ReceiverInfo {
+        (**self).info()
+    }
+    async fn health(&self) -> Result<ReceiverHealth> {
+        (**self).health().await
+    }
+    async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
+        (**self).open(req, cancel).await
+    }
+}
+
+/// Conveniences on every [`ReceiverSource`]. Implementers never implement this.
+#[async_trait]
+pub trait ReceiverSourceExt: ReceiverSource {
+    /// [`ReceiverSource::open`] with a token that is never cancelled.
+    async fn open_uncancellable(&self, req: &CaptureRequest) -> Result<CaptureStream> {
+        self.open(req, CancellationToken::new()).await
+    }
+
+    /// The receiver id as a string.
+    fn id_str(&self) -> &str {
+        self.info().id.as_str()
+    }
+}
+
+impl<T: ReceiverSource + ?Sized> ReceiverSourceExt for T {}

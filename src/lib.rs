@@ -1,0 +1,2 @@
+//! Heimdall facade.
+pub use heimdall_core as core;
