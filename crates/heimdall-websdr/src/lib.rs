@@ -1,1 +1,20 @@
-//! placeholder
+//! # heimdall-websdr
+//!
+//! [`heimdall_core::ReceiverSource`] backends, one self-contained module per protocol, each
+//! behind a cargo feature of the same name.
+#![warn(missing_docs)]
+
+#[cfg(feature = "discovery")]
+pub mod discovery;
+#[cfg(feature = "http_iq")]
+pub mod http_iq;
+#[cfg(feature = "kiwisdr")]
+pub mod kiwisdr;
+#[cfg(feature = "openwebrx")]
+pub mod openwebrx;
+#[cfg(feature = "receivers-file")]
+pub mod receivers_file;
+#[cfg(feature = "rtl_tcp")]
+pub mod rtl_tcp;
+#[cfg(feature = "simulated")]
+pub mod simulated;
