@@ -275,7 +275,9 @@ pub struct CaptureStream {
 
 impl fmt::Debug for CaptureStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaptureStream").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("CaptureStream")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -370,7 +372,11 @@ pub struct CaptureSummary {
 impl CaptureSummary {
     /// Duration of the delivered samples, seconds.
     pub fn duration_s(&self) -> f64 {
-        if self.info.sample_rate_hz > 0.0 { self.samples as f64 / self.info.sample_rate_hz } else { 0.0 }
+        if self.info.sample_rate_hz > 0.0 {
+            self.samples as f64 / self.info.sample_rate_hz
+        } else {
+            0.0
+        }
     }
 }
 
@@ -391,10 +397,22 @@ mod tests {
     fn rssi_mean_is_power_domain() {
         let mut a = RssiAccumulator::default();
         for v in [-100.0, -90.0] {
-            a.push(&RssiReading { sample_index: 0, value: v, unit: PowerUnit::Dbm });
+            a.push(&RssiReading {
+                sample_index: 0,
+                value: v,
+                unit: PowerUnit::Dbm,
+            });
         }
-        a.push(&RssiReading { sample_index: 0, value: -3.0, unit: PowerUnit::Dbfs });
-        a.push(&RssiReading { sample_index: 0, value: f64::NAN, unit: PowerUnit::Dbm });
+        a.push(&RssiReading {
+            sample_index: 0,
+            value: -3.0,
+            unit: PowerUnit::Dbfs,
+        });
+        a.push(&RssiReading {
+            sample_index: 0,
+            value: f64::NAN,
+            unit: PowerUnit::Dbm,
+        });
         let s = a.summary().unwrap();
         assert_eq!(s.count, 2);
         assert!((s.mean - (-92.596)).abs() < 0.01, "{}", s.mean);

@@ -229,12 +229,18 @@ impl Error {
 
     /// Shorthand for [`Error::InvalidInput`].
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { field, reason: reason.into() }
+        Error::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
     }
 
     /// Shorthand for [`Error::Config`] without a source.
     pub fn config(reason: impl Into<String>) -> Self {
-        Error::Config { reason: reason.into(), source: None }
+        Error::Config {
+            reason: reason.into(),
+            source: None,
+        }
     }
 
     /// The message followed by its whole source chain, joined with `": "`.
@@ -281,7 +287,11 @@ pub struct ErrorReport {
 
 impl From<&Error> for ErrorReport {
     fn from(e: &Error) -> Self {
-        ErrorReport { kind: e.kind().to_owned(), message: e.chain(), retryable: e.is_retryable() }
+        ErrorReport {
+            kind: e.kind().to_owned(),
+            message: e.chain(),
+            retryable: e.is_retryable(),
+        }
     }
 }
 
@@ -317,11 +327,23 @@ mod tests {
 
     #[test]
     fn refused_and_invalid_are_not_retryable() {
-        let e = Error::Refused { backend: "kiwisdr", target: "k".into(), reason: "ip_limit".into(), source: None };
+        let e = Error::Refused {
+            backend: "kiwisdr",
+            target: "k".into(),
+            reason: "ip_limit".into(),
+            source: None,
+        };
         assert!(!e.is_retryable());
         assert!(!Error::invalid("frequency_hz", "NaN").is_retryable());
-        assert_eq!(Error::invalid("frequency_hz", "is NaN").to_string(), "invalid frequency_hz: is NaN");
-        let io: std::io::Error = Error::NotFound { backend: "memory", key: "a".into() }.into();
+        assert_eq!(
+            Error::invalid("frequency_hz", "is NaN").to_string(),
+            "invalid frequency_hz: is NaN"
+        );
+        let io: std::io::Error = Error::NotFound {
+            backend: "memory",
+            key: "a".into(),
+        }
+        .into();
         assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
     }
 }

@@ -56,7 +56,11 @@ impl ReceiverId {
         }
         out.truncate(MAX_RECEIVER_ID_LEN);
         let out = out.trim_matches(|c| c == '-' || c == '_').to_owned();
-        if out.is_empty() { ReceiverId("receiver".into()) } else { ReceiverId(out) }
+        if out.is_empty() {
+            ReceiverId("receiver".into())
+        } else {
+            ReceiverId(out)
+        }
     }
 
     /// The id as a string slice.
@@ -74,9 +78,15 @@ fn validate_slug(id: &str) -> Result<()> {
     }
     let first = id.as_bytes()[0];
     if !first.is_ascii_alphanumeric() {
-        return Err(Error::invalid("receiver id", format!("{id:?} must start with a letter or digit")));
+        return Err(Error::invalid(
+            "receiver id",
+            format!("{id:?} must start with a letter or digit"),
+        ));
     }
-    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
         return Err(Error::invalid(
             "receiver id",
             format!("{id:?} contains {bad:?}; only ASCII letters, digits, '-' and '_' are allowed"),
@@ -169,8 +179,8 @@ impl fmt::Display for SessionId {
 impl FromStr for SessionId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let u = uuid::Uuid::parse_str(s)
-            .map_err(|e| Error::invalid("session id", format!("{s:?} is not a UUID: {e}")))?;
+        let u =
+            uuid::Uuid::parse_str(s).map_err(|e| Error::invalid("session id", format!("{s:?} is not a UUID: {e}")))?;
         SessionId::from_uuid(u)
     }
 }
@@ -193,7 +203,14 @@ mod tests {
 
     #[test]
     fn slugify_always_valid() {
-        for name in ["Aquila di Giaveno", "  ", "Milano - Baggio", "éé", "a/b/../c", &"Z".repeat(200)] {
+        for name in [
+            "Aquila di Giaveno",
+            "  ",
+            "Milano - Baggio",
+            "éé",
+            "a/b/../c",
+            &"Z".repeat(200),
+        ] {
             let s = ReceiverId::slugify(name);
             assert!(ReceiverId::new(s.as_str()).is_ok(), "{name:?} -> {s}");
         }

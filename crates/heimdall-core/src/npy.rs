@@ -70,14 +70,22 @@ pub struct NpyHeader {
 }
 
 fn malformed(reason: impl Into<String>) -> Error {
-    Error::Malformed { backend: "npy", origin: "npy header".into(), reason: reason.into() }
+    Error::Malformed {
+        backend: "npy",
+        origin: "npy header".into(),
+        reason: reason.into(),
+    }
 }
 
 impl NpyHeader {
     /// Encodes a v1.0 header exactly as `numpy.save` does: sorted keys, a trailing comma,
     /// 64-byte alignment and room for the shape to grow.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': ({},), }}", self.dtype.descr(), self.len);
+        let dict = format!(
+            "{{'descr': '{}', 'fortran_order': False, 'shape': ({},), }}",
+            self.dtype.descr(),
+            self.len
+        );
         // numpy reserves 21 digits for the growth axis; keep the same spare room.
         let digits = self.len.to_string().len();
         let spare = 21usize.saturating_sub(digits);
@@ -119,11 +127,16 @@ impl NpyHeader {
             v => return Err(malformed(format!("unsupported .npy format version {v}"))),
         };
         if hlen > MAX_HEADER_LEN {
-            return Err(malformed(format!("header of {hlen} bytes is larger than {MAX_HEADER_LEN}")));
+            return Err(malformed(format!(
+                "header of {hlen} bytes is larger than {MAX_HEADER_LEN}"
+            )));
         }
         let end = start + hlen;
         if buf.len() < end {
-            return Err(malformed(format!("truncated: header needs {end} bytes, got {}", buf.len())));
+            return Err(malformed(format!(
+                "truncated: header needs {end} bytes, got {}",
+                buf.len()
+            )));
         }
         let text = std::str::from_utf8(&buf[start..end]).map_err(|_| malformed("header is not text"))?;
         let descr = dict_value(text, "descr").ok_or_else(|| malformed("header has no 'descr'"))?;
@@ -148,15 +161,26 @@ impl NpyHeader {
         if fortran.trim() != "False" {
             let dims = shape.trim().trim_matches(|c| c == '(' || c == ')');
             if dims.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
-                return Err(malformed("Fortran-order arrays are not supported; save a 1-D C-order array"));
+                return Err(malformed(
+                    "Fortran-order arrays are not supported; save a 1-D C-order array",
+                ));
             }
         }
-        let dims: Vec<&str> =
-            shape.trim().trim_start_matches('(').trim_end_matches(')').split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let dims: Vec<&str> = shape
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         if dims.len() != 1 {
             return Err(malformed(format!("shape {} is not one-dimensional", shape.trim())));
         }
-        let len: u64 = dims[0].trim_end_matches('L').parse().map_err(|_| malformed(format!("bad shape {}", shape.trim())))?;
+        let len: u64 = dims[0]
+            .trim_end_matches('L')
+            .parse()
+            .map_err(|_| malformed(format!("bad shape {}", shape.trim())))?;
         Ok((NpyHeader { dtype, len }, end))
     }
 
@@ -170,7 +194,10 @@ impl NpyHeader {
 fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let k1 = format!("'{key}'");
     let k2 = format!("\"{key}\"");
-    let pos = text.find(&k1).map(|p| p + k1.len()).or_else(|| text.find(&k2).map(|p| p + k2.len()))?;
+    let pos = text
+        .find(&k1)
+        .map(|p| p + k1.len())
+        .or_else(|| text.find(&k2).map(|p| p + k2.len()))?;
     let rest = text[pos..].trim_start().strip_prefix(':')?;
     let mut depth = 0i32;
     for (i, c) in rest.char_indices() {
@@ -188,7 +215,11 @@ fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 pub fn decode_samples(header: &NpyHeader, data: &[u8]) -> Result<crate::capture::SampleBlock> {
     let need = header.data_len();
     if (data.len() as u64) < need {
-        return Err(malformed(format!("truncated data: {} bytes for {} elements need {need}", data.len(), header.len)));
+        return Err(malformed(format!(
+            "truncated data: {} bytes for {} elements need {need}",
+            data.len(),
+            header.len
+        )));
     }
     let data = &data[..need as usize];
     Ok(match header.dtype {
@@ -203,7 +234,9 @@ pub fn decode_samples(header: &NpyHeader, data: &[u8]) -> Result<crate::capture:
                 .collect(),
         ),
         Dtype::Float32 => crate::capture::SampleBlock::Real(
-            data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            data.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
         ),
     })
 }
@@ -220,7 +253,12 @@ mod tests {
 
     #[test]
     fn encode_matches_numpy_layout() {
-        let h = NpyHeader { dtype: Dtype::Complex64, len: 1000 }.encode().unwrap();
+        let h = NpyHeader {
+            dtype: Dtype::Complex64,
+            len: 1000,
+        }
+        .encode()
+        .unwrap();
         // numpy 2.x: HEADER_LEN 118, data at 128.
         assert_eq!(h.len(), 128);
         assert_eq!(u16::from_le_bytes([h[8], h[9]]), 118);
@@ -231,10 +269,21 @@ mod tests {
 
     #[test]
     fn parse_rejects_garbage_without_panicking() {
-        for bad in [&b""[..], b"\x93NUMPY", b"\x93NUMPY\x01\x00\xff\xff", b"PK\x03\x04xxxxxxxxxx", b"\x93NUMPY\x09\x00\x00\x00"] {
+        for bad in [
+            &b""[..],
+            b"\x93NUMPY",
+            b"\x93NUMPY\x01\x00\xff\xff",
+            b"PK\x03\x04xxxxxxxxxx",
+            b"\x93NUMPY\x09\x00\x00\x00",
+        ] {
             assert!(NpyHeader::parse(bad).is_err());
         }
-        let mut h = NpyHeader { dtype: Dtype::Float32, len: 3 }.encode().unwrap();
+        let mut h = NpyHeader {
+            dtype: Dtype::Float32,
+            len: 3,
+        }
+        .encode()
+        .unwrap();
         h.truncate(20);
         assert!(NpyHeader::parse(&h).is_err());
     }

@@ -89,7 +89,11 @@ pub struct GeoPosition {
 impl GeoPosition {
     /// A validated position.
     pub fn new(latitude: f64, longitude: f64, altitude_m: Option<f64>) -> Result<Self> {
-        let p = GeoPosition { latitude, longitude, altitude_m };
+        let p = GeoPosition {
+            latitude,
+            longitude,
+            altitude_m,
+        };
         p.validate()?;
         Ok(p)
     }
@@ -97,7 +101,10 @@ impl GeoPosition {
     /// Checks ranges and finiteness.
     pub fn validate(&self) -> Result<()> {
         if !self.latitude.is_finite() || !(-90.0..=90.0).contains(&self.latitude) {
-            return Err(Error::invalid("latitude", format!("{} is not within -90..=90 degrees", self.latitude)));
+            return Err(Error::invalid(
+                "latitude",
+                format!("{} is not within -90..=90 degrees", self.latitude),
+            ));
         }
         if !self.longitude.is_finite() || !(-180.0..=180.0).contains(&self.longitude) {
             return Err(Error::invalid(
@@ -108,7 +115,10 @@ impl GeoPosition {
         if let Some(a) = self.altitude_m
             && (!a.is_finite() || !(-500.0..=100_000.0).contains(&a))
         {
-            return Err(Error::invalid("altitude_m", format!("{a} is not within -500..=100000 m")));
+            return Err(Error::invalid(
+                "altitude_m",
+                format!("{a} is not within -500..=100000 m"),
+            ));
         }
         Ok(())
     }
@@ -150,7 +160,13 @@ pub struct ReceiverInfo {
 impl ReceiverInfo {
     /// A receiver description with no position.
     pub fn new(id: ReceiverId, name: impl Into<String>, kind: ReceiverKind, url: impl Into<String>) -> Self {
-        ReceiverInfo { id, name: name.into(), kind, url: url.into(), position: None }
+        ReceiverInfo {
+            id,
+            name: name.into(),
+            kind,
+            url: url.into(),
+            position: None,
+        }
     }
 
     /// Sets the position.
@@ -185,7 +201,14 @@ pub struct ReceiverHealth {
 impl ReceiverHealth {
     /// A healthy receiver with nothing more to say.
     pub fn up() -> Self {
-        ReceiverHealth { available: true, users: None, users_max: None, gps_locked: None, version: None, detail: String::new() }
+        ReceiverHealth {
+            available: true,
+            users: None,
+            users_max: None,
+            gps_locked: None,
+            version: None,
+            detail: String::new(),
+        }
     }
 }
 

@@ -152,7 +152,10 @@ pub struct SessionReport {
 impl SessionReport {
     /// Receivers whose status is [`ReceiverStatus::Recorded`].
     pub fn recorded(&self) -> usize {
-        self.receivers.iter().filter(|r| r.status == ReceiverStatus::Recorded).count()
+        self.receivers
+            .iter()
+            .filter(|r| r.status == ReceiverStatus::Recorded)
+            .count()
     }
 
     /// Receivers that did not record.
@@ -251,11 +254,26 @@ mod tests {
     #[test]
     fn session_status_rules() {
         use ReceiverStatus::*;
-        assert_eq!(SessionStatus::from_receivers(&[Recorded, Recorded]), SessionStatus::Success);
-        assert_eq!(SessionStatus::from_receivers(&[Recorded, FetchFailed]), SessionStatus::Partial);
-        assert_eq!(SessionStatus::from_receivers(&[StoreFailed, FetchFailed]), SessionStatus::Failed);
-        assert_eq!(SessionStatus::from_receivers(&[Recorded, Stored]), SessionStatus::Partial);
-        assert_eq!(SessionStatus::from_receivers(&[Recorded, Cancelled]), SessionStatus::Cancelled);
+        assert_eq!(
+            SessionStatus::from_receivers(&[Recorded, Recorded]),
+            SessionStatus::Success
+        );
+        assert_eq!(
+            SessionStatus::from_receivers(&[Recorded, FetchFailed]),
+            SessionStatus::Partial
+        );
+        assert_eq!(
+            SessionStatus::from_receivers(&[StoreFailed, FetchFailed]),
+            SessionStatus::Failed
+        );
+        assert_eq!(
+            SessionStatus::from_receivers(&[Recorded, Stored]),
+            SessionStatus::Partial
+        );
+        assert_eq!(
+            SessionStatus::from_receivers(&[Recorded, Cancelled]),
+            SessionStatus::Cancelled
+        );
         assert_eq!(SessionStatus::from_receivers(&[]), SessionStatus::Failed);
     }
 }

@@ -28,7 +28,10 @@ pub struct Passband {
 impl Passband {
     /// A symmetric passband of total width `width_hz`.
     pub fn symmetric(width_hz: f64) -> Self {
-        Passband { low_hz: -width_hz / 2.0, high_hz: width_hz / 2.0 }
+        Passband {
+            low_hz: -width_hz / 2.0,
+            high_hz: width_hz / 2.0,
+        }
     }
 
     /// Width in Hz.
@@ -40,7 +43,10 @@ impl Passband {
         if !self.low_hz.is_finite() || !self.high_hz.is_finite() || self.low_hz >= self.high_hz {
             return Err(Error::invalid(
                 "passband",
-                format!("low {} Hz must be finite and below high {} Hz", self.low_hz, self.high_hz),
+                format!(
+                    "low {} Hz must be finite and below high {} Hz",
+                    self.low_hz, self.high_hz
+                ),
             ));
         }
         Ok(())
@@ -146,7 +152,10 @@ impl AcquisitionRequest {
         }
         if let Some(r) = &self.receivers {
             if r.is_empty() {
-                return Err(Error::invalid("receivers", "the receiver list is empty; omit it to use all receivers"));
+                return Err(Error::invalid(
+                    "receivers",
+                    "the receiver list is empty; omit it to use all receivers",
+                ));
             }
             let mut seen = std::collections::HashSet::new();
             for id in r {
@@ -231,12 +240,48 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let cases: Vec<(AcquisitionRequest, &str)> = vec![
-            (AcquisitionRequest { frequency_hz: f64::NAN, ..ok() }, "frequency_hz"),
-            (AcquisitionRequest { frequency_hz: -1.0, ..ok() }, "frequency_hz"),
-            (AcquisitionRequest { frequency_hz: 0.0, ..ok() }, "frequency_hz"),
-            (AcquisitionRequest { frequency_hz: 1e15, ..ok() }, "frequency_hz"),
-            (AcquisitionRequest { duration: Duration::ZERO, ..ok() }, "duration"),
-            (AcquisitionRequest { duration: Duration::from_secs(3601), ..ok() }, "duration"),
+            (
+                AcquisitionRequest {
+                    frequency_hz: f64::NAN,
+                    ..ok()
+                },
+                "frequency_hz",
+            ),
+            (
+                AcquisitionRequest {
+                    frequency_hz: -1.0,
+                    ..ok()
+                },
+                "frequency_hz",
+            ),
+            (
+                AcquisitionRequest {
+                    frequency_hz: 0.0,
+                    ..ok()
+                },
+                "frequency_hz",
+            ),
+            (
+                AcquisitionRequest {
+                    frequency_hz: 1e15,
+                    ..ok()
+                },
+                "frequency_hz",
+            ),
+            (
+                AcquisitionRequest {
+                    duration: Duration::ZERO,
+                    ..ok()
+                },
+                "duration",
+            ),
+            (
+                AcquisitionRequest {
+                    duration: Duration::from_secs(3601),
+                    ..ok()
+                },
+                "duration",
+            ),
             (ok().with_sample_rate(0.0), "sample_rate_hz"),
             (ok().with_sample_rate(f64::INFINITY), "sample_rate_hz"),
             (ok().with_receivers(vec![]), "receivers"),
@@ -244,7 +289,13 @@ mod tests {
                 ok().with_receivers(vec![ReceiverId::new("a").unwrap(), ReceiverId::new("a").unwrap()]),
                 "receivers",
             ),
-            (ok().with_passband(Passband { low_hz: 10.0, high_hz: -10.0 }), "passband"),
+            (
+                ok().with_passband(Passband {
+                    low_hz: 10.0,
+                    high_hz: -10.0,
+                }),
+                "passband",
+            ),
         ];
         for (req, field) in cases {
             match req.validate() {
@@ -257,7 +308,9 @@ mod tests {
 
     #[test]
     fn serde_round_trip() {
-        let r = ok().with_sample_rate(12_000.0).with_passband(Passband::symmetric(10_000.0));
+        let r = ok()
+            .with_sample_rate(12_000.0)
+            .with_passband(Passband::symmetric(10_000.0));
         let j = serde_json::to_string(&r).unwrap();
         assert!(j.contains("\"duration\":10.0"), "{j}");
         assert_eq!(serde_json::from_str::<AcquisitionRequest>(&j).unwrap(), r);

@@ -44,7 +44,11 @@ pub trait CaptureWriter: Send + Debug {
     async fn write(&mut self, chunk: CaptureChunk) -> Result<()>;
 
     /// Completes the capture: flushes samples, writes metadata, returns the objects written.
-    async fn finish(self: Box<Self>, summary: &CaptureSummary, metrics: Option<&SignalMetrics>) -> Result<Vec<StoredObject>>;
+    async fn finish(
+        self: Box<Self>,
+        summary: &CaptureSummary,
+        metrics: Option<&SignalMetrics>,
+    ) -> Result<Vec<StoredObject>>;
 
     /// Discards the capture: aborts uploads and removes whatever was written.
     async fn abort(self: Box<Self>) -> Result<()>;
@@ -103,7 +107,8 @@ pub struct ArchivedCapture {
 #[async_trait]
 pub trait IqArchive: Send + Sync + Debug + 'static {
     /// Committed sessions, newest first, optionally those started within `[since, until)`.
-    async fn list_sessions(&self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Result<Vec<SessionId>>;
+    async fn list_sessions(&self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>)
+    -> Result<Vec<SessionId>>;
 
     /// The manifest of a committed session.
     async fn read_manifest(&self, session: SessionId) -> Result<SessionReport>;

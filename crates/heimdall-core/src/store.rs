@@ -179,7 +179,12 @@ pub trait MetricQuery: Send + Sync + Debug + 'static {
     async fn snr_stats(&self, window: TimeWindow) -> Result<Vec<SnrStats>>;
 
     /// Aggregates per `width` bucket and receiver within `window`, ordered by bucket then receiver.
-    async fn time_buckets(&self, width: Duration, window: TimeWindow, receiver: Option<&ReceiverId>) -> Result<Vec<TimeBucket>>;
+    async fn time_buckets(
+        &self,
+        width: Duration,
+        window: TimeWindow,
+        receiver: Option<&ReceiverId>,
+    ) -> Result<Vec<TimeBucket>>;
 
     /// A session's record, if known.
     async fn session(&self, id: SessionId) -> Result<Option<SessionReport>>;
