@@ -1,1 +1,267 @@
-//! placeholder
+//! # heimdall-tsdb
+//!
+//! Heimdall's metrics persistence on [diesel] + [diesel_async]: a [`MetricStore`] (batched,
+//! idempotent writes), [`MetricQuery`] (history, SNR statistics, time buckets, sessions) and a
+//! [`ReceiverRegistry`] over two backends that answer the same:
+//!
+//! | backend | feature | URL | notes |
+//! |---|---|---|---|
+//! | PostgreSQL | `postgres` | `postgres://user:pass@host/db` | bb8 pool, `UNNEST` batch inserts, TimescaleDB hypertable when the server offers it |
+//! | SQLite file | `sqlite` | `sqlite://path.db`, `sqlite:path.db` or `path.db` | WAL, `synchronous=NORMAL`, `busy_timeout` |
+//! | SQLite in memory | `sqlite` | `sqlite::memory:` or `:memory:` | one private connection |
+//!
+//! Building a [`Tsdb`] never connects; the first call does. Migrations are embedded and run
+//! explicitly with [`Tsdb::migrate`] (re-runnable).
+//!
+//! Writes are idempotent on (session, receiver): a retried batch inserts nothing twice and
+//! reports the skipped rows as [`RecordOutcome::duplicates`]. Each batch is one transaction,
+//! chunked below the backend's bind-parameter limit (PostgreSQL 65 535, SQLite 32 766).
+//!
+//! Failures are [`heimdall_core::Error::Database`] with `retryable` set where the failure was
+//! seen (connection loss, pool timeout, serialization failure, deadlock and SQLite busy are
+//! retryable; constraint, syntax and data errors are not), and the source is a
+//! [`DatabaseFailure`]. The connection string's password never appears in an error, a `Debug`
+//! or `Display` output, or a log line ([`redact_url`]).
+//!
+//! Times are stored with microsecond precision (PostgreSQL's); nanoseconds are truncated.
+//!
+//! ```
+//! use heimdall_core::{MeasurementQuery, MetricQuery, MetricStore};
+//! use heimdall_tsdb::Tsdb;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> heimdall_core::Result<()> {
+//! let db = Tsdb::builder().with_url("sqlite::memory:").build()?;
+//! db.migrate().await?;
+//! db.health().await?;
+//! let rows = db.measurements(&MeasurementQuery::default()).await?;
+//! assert!(rows.is_empty());
+//! assert_eq!(db.record_measurements(&[]).await?.inserted, 0);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use heimdall_core::{
+    Measurement, MeasurementQuery, MetricQuery, MetricStore, ReceiverId, ReceiverInfo, ReceiverRecord,
+    ReceiverRegistry, RecordOutcome, Result, SessionId, SessionReport, SnrStats, TimeBucket, TimeWindow,
+};
+
+mod config;
+mod error;
+#[cfg(feature = "postgres")]
+mod pg;
+mod rows;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+#[cfg(feature = "postgres")]
+mod timescale;
+
+pub use config::{TimescaleOptions, TsdbBuilder, redact_url};
+pub use error::{DatabaseFailure, FailureKind};
+#[cfg(feature = "postgres")]
+pub use pg::MIGRATIONS as POSTGRES_MIGRATIONS;
+#[cfg(feature = "sqlite")]
+pub use sqlite::MIGRATIONS as SQLITE_MIGRATIONS;
+#[cfg(feature = "postgres")]
+pub use timescale::TimescaleStatus;
+
+use config::{Options, Target};
+
+/// Maximum bind parameters per statement on PostgreSQL.
+#[cfg(feature = "postgres")]
+pub const POSTGRES_MAX_BIND_PARAMS: usize = pg::MAX_BIND_PARAMS;
+/// Maximum bind parameters per statement on SQLite (default since 3.32.0).
+#[cfg(feature = "sqlite")]
+pub const SQLITE_MAX_BIND_PARAMS: usize = sqlite::MAX_BIND_PARAMS;
+
+enum Backend {
+    #[cfg(feature = "postgres")]
+    Postgres(pg::PgStore),
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlite::SqliteStore),
+}
+
+/// The metrics database: PostgreSQL (optionally TimescaleDB) or SQLite, chosen by URL.
+///
+/// Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Tsdb {
+    target: Target,
+    backend: Backend,
+}
+
+impl fmt::Debug for Tsdb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Tsdb");
+        d.field("url", &self.target.redacted());
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => d.field("backend", p),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(s) => d.field("backend", s),
+        };
+        d.finish()
+    }
+}
+
+impl fmt::Display for Tsdb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tsdb {}", self.target.redacted())
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $e:expr) => {
+        match &$self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres($b) => $e,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite($b) => $e,
+        }
+    };
+}
+
+impl Tsdb {
+    /// A builder (set the URL with [`TsdbBuilder::with_url`]).
+    pub fn builder() -> TsdbBuilder {
+        TsdbBuilder::new()
+    }
+
+    /// A store for `url` with default options. Does not connect.
+    pub fn from_url(url: &str) -> Result<Self> {
+        TsdbBuilder::from_url(url).build()
+    }
+
+    /// A private in-memory SQLite store (for tests and examples). Does not connect.
+    #[cfg(feature = "sqlite")]
+    pub fn in_memory() -> Self {
+        Tsdb {
+            target: Target::SqliteMemory,
+            backend: Backend::Sqlite(sqlite::SqliteStore::new(
+                None,
+                Options {
+                    pool_size: 1,
+                    connect_timeout: Duration::from_secs(10),
+                    busy_timeout: Duration::from_secs(5),
+                    timescale: TimescaleOptions::default(),
+                },
+            )),
+        }
+    }
+
+    pub(crate) fn from_target(target: Target, opts: Options) -> Result<Self> {
+        let backend = match &target {
+            #[cfg(feature = "postgres")]
+            Target::Postgres(secret) => Backend::Postgres(pg::PgStore::new(secret.clone(), opts)),
+            #[cfg(feature = "sqlite")]
+            Target::SqliteFile(path) => Backend::Sqlite(sqlite::SqliteStore::new(Some(path.clone()), opts)),
+            #[cfg(feature = "sqlite")]
+            Target::SqliteMemory => Backend::Sqlite(sqlite::SqliteStore::new(None, opts)),
+        };
+        Ok(Tsdb { target, backend })
+    }
+
+    /// The backend's short name: `"postgres"` or `"sqlite"`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => pg::BACKEND,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => sqlite::BACKEND,
+        }
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        self.target.redacted()
+    }
+
+    /// Applies pending embedded migrations (re-runnable; returns how many were applied), then,
+    /// on PostgreSQL servers that offer TimescaleDB, sets up the hypertable and policies (see
+    /// [`TimescaleOptions`]). Works on current-thread and multi-thread runtimes.
+    pub async fn migrate(&self) -> Result<usize> {
+        dispatch!(self, b => b.migrate().await)
+    }
+
+    /// What TimescaleDB offers and what is set up (`None` on SQLite).
+    #[cfg(feature = "postgres")]
+    pub async fn timescale_status(&self) -> Result<Option<TimescaleStatus>> {
+        match &self.backend {
+            Backend::Postgres(p) => p.timescale_status().await.map(Some),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl MetricStore for Tsdb {
+    async fn record_measurements(&self, batch: &[Measurement]) -> Result<RecordOutcome> {
+        let out = dispatch!(self, b => b.record_measurements(batch).await)?;
+        tracing::debug!(
+            inserted = out.inserted,
+            duplicates = out.duplicates,
+            backend = self.backend_name(),
+            "recorded measurements"
+        );
+        Ok(out)
+    }
+
+    async fn record_session(&self, report: &SessionReport) -> Result<()> {
+        dispatch!(self, b => b.record_session(report).await)
+    }
+
+    async fn health(&self) -> Result<()> {
+        dispatch!(self, b => b.health().await)
+    }
+}
+
+#[async_trait]
+impl MetricQuery for Tsdb {
+    async fn measurements(&self, q: &MeasurementQuery) -> Result<Vec<Measurement>> {
+        dispatch!(self, b => b.measurements(q).await)
+    }
+
+    async fn snr_stats(&self, window: TimeWindow) -> Result<Vec<SnrStats>> {
+        dispatch!(self, b => b.snr_stats(window).await)
+    }
+
+    async fn time_buckets(
+        &self,
+        width: Duration,
+        window: TimeWindow,
+        receiver: Option<&ReceiverId>,
+    ) -> Result<Vec<TimeBucket>> {
+        dispatch!(self, b => b.time_buckets(width, window, receiver).await)
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<SessionReport>> {
+        dispatch!(self, b => b.session(id).await)
+    }
+
+    async fn recent_sessions(&self, limit: u32) -> Result<Vec<SessionReport>> {
+        dispatch!(self, b => b.recent_sessions(limit).await)
+    }
+}
+
+#[async_trait]
+impl ReceiverRegistry for Tsdb {
+    async fn upsert_receiver(&self, info: &ReceiverInfo, options: &serde_json::Value) -> Result<ReceiverRecord> {
+        dispatch!(self, b => b.upsert_receiver(info, options).await)
+    }
+
+    async fn receiver(&self, id: &ReceiverId) -> Result<Option<ReceiverRecord>> {
+        dispatch!(self, b => b.receiver(id).await)
+    }
+
+    async fn list_receivers(&self, active_only: bool) -> Result<Vec<ReceiverRecord>> {
+        dispatch!(self, b => b.list_receivers(active_only).await)
+    }
+
+    async fn deactivate_receiver(&self, id: &ReceiverId) -> Result<bool> {
+        dispatch!(self, b => b.deactivate_receiver(id).await)
+    }
+}

@@ -1,0 +1,4 @@
+DROP MATERIALIZED VIEW IF EXISTS measurements_hourly;
+DROP TABLE IF EXISTS measurements;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS receivers;

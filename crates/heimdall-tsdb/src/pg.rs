@@ -1,0 +1,677 @@
+//! PostgreSQL backend: `AsyncPgConnection` through a lazily created bb8 pool.
+//!
+//! Batches are written with one `INSERT ... SELECT FROM UNNEST($1::text[], ...)` statement per
+//! chunk: 25 array parameters whatever the row count, so PostgreSQL's 65 535 bind-parameter limit
+//! never applies, and a whole session's rows travel in one round trip.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use chrono::{DateTime, Utc};
+use diesel::result::ConnectionError;
+use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz};
+use diesel::{ConnectionResult, OptionalExtension, pg::Pg};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+use heimdall_core::{
+    Error, Measurement, MeasurementQuery, ReceiverId, ReceiverInfo, ReceiverRecord, RecordOutcome, Result, SessionId,
+    SessionReport, SnrStats, TimeBucket, TimeWindow,
+};
+use tokio::sync::OnceCell;
+
+use crate::config::{Options, Secret};
+use crate::error::{Ctx, DatabaseFailure, FailureKind};
+use crate::rows::{
+    self, BucketRow, MeasurementRow, NewMeasurement, NewSession, Placeholders, ReceiverRow, SessionRow, SnrRow,
+};
+use crate::timescale::{self, TimescaleStatus};
+
+/// Backend name in errors.
+pub(crate) const BACKEND: &str = "postgres";
+
+/// PostgreSQL's maximum number of bind parameters per statement.
+pub(crate) const MAX_BIND_PARAMS: usize = 65_535;
+
+/// Rows per UNNEST statement (bounds the message size; the statement always has 25 parameters).
+pub(crate) const ROWS_PER_INSERT: usize = 10_000;
+
+/// The PostgreSQL migrations, embedded in the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
+type Pool = bb8::Pool<Manager>;
+type Pooled<'a> = bb8::PooledConnection<'a, Manager>;
+
+const MEASUREMENT_SELECT: &str = "SELECT session_id::text AS session_id, receiver_id, \
+     (EXTRACT(EPOCH FROM captured_at) * 1000000)::int8 AS captured_at_us, time_source, \
+     frequency_hz, center_frequency_hz, sample_rate_hz, samples, duration_s, analysed_samples, \
+     analysed_sample_rate_hz, snr_db, frequency_offset_hz, peak_frequency_hz, signal_power_dbfs, \
+     noise_power_dbfs, noise_floor_dbfs_per_hz, total_power_dbfs, dc_power_dbfs, clipped_fraction, \
+     signal_power_dbm, rssi, rssi_unit, object_keys::text AS object_keys, extra::text AS extra FROM measurements";
+
+const RECEIVER_COLUMNS: &str = "id, name, kind, url, latitude, longitude, altitude_m, active, \
+     options::text AS options, (EXTRACT(EPOCH FROM created_at) * 1000000)::int8 AS created_at_us, \
+     (EXTRACT(EPOCH FROM updated_at) * 1000000)::int8 AS updated_at_us";
+
+const INSERT_UNNEST: &str = "INSERT INTO measurements (session_id, receiver_id, captured_at, time_source, \
+     frequency_hz, center_frequency_hz, sample_rate_hz, samples, duration_s, analysed_samples, \
+     analysed_sample_rate_hz, snr_db, frequency_offset_hz, peak_frequency_hz, signal_power_dbfs, \
+     noise_power_dbfs, noise_floor_dbfs_per_hz, total_power_dbfs, dc_power_dbfs, clipped_fraction, \
+     signal_power_dbm, rssi, rssi_unit, object_keys, extra) \
+     SELECT u.s::uuid, u.r, u.t, u.ts, u.f, u.cf, u.sr, u.n, u.d, u.an, u.asr, u.snr, u.fo, u.pf, u.sp, u.np, \
+     u.nf, u.tp, u.dc, u.cl, u.dbm, u.rs, u.ru, u.ok::jsonb, u.ex::jsonb \
+     FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::float8[], $6::float8[], \
+     $7::float8[], $8::int8[], $9::float8[], $10::int8[], $11::float8[], $12::float8[], $13::float8[], \
+     $14::float8[], $15::float8[], $16::float8[], $17::float8[], $18::float8[], $19::float8[], $20::float8[], \
+     $21::float8[], $22::float8[], $23::text[], $24::text[], $25::text[]) \
+     AS u(s, r, t, ts, f, cf, sr, n, d, an, asr, snr, fo, pf, sp, np, nf, tp, dc, cl, dbm, rs, ru, ok, ex) \
+     ON CONFLICT DO NOTHING";
+
+/// Remembers the last connection failure the pool saw, so that a pool timeout can say why.
+#[derive(Debug, Clone)]
+struct LastError {
+    secret: Secret,
+    slot: Arc<StdMutex<Option<DatabaseFailure>>>,
+}
+
+impl bb8::ErrorSink<PoolError> for LastError {
+    fn sink(&self, error: PoolError) {
+        let ctx = Ctx {
+            backend: BACKEND,
+            secret: Some(&self.secret),
+        };
+        let e = match &error {
+            PoolError::ConnectionError(c) => ctx.connection("connect", c),
+            PoolError::QueryError(q) => ctx.query("connection check", q),
+        };
+        tracing::warn!(error = %e, "PostgreSQL connection attempt failed");
+        if let Error::Database { source, .. } = e
+            && let Ok(f) = source.downcast::<DatabaseFailure>()
+            && let Ok(mut slot) = self.slot.lock()
+        {
+            *slot = Some(*f);
+        }
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<PoolError>> {
+        Box::new(self.clone())
+    }
+}
+
+/// The PostgreSQL store.
+pub(crate) struct PgStore {
+    secret: Secret,
+    opts: Options,
+    pool: OnceCell<Pool>,
+    last_error: Arc<StdMutex<Option<DatabaseFailure>>>,
+    /// Whether `measurements` is a TimescaleDB hypertable (buckets use `time_bucket`).
+    timescale_active: AtomicBool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.secret)
+            .field("pool_size", &self.opts.pool_size)
+            .field("connected", &self.pool.initialized())
+            .finish()
+    }
+}
+
+impl PgStore {
+    pub(crate) fn new(secret: Secret, opts: Options) -> Self {
+        PgStore {
+            secret,
+            opts,
+            pool: OnceCell::new(),
+            last_error: Arc::new(StdMutex::new(None)),
+            timescale_active: AtomicBool::new(false),
+        }
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            backend: BACKEND,
+            secret: Some(&self.secret),
+        }
+    }
+
+    async fn pool(&self) -> &Pool {
+        self.pool
+            .get_or_init(|| async {
+                let timeout = self.opts.connect_timeout;
+                let mut cfg = ManagerConfig::<AsyncPgConnection>::default();
+                cfg.custom_setup = Box::new(move |url: &str| {
+                    let url = url.to_owned();
+                    async move {
+                        match tokio::time::timeout(timeout, connect(&url)).await {
+                            Ok(r) => r,
+                            Err(_) => ConnectionResult::Err(ConnectionError::BadConnection(format!(
+                                "connection timed out after {timeout:?}"
+                            ))),
+                        }
+                    }
+                    .boxed()
+                });
+                let manager = Manager::new_with_config(self.secret.expose(), cfg);
+                bb8::Pool::builder()
+                    .max_size(self.opts.pool_size)
+                    .connection_timeout(timeout)
+                    .error_sink(Box::new(LastError {
+                        secret: self.secret.clone(),
+                        slot: self.last_error.clone(),
+                    }))
+                    .build_unchecked(manager)
+            })
+            .await
+    }
+
+    fn pool_error(&self, operation: &'static str, e: bb8::RunError<PoolError>) -> Error {
+        match e {
+            bb8::RunError::User(PoolError::ConnectionError(c)) => self.ctx().connection(operation, &c),
+            bb8::RunError::User(PoolError::QueryError(q)) => self.ctx().query(operation, &q),
+            bb8::RunError::TimedOut => {
+                let last = self.last_error.lock().ok().and_then(|mut s| s.take());
+                let (kind, msg) = match last {
+                    Some(f) => (
+                        f.kind,
+                        format!(
+                            "no connection to {:?} within {:?}: {}",
+                            self.secret, self.opts.connect_timeout, f.message
+                        ),
+                    ),
+                    None => (
+                        FailureKind::PoolTimeout,
+                        format!(
+                            "no free pooled connection to {:?} within {:?} (pool size {})",
+                            self.secret, self.opts.connect_timeout, self.opts.pool_size
+                        ),
+                    ),
+                };
+                // A refused password or a missing database stays non-retryable; the rest is.
+                let kind = if kind.is_retryable() || kind == FailureKind::Access {
+                    kind
+                } else {
+                    FailureKind::Connection
+                };
+                self.ctx().error(operation, kind, &msg)
+            }
+        }
+    }
+
+    async fn conn(&self, operation: &'static str) -> Result<Pooled<'_>> {
+        self.pool().await.get().await.map_err(|e| self.pool_error(operation, e))
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<usize> {
+        let pool = self.pool().await;
+        let conn = pool.dedicated_connection().await.map_err(|e| match e {
+            PoolError::ConnectionError(c) => self.ctx().connection("migrate", &c),
+            PoolError::QueryError(q) => self.ctx().query("migrate", &q),
+        })?;
+        // The migration harness is synchronous: run it on the blocking pool through
+        // AsyncConnectionWrapper (works on current-thread runtimes too, unlike block_in_place).
+        let res = tokio::task::spawn_blocking(move || {
+            let mut w = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
+            w.run_pending_migrations(MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| {
+            self.ctx()
+                .error("migrate", FailureKind::Other, &format!("migration task failed: {e}"))
+        })?;
+        let applied = res.map_err(|m| {
+            let kind = if m.contains("deadlock") || m.contains("could not serialize") {
+                FailureKind::Contention
+            } else {
+                FailureKind::Other
+            };
+            self.ctx().error("migrate", kind, &m)
+        })?;
+        tracing::info!(applied, "PostgreSQL migrations up to date");
+        let mut conn = self.conn("timescale setup").await?;
+        let status = timescale::setup(&mut conn, &self.opts.timescale)
+            .await
+            .map_err(|e| self.ctx().query("timescale setup", &e))?;
+        self.timescale_active.store(status.hypertable, Ordering::Relaxed);
+        status.log();
+        Ok(applied)
+    }
+
+    pub(crate) async fn timescale_status(&self) -> Result<TimescaleStatus> {
+        let mut conn = self.conn("timescale status").await?;
+        let s = timescale::detect(&mut conn)
+            .await
+            .map_err(|e| self.ctx().query("timescale status", &e))?;
+        self.timescale_active.store(s.hypertable, Ordering::Relaxed);
+        Ok(s)
+    }
+
+    pub(crate) async fn health(&self) -> Result<()> {
+        let mut conn = self.conn("health check").await?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.ctx().query("health check", &e))
+    }
+
+    pub(crate) async fn record_measurements(&self, batch: &[Measurement]) -> Result<RecordOutcome> {
+        if batch.is_empty() {
+            return Ok(RecordOutcome::default());
+        }
+        let rows = batch.iter().map(NewMeasurement::encode).collect::<Result<Vec<_>>>()?;
+        let chunks = rows
+            .chunks(ROWS_PER_INSERT)
+            .map(Columns::from_rows)
+            .collect::<Result<Vec<_>>>()?;
+        let mut conn = self.conn("insert measurements").await?;
+        let inserted = conn
+            .transaction::<usize, diesel::result::Error, _>(async move |c| {
+                let mut n = 0;
+                for cols in chunks {
+                    n += cols.insert_query().execute(c).await?;
+                }
+                Ok(n)
+            })
+            .await
+            .map_err(|e| self.ctx().query("insert measurements", &e))? as u64;
+        let total = rows.len() as u64;
+        Ok(RecordOutcome {
+            inserted,
+            duplicates: total.saturating_sub(inserted),
+        })
+    }
+
+    pub(crate) async fn record_session(&self, report: &SessionReport) -> Result<()> {
+        let s = NewSession::encode(report)?;
+        let mut conn = self.conn("record session").await?;
+        diesel::sql_query(
+            "INSERT INTO sessions (id, request, started_at, finished_at, status, receivers_total, \
+             receivers_recorded, errors, report) VALUES ($1::uuid, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::json) \
+             ON CONFLICT (id) DO UPDATE SET request = EXCLUDED.request, started_at = EXCLUDED.started_at, \
+             finished_at = EXCLUDED.finished_at, status = EXCLUDED.status, \
+             receivers_total = EXCLUDED.receivers_total, receivers_recorded = EXCLUDED.receivers_recorded, \
+             errors = EXCLUDED.errors, report = EXCLUDED.report",
+        )
+        .bind::<Text, _>(s.id)
+        .bind::<Text, _>(s.request)
+        .bind::<Timestamptz, _>(s.started_at)
+        .bind::<Timestamptz, _>(s.finished_at)
+        .bind::<Text, _>(s.status)
+        .bind::<Integer, _>(s.receivers_total)
+        .bind::<Integer, _>(s.receivers_recorded)
+        .bind::<Text, _>(s.errors)
+        .bind::<Text, _>(s.report)
+        .execute(&mut conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.ctx().query("record session", &e))
+    }
+
+    pub(crate) async fn measurements(&self, q: &MeasurementQuery) -> Result<Vec<Measurement>> {
+        let mut p = Placeholders::new(true);
+        let mut query = diesel::sql_query(MEASUREMENT_SELECT)
+            .into_boxed::<Pg>()
+            .sql(" WHERE TRUE");
+        if let Some(r) = &q.receiver {
+            query = query
+                .sql(format!(" AND receiver_id = {}", p.next()))
+                .bind::<Text, _>(r.as_str().to_owned());
+        }
+        if let Some(s) = q.session {
+            query = query
+                .sql(format!(" AND session_id = {}::uuid", p.next()))
+                .bind::<Text, _>(s.to_string());
+        }
+        if let Some(f) = q.frequency_min_hz {
+            query = query
+                .sql(format!(" AND frequency_hz >= {}", p.next()))
+                .bind::<Double, _>(f);
+        }
+        if let Some(f) = q.frequency_max_hz {
+            query = query
+                .sql(format!(" AND frequency_hz <= {}", p.next()))
+                .bind::<Double, _>(f);
+        }
+        if let Some(t) = q.since {
+            query = query
+                .sql(format!(" AND captured_at >= {}", p.next()))
+                .bind::<Timestamptz, _>(t);
+        }
+        if let Some(t) = q.until {
+            query = query
+                .sql(format!(" AND captured_at < {}", p.next()))
+                .bind::<Timestamptz, _>(t);
+        }
+        query = query.sql(format!(
+            " ORDER BY captured_at DESC, receiver_id ASC, session_id ASC LIMIT {}",
+            q.effective_limit()
+        ));
+        let mut conn = self.conn("query measurements").await?;
+        let rows = query
+            .load::<MeasurementRow>(&mut conn)
+            .await
+            .map_err(|e| self.ctx().query("query measurements", &e))?;
+        rows.into_iter().map(|r| r.decode(BACKEND)).collect()
+    }
+
+    pub(crate) async fn snr_stats(&self, window: TimeWindow) -> Result<Vec<SnrStats>> {
+        let mut p = Placeholders::new(true);
+        let mut query = diesel::sql_query(
+            "SELECT receiver_id, count(*)::int8 AS n, avg(snr_db) AS mean_db, min(snr_db) AS min_db, \
+             max(snr_db) AS max_db, percentile_cont(0.5) WITHIN GROUP (ORDER BY snr_db) AS p50_db \
+             FROM measurements WHERE snr_db IS NOT NULL",
+        )
+        .into_boxed::<Pg>();
+        if let Some(t) = window.since {
+            query = query
+                .sql(format!(" AND captured_at >= {}", p.next()))
+                .bind::<Timestamptz, _>(t);
+        }
+        if let Some(t) = window.until {
+            query = query
+                .sql(format!(" AND captured_at < {}", p.next()))
+                .bind::<Timestamptz, _>(t);
+        }
+        query = query.sql(" GROUP BY receiver_id ORDER BY receiver_id");
+        let mut conn = self.conn("snr statistics").await?;
+        // The median sorts every row of a receiver: give the sort memory instead of disk.
+        let rows = conn
+            .transaction::<Vec<SnrRow>, diesel::result::Error, _>(async move |c| {
+                diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(c).await?;
+                query.load::<SnrRow>(c).await
+            })
+            .await
+            .map_err(|e| self.ctx().query("snr statistics", &e))?;
+        rows.into_iter().map(|r| r.decode(BACKEND)).collect()
+    }
+
+    pub(crate) async fn time_buckets(
+        &self,
+        width: std::time::Duration,
+        window: TimeWindow,
+        receiver: Option<&ReceiverId>,
+    ) -> Result<Vec<TimeBucket>> {
+        let w = rows::bucket_width_us(width)?;
+        let bucket = if AtomicBool::load(&self.timescale_active, Ordering::Relaxed) {
+            timescale::bucket_expr(w)
+        } else {
+            format!("date_bin(INTERVAL '{w} microseconds', captured_at, TIMESTAMPTZ '1970-01-01 00:00:00+00')")
+        };
+        let mut p = Placeholders::new(true);
+        let mut query = diesel::sql_query(format!(
+            "SELECT (EXTRACT(EPOCH FROM b) * 1000000)::int8 AS bucket_us, receiver_id, count(*)::int8 AS n, \
+             avg(snr_db) AS mean_snr_db, max(snr_db) AS max_snr_db, \
+             avg(signal_power_dbfs) AS mean_signal_power_dbfs FROM (SELECT {bucket} AS b, receiver_id, snr_db, \
+             signal_power_dbfs FROM measurements WHERE TRUE"
+        ))
+        .into_boxed::<Pg>();
+        if let Some(t) = window.since {
+            query = query
+                .sql(format!(" AND captured_at >= {}", p.next()))
+                .bind::<Timestamptz, _>(t);
+        }
+        if let Some(t) = window.until {
+            query = query
+                .sql(format!(" AND captured_at < {}", p.next()))
+                .bind::<Timestamptz, _>(t);
+        }
+        if let Some(r) = receiver {
+            query = query
+                .sql(format!(" AND receiver_id = {}", p.next()))
+                .bind::<Text, _>(r.as_str().to_owned());
+        }
+        query = query.sql(") t GROUP BY b, receiver_id ORDER BY b, receiver_id");
+        let mut conn = self.conn("time buckets").await?;
+        let rows = query
+            .load::<BucketRow>(&mut conn)
+            .await
+            .map_err(|e| self.ctx().query("time buckets", &e))?;
+        rows.into_iter().map(|r| r.decode(BACKEND)).collect()
+    }
+
+    pub(crate) async fn session(&self, id: SessionId) -> Result<Option<SessionReport>> {
+        let mut conn = self.conn("read session").await?;
+        let row = diesel::sql_query("SELECT report::text AS report FROM sessions WHERE id = $1::uuid")
+            .bind::<Text, _>(id.to_string())
+            .get_result::<SessionRow>(&mut conn)
+            .await
+            .optional()
+            .map_err(|e| self.ctx().query("read session", &e))?;
+        row.map(|r| r.decode(BACKEND)).transpose()
+    }
+
+    pub(crate) async fn recent_sessions(&self, limit: u32) -> Result<Vec<SessionReport>> {
+        let mut conn = self.conn("recent sessions").await?;
+        let rows =
+            diesel::sql_query("SELECT report::text AS report FROM sessions ORDER BY started_at DESC, id DESC LIMIT $1")
+                .bind::<BigInt, _>(i64::from(limit))
+                .load::<SessionRow>(&mut conn)
+                .await
+                .map_err(|e| self.ctx().query("recent sessions", &e))?;
+        rows.into_iter().map(|r| r.decode(BACKEND)).collect()
+    }
+
+    pub(crate) async fn upsert_receiver(
+        &self,
+        info: &ReceiverInfo,
+        options: &serde_json::Value,
+    ) -> Result<ReceiverRecord> {
+        rows::check_receiver(info)?;
+        let now = rows::from_micros(BACKEND, rows::to_micros(Utc::now()))?;
+        let options = serde_json::to_string(options)
+            .map_err(|e| Error::invalid("options", format!("cannot encode as JSON: {e}")))?;
+        let pos = info.position;
+        let mut conn = self.conn("upsert receiver").await?;
+        let row = diesel::sql_query(format!(
+            "INSERT INTO receivers (id, name, kind, url, latitude, longitude, altitude_m, active, options, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8::jsonb, $9, $9) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, url = EXCLUDED.url, \
+             latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, altitude_m = EXCLUDED.altitude_m, \
+             active = TRUE, options = EXCLUDED.options, updated_at = EXCLUDED.updated_at \
+             RETURNING {RECEIVER_COLUMNS}"
+        ))
+        .bind::<Text, _>(info.id.as_str())
+        .bind::<Text, _>(info.name.as_str())
+        .bind::<Text, _>(info.kind.as_str())
+        .bind::<Text, _>(info.url.as_str())
+        .bind::<Nullable<Double>, _>(pos.map(|p| p.latitude))
+        .bind::<Nullable<Double>, _>(pos.map(|p| p.longitude))
+        .bind::<Nullable<Double>, _>(pos.and_then(|p| p.altitude_m))
+        .bind::<Text, _>(options)
+        .bind::<Timestamptz, _>(now)
+        .get_result::<ReceiverRow>(&mut conn)
+        .await
+        .map_err(|e| self.ctx().query("upsert receiver", &e))?;
+        row.decode(BACKEND)
+    }
+
+    pub(crate) async fn receiver(&self, id: &ReceiverId) -> Result<Option<ReceiverRecord>> {
+        let mut conn = self.conn("read receiver").await?;
+        let row = diesel::sql_query(format!("SELECT {RECEIVER_COLUMNS} FROM receivers WHERE id = $1"))
+            .bind::<Text, _>(id.as_str())
+            .get_result::<ReceiverRow>(&mut conn)
+            .await
+            .optional()
+            .map_err(|e| self.ctx().query("read receiver", &e))?;
+        row.map(|r| r.decode(BACKEND)).transpose()
+    }
+
+    pub(crate) async fn list_receivers(&self, active_only: bool) -> Result<Vec<ReceiverRecord>> {
+        let mut conn = self.conn("list receivers").await?;
+        let rows = diesel::sql_query(format!(
+            "SELECT {RECEIVER_COLUMNS} FROM receivers WHERE active OR NOT $1 ORDER BY id"
+        ))
+        .bind::<Bool, _>(active_only)
+        .load::<ReceiverRow>(&mut conn)
+        .await
+        .map_err(|e| self.ctx().query("list receivers", &e))?;
+        rows.into_iter().map(|r| r.decode(BACKEND)).collect()
+    }
+
+    pub(crate) async fn deactivate_receiver(&self, id: &ReceiverId) -> Result<bool> {
+        let mut conn = self.conn("deactivate receiver").await?;
+        let n = diesel::sql_query("UPDATE receivers SET active = FALSE, updated_at = $1 WHERE id = $2")
+            .bind::<Timestamptz, _>(Utc::now())
+            .bind::<Text, _>(id.as_str())
+            .execute(&mut conn)
+            .await
+            .map_err(|e| self.ctx().query("deactivate receiver", &e))?;
+        Ok(n > 0)
+    }
+}
+
+/// Connects like `AsyncPgConnection::establish`, but keeps the whole cause chain of a failure
+/// ("error connecting to server: Connection refused") and its SQLSTATE in the message.
+async fn connect(url: &str) -> ConnectionResult<AsyncPgConnection> {
+    match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
+        Ok((client, connection)) => AsyncPgConnection::try_from_client_and_connection(client, connection).await,
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                let t = s.to_string();
+                if !msg.contains(&t) {
+                    msg.push_str(": ");
+                    msg.push_str(&t);
+                }
+                src = s.source();
+            }
+            if let Some(code) = e.code() {
+                msg.push_str(&format!(" (SQLSTATE {})", code.code()));
+            }
+            Err(ConnectionError::BadConnection(msg))
+        }
+    }
+}
+
+/// One chunk of measurements as column arrays for the UNNEST insert.
+#[derive(Debug, Default)]
+struct Columns {
+    s: Vec<String>,
+    r: Vec<String>,
+    t: Vec<DateTime<Utc>>,
+    ts: Vec<String>,
+    f: Vec<f64>,
+    cf: Vec<f64>,
+    sr: Vec<f64>,
+    n: Vec<i64>,
+    d: Vec<f64>,
+    an: Vec<i64>,
+    asr: Vec<f64>,
+    snr: Vec<Option<f64>>,
+    fo: Vec<Option<f64>>,
+    pf: Vec<Option<f64>>,
+    sp: Vec<Option<f64>>,
+    np: Vec<Option<f64>>,
+    nf: Vec<Option<f64>>,
+    tp: Vec<Option<f64>>,
+    dc: Vec<Option<f64>>,
+    cl: Vec<f64>,
+    dbm: Vec<Option<f64>>,
+    rs: Vec<Option<f64>>,
+    ru: Vec<Option<String>>,
+    ok: Vec<String>,
+    ex: Vec<String>,
+}
+
+impl Columns {
+    fn from_rows(rows: &[NewMeasurement]) -> Result<Self> {
+        let k = rows.len();
+        let mut c = Columns {
+            s: Vec::with_capacity(k),
+            r: Vec::with_capacity(k),
+            t: Vec::with_capacity(k),
+            ts: Vec::with_capacity(k),
+            f: Vec::with_capacity(k),
+            cf: Vec::with_capacity(k),
+            sr: Vec::with_capacity(k),
+            n: Vec::with_capacity(k),
+            d: Vec::with_capacity(k),
+            an: Vec::with_capacity(k),
+            asr: Vec::with_capacity(k),
+            snr: Vec::with_capacity(k),
+            fo: Vec::with_capacity(k),
+            pf: Vec::with_capacity(k),
+            sp: Vec::with_capacity(k),
+            np: Vec::with_capacity(k),
+            nf: Vec::with_capacity(k),
+            tp: Vec::with_capacity(k),
+            dc: Vec::with_capacity(k),
+            cl: Vec::with_capacity(k),
+            dbm: Vec::with_capacity(k),
+            rs: Vec::with_capacity(k),
+            ru: Vec::with_capacity(k),
+            ok: Vec::with_capacity(k),
+            ex: Vec::with_capacity(k),
+        };
+        for m in rows {
+            c.s.push(m.session_id.clone());
+            c.r.push(m.receiver_id.clone());
+            c.t.push(rows::from_micros(BACKEND, m.captured_at)?);
+            c.ts.push(m.time_source.clone());
+            c.f.push(m.frequency_hz);
+            c.cf.push(m.center_frequency_hz);
+            c.sr.push(m.sample_rate_hz);
+            c.n.push(m.samples);
+            c.d.push(m.duration_s);
+            c.an.push(m.analysed_samples);
+            c.asr.push(m.analysed_sample_rate_hz);
+            c.snr.push(m.snr_db);
+            c.fo.push(m.frequency_offset_hz);
+            c.pf.push(m.peak_frequency_hz);
+            c.sp.push(m.signal_power_dbfs);
+            c.np.push(m.noise_power_dbfs);
+            c.nf.push(m.noise_floor_dbfs_per_hz);
+            c.tp.push(m.total_power_dbfs);
+            c.dc.push(m.dc_power_dbfs);
+            c.cl.push(m.clipped_fraction);
+            c.dbm.push(m.signal_power_dbm);
+            c.rs.push(m.rssi);
+            c.ru.push(m.rssi_unit.clone());
+            c.ok.push(m.object_keys.clone());
+            c.ex.push(m.extra.clone());
+        }
+        Ok(c)
+    }
+
+    fn insert_query(self) -> diesel::query_builder::BoxedSqlQuery<'static, Pg, diesel::query_builder::SqlQuery> {
+        type F = Array<Double>;
+        type NF = Array<Nullable<Double>>;
+        diesel::sql_query(INSERT_UNNEST)
+            .into_boxed::<Pg>()
+            .bind::<Array<Text>, _>(self.s)
+            .bind::<Array<Text>, _>(self.r)
+            .bind::<Array<Timestamptz>, _>(self.t)
+            .bind::<Array<Text>, _>(self.ts)
+            .bind::<F, _>(self.f)
+            .bind::<F, _>(self.cf)
+            .bind::<F, _>(self.sr)
+            .bind::<Array<BigInt>, _>(self.n)
+            .bind::<F, _>(self.d)
+            .bind::<Array<BigInt>, _>(self.an)
+            .bind::<F, _>(self.asr)
+            .bind::<NF, _>(self.snr)
+            .bind::<NF, _>(self.fo)
+            .bind::<NF, _>(self.pf)
+            .bind::<NF, _>(self.sp)
+            .bind::<NF, _>(self.np)
+            .bind::<NF, _>(self.nf)
+            .bind::<NF, _>(self.tp)
+            .bind::<NF, _>(self.dc)
+            .bind::<F, _>(self.cl)
+            .bind::<NF, _>(self.dbm)
+            .bind::<NF, _>(self.rs)
+            .bind::<Array<Nullable<Text>>, _>(self.ru)
+            .bind::<Array<Text>, _>(self.ok)
+            .bind::<Array<Text>, _>(self.ex)
+    }
+}
+
+#[allow(dead_code)]
+const _: () = assert!(crate::rows::MEASUREMENT_COLUMNS <= MAX_BIND_PARAMS);

@@ -1,0 +1,429 @@
+//! Row types shared by both backends and their conversion to and from the core types.
+//!
+//! Reads use `sql_query` with backend-specific SQL that casts every column to a common
+//! representation (ids and JSON as text, times as Unix microseconds), so one set of
+//! `QueryableByName` structs serves PostgreSQL and SQLite alike.
+
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
+use heimdall_core::{
+    Error, GeoPosition, Measurement, ReceiverId, ReceiverInfo, ReceiverRecord, Result, SessionId, SessionReport,
+    SignalMetrics, SnrStats, TimeBucket,
+};
+use serde::de::DeserializeOwned;
+
+/// Truncates a time to whole microseconds (the precision both backends store).
+pub(crate) fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn from_micros(backend: &'static str, us: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| Error::Malformed {
+        backend,
+        origin: "database".into(),
+        reason: format!("timestamp {us} µs is out of range"),
+    })
+}
+
+fn malformed(backend: &'static str, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Malformed {
+        backend,
+        origin: "database".into(),
+        reason: format!("{what}: {e}"),
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(backend: &'static str, what: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| malformed(backend, what, e))
+}
+
+/// Parses a snake_case enum name through its serde representation.
+fn parse_enum<T: DeserializeOwned>(backend: &'static str, what: &str, s: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|e| malformed(backend, what, e))
+}
+
+fn to_i64(field: &'static str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::invalid(field, format!("{v} exceeds the database's signed 64-bit range")))
+}
+
+fn to_json(field: &'static str, v: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::invalid(field, format!("cannot encode as JSON: {e}")))
+}
+
+/// A measurement encoded for writing (column order of the insert statements).
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "sqlite", derive(diesel::Insertable))]
+#[cfg_attr(feature = "sqlite", diesel(table_name = crate::sqlite::schema::measurements))]
+#[cfg_attr(feature = "sqlite", diesel(treat_none_as_default_value = false))]
+pub(crate) struct NewMeasurement {
+    pub(crate) session_id: String,
+    pub(crate) receiver_id: String,
+    pub(crate) captured_at: i64,
+    pub(crate) time_source: String,
+    pub(crate) frequency_hz: f64,
+    pub(crate) center_frequency_hz: f64,
+    pub(crate) sample_rate_hz: f64,
+    pub(crate) samples: i64,
+    pub(crate) duration_s: f64,
+    pub(crate) analysed_samples: i64,
+    pub(crate) analysed_sample_rate_hz: f64,
+    pub(crate) snr_db: Option<f64>,
+    pub(crate) frequency_offset_hz: Option<f64>,
+    pub(crate) peak_frequency_hz: Option<f64>,
+    pub(crate) signal_power_dbfs: Option<f64>,
+    pub(crate) noise_power_dbfs: Option<f64>,
+    pub(crate) noise_floor_dbfs_per_hz: Option<f64>,
+    pub(crate) total_power_dbfs: Option<f64>,
+    pub(crate) dc_power_dbfs: Option<f64>,
+    pub(crate) clipped_fraction: f64,
+    pub(crate) signal_power_dbm: Option<f64>,
+    pub(crate) rssi: Option<f64>,
+    pub(crate) rssi_unit: Option<String>,
+    pub(crate) object_keys: String,
+    pub(crate) extra: String,
+}
+
+/// Number of columns written per measurement (bind parameters per row in a VALUES list).
+pub(crate) const MEASUREMENT_COLUMNS: usize = 25;
+
+impl NewMeasurement {
+    pub(crate) fn encode(m: &Measurement) -> Result<Self> {
+        let x = &m.metrics;
+        Ok(NewMeasurement {
+            session_id: m.session_id.to_string(),
+            receiver_id: m.receiver_id.as_str().to_owned(),
+            captured_at: to_micros(m.captured_at),
+            time_source: m.time_source.as_str().to_owned(),
+            frequency_hz: m.frequency_hz,
+            center_frequency_hz: m.center_frequency_hz,
+            sample_rate_hz: m.sample_rate_hz,
+            samples: to_i64("samples", m.samples)?,
+            duration_s: m.duration_s,
+            analysed_samples: to_i64("metrics.samples", x.samples)?,
+            analysed_sample_rate_hz: x.sample_rate_hz,
+            snr_db: x.snr_db,
+            frequency_offset_hz: x.frequency_offset_hz,
+            peak_frequency_hz: x.peak_frequency_hz,
+            signal_power_dbfs: x.signal_power_dbfs,
+            noise_power_dbfs: x.noise_power_dbfs,
+            noise_floor_dbfs_per_hz: x.noise_floor_dbfs_per_hz,
+            total_power_dbfs: x.total_power_dbfs,
+            dc_power_dbfs: x.dc_power_dbfs,
+            clipped_fraction: x.clipped_fraction,
+            signal_power_dbm: x.signal_power_dbm,
+            rssi: m.rssi,
+            rssi_unit: m.rssi_unit.map(|u| u.as_str().to_owned()),
+            object_keys: to_json("object_keys", &m.object_keys)?,
+            extra: to_json("extra", &m.extra)?,
+        })
+    }
+}
+
+/// A measurement as read back.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct MeasurementRow {
+    #[diesel(sql_type = Text)]
+    session_id: String,
+    #[diesel(sql_type = Text)]
+    receiver_id: String,
+    #[diesel(sql_type = BigInt)]
+    captured_at_us: i64,
+    #[diesel(sql_type = Text)]
+    time_source: String,
+    #[diesel(sql_type = Double)]
+    frequency_hz: f64,
+    #[diesel(sql_type = Double)]
+    center_frequency_hz: f64,
+    #[diesel(sql_type = Double)]
+    sample_rate_hz: f64,
+    #[diesel(sql_type = BigInt)]
+    samples: i64,
+    #[diesel(sql_type = Double)]
+    duration_s: f64,
+    #[diesel(sql_type = BigInt)]
+    analysed_samples: i64,
+    #[diesel(sql_type = Double)]
+    analysed_sample_rate_hz: f64,
+    #[diesel(sql_type = Nullable<Double>)]
+    snr_db: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    frequency_offset_hz: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    peak_frequency_hz: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    signal_power_dbfs: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    noise_power_dbfs: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    noise_floor_dbfs_per_hz: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    total_power_dbfs: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    dc_power_dbfs: Option<f64>,
+    #[diesel(sql_type = Double)]
+    clipped_fraction: f64,
+    #[diesel(sql_type = Nullable<Double>)]
+    signal_power_dbm: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    rssi: Option<f64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    rssi_unit: Option<String>,
+    #[diesel(sql_type = Text)]
+    object_keys: String,
+    #[diesel(sql_type = Text)]
+    extra: String,
+}
+
+impl MeasurementRow {
+    pub(crate) fn decode(self, backend: &'static str) -> Result<Measurement> {
+        let neg = |field: &str, v: i64| malformed(backend, field, format!("negative count {v}"));
+        Ok(Measurement {
+            session_id: self
+                .session_id
+                .parse::<SessionId>()
+                .map_err(|e| malformed(backend, "session_id", e))?,
+            receiver_id: ReceiverId::new(self.receiver_id).map_err(|e| malformed(backend, "receiver_id", e))?,
+            captured_at: from_micros(backend, self.captured_at_us)?,
+            time_source: parse_enum(backend, "time_source", &self.time_source)?,
+            frequency_hz: self.frequency_hz,
+            center_frequency_hz: self.center_frequency_hz,
+            sample_rate_hz: self.sample_rate_hz,
+            samples: u64::try_from(self.samples).map_err(|_| neg("samples", self.samples))?,
+            duration_s: self.duration_s,
+            metrics: SignalMetrics {
+                samples: u64::try_from(self.analysed_samples)
+                    .map_err(|_| neg("analysed_samples", self.analysed_samples))?,
+                sample_rate_hz: self.analysed_sample_rate_hz,
+                snr_db: self.snr_db,
+                frequency_offset_hz: self.frequency_offset_hz,
+                peak_frequency_hz: self.peak_frequency_hz,
+                signal_power_dbfs: self.signal_power_dbfs,
+                noise_power_dbfs: self.noise_power_dbfs,
+                noise_floor_dbfs_per_hz: self.noise_floor_dbfs_per_hz,
+                total_power_dbfs: self.total_power_dbfs,
+                dc_power_dbfs: self.dc_power_dbfs,
+                clipped_fraction: self.clipped_fraction,
+                signal_power_dbm: self.signal_power_dbm,
+            },
+            rssi: self.rssi,
+            rssi_unit: self
+                .rssi_unit
+                .as_deref()
+                .map(|u| parse_enum(backend, "rssi_unit", u))
+                .transpose()?,
+            object_keys: parse_json(backend, "object_keys", &self.object_keys)?,
+            extra: parse_json(backend, "extra", &self.extra)?,
+        })
+    }
+}
+
+/// A session encoded for writing.
+#[derive(Debug, Clone)]
+pub(crate) struct NewSession {
+    pub(crate) id: String,
+    pub(crate) request: String,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) finished_at: DateTime<Utc>,
+    pub(crate) status: String,
+    pub(crate) receivers_total: i32,
+    pub(crate) receivers_recorded: i32,
+    pub(crate) errors: String,
+    pub(crate) report: String,
+}
+
+impl NewSession {
+    pub(crate) fn encode(r: &SessionReport) -> Result<Self> {
+        let errors: Vec<serde_json::Value> = r
+            .receivers
+            .iter()
+            .filter_map(|rr| {
+                rr.error.as_ref().map(|e| {
+                    serde_json::json!({
+                        "receiver_id": rr.receiver.id.as_str(),
+                        "status": rr.status.as_str(),
+                        "error": e,
+                    })
+                })
+            })
+            .collect();
+        let count = |n: usize| i32::try_from(n).map_err(|_| Error::invalid("receivers", format!("{n} is too many")));
+        Ok(NewSession {
+            id: r.session_id.to_string(),
+            request: to_json("request", &r.request)?,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            status: r.status.as_str().to_owned(),
+            receivers_total: count(r.receivers.len())?,
+            receivers_recorded: count(r.recorded())?,
+            errors: to_json("errors", &errors)?,
+            report: to_json("report", r)?,
+        })
+    }
+}
+
+/// A session as read back: the stored report.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct SessionRow {
+    #[diesel(sql_type = Text)]
+    report: String,
+}
+
+impl SessionRow {
+    pub(crate) fn decode(self, backend: &'static str) -> Result<SessionReport> {
+        parse_json(backend, "session report", &self.report)
+    }
+}
+
+/// A receiver as read back.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct ReceiverRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    url: String,
+    #[diesel(sql_type = Nullable<Double>)]
+    latitude: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    longitude: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    altitude_m: Option<f64>,
+    #[diesel(sql_type = Bool)]
+    active: bool,
+    #[diesel(sql_type = Text)]
+    options: String,
+    #[diesel(sql_type = BigInt)]
+    created_at_us: i64,
+    #[diesel(sql_type = BigInt)]
+    updated_at_us: i64,
+}
+
+impl ReceiverRow {
+    pub(crate) fn decode(self, backend: &'static str) -> Result<ReceiverRecord> {
+        let position = match (self.latitude, self.longitude) {
+            (Some(latitude), Some(longitude)) => Some(GeoPosition {
+                latitude,
+                longitude,
+                altitude_m: self.altitude_m,
+            }),
+            _ => None,
+        };
+        Ok(ReceiverRecord {
+            info: ReceiverInfo {
+                id: ReceiverId::new(self.id).map_err(|e| malformed(backend, "receiver id", e))?,
+                name: self.name,
+                kind: parse_enum(backend, "receiver kind", &self.kind)?,
+                url: self.url,
+                position,
+            },
+            active: self.active,
+            options: parse_json(backend, "receiver options", &self.options)?,
+            created_at: from_micros(backend, self.created_at_us)?,
+            updated_at: from_micros(backend, self.updated_at_us)?,
+        })
+    }
+}
+
+/// Validates a receiver before it is stored.
+pub(crate) fn check_receiver(info: &ReceiverInfo) -> Result<()> {
+    if let Some(p) = &info.position {
+        p.validate()?;
+    }
+    Ok(())
+}
+
+/// Per-receiver SNR statistics row.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct SnrRow {
+    #[diesel(sql_type = Text)]
+    receiver_id: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = Double)]
+    mean_db: f64,
+    #[diesel(sql_type = Double)]
+    min_db: f64,
+    #[diesel(sql_type = Double)]
+    max_db: f64,
+    #[diesel(sql_type = Nullable<Double>)]
+    p50_db: Option<f64>,
+}
+
+impl SnrRow {
+    pub(crate) fn decode(self, backend: &'static str) -> Result<SnrStats> {
+        Ok(SnrStats {
+            receiver_id: ReceiverId::new(self.receiver_id).map_err(|e| malformed(backend, "receiver_id", e))?,
+            count: u64::try_from(self.n).unwrap_or(0),
+            mean_db: self.mean_db,
+            min_db: self.min_db,
+            max_db: self.max_db,
+            p50_db: self.p50_db,
+        })
+    }
+}
+
+/// One time bucket of one receiver.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct BucketRow {
+    #[diesel(sql_type = BigInt)]
+    bucket_us: i64,
+    #[diesel(sql_type = Text)]
+    receiver_id: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    mean_snr_db: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    max_snr_db: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    mean_signal_power_dbfs: Option<f64>,
+}
+
+impl BucketRow {
+    pub(crate) fn decode(self, backend: &'static str) -> Result<TimeBucket> {
+        Ok(TimeBucket {
+            bucket_start: from_micros(backend, self.bucket_us)?,
+            receiver_id: ReceiverId::new(self.receiver_id).map_err(|e| malformed(backend, "receiver_id", e))?,
+            count: u64::try_from(self.n).unwrap_or(0),
+            mean_snr_db: self.mean_snr_db,
+            max_snr_db: self.max_snr_db,
+            mean_signal_power_dbfs: self.mean_signal_power_dbfs,
+        })
+    }
+}
+
+/// Bucket width in whole microseconds, validated.
+pub(crate) fn bucket_width_us(width: std::time::Duration) -> Result<i64> {
+    let us = i64::try_from(width.as_micros()).map_err(|_| Error::invalid("bucket width", "is too large"))?;
+    if us <= 0 {
+        return Err(Error::invalid(
+            "bucket width",
+            format!("{width:?} is shorter than 1 µs"),
+        ));
+    }
+    Ok(us)
+}
+
+/// Tracks positional placeholders (`$n` on PostgreSQL, `?` on SQLite) while building SQL.
+#[derive(Debug)]
+pub(crate) struct Placeholders {
+    numbered: bool,
+    next: usize,
+}
+
+impl Placeholders {
+    pub(crate) fn new(numbered: bool) -> Self {
+        Placeholders { numbered, next: 1 }
+    }
+
+    /// The next placeholder.
+    pub(crate) fn next(&mut self) -> String {
+        let n = self.next;
+        self.next += 1;
+        if self.numbered { format!("${n}") } else { "?".to_owned() }
+    }
+}
