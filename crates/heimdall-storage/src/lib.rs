@@ -1,1 +1,103 @@
-//! placeholder
+//! # heimdall-storage
+//!
+//! Heimdall's archive: an [`IqSink`](heimdall_core::IqSink) and
+//! [`IqArchive`](heimdall_core::IqArchive) over [`object_store`], so captures land in any
+//! S3-compatible cluster (AWS, SeaweedFS, MinIO, Ceph), on local disk or in memory, as
+//! numpy `.npy` files (with the old service's `_metadata.json`) and/or SigMF recordings.
+//!
+//! - **Streaming, bounded memory**: samples are uploaded as they arrive; past one part
+//!   (8 MiB by default) a multipart upload starts, with at most `max_concurrency` parts in
+//!   flight per object, so a 1 GiB capture never sits in memory. `.npy` and `.sigmf-data` of
+//!   the same capture share the same sample buffers.
+//! - **Verifiable**: SHA-256 of every object (and the SigMF `core:sha512`) is computed while
+//!   streaming; `manifest.json`, written last with a create-only put, lists every object with
+//!   size and checksum and is the session's commit marker; reads verify the checksums.
+//! - **Exact formats**: numpy v1.0 headers byte-identical to `numpy.save`
+//!   ([`heimdall_core::npy`]), SigMF 1.2.6 metadata accepted by `sigmf_validate` with Heimdall's
+//!   fields under a declared `heimdall` extension (see [`formats`]).
+//! - **One error mapping** from `object_store` to [`heimdall_core::Error`] with retryability
+//!   (see the `error` module docs): unreachable endpoints are retryable
+//!   [`Unavailable`](heimdall_core::Error::Unavailable), bad credentials are
+//!   [`Refused`](heimdall_core::Error::Refused), local disk-full and permission errors are reported.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use heimdall_core::*;
+//! use heimdall_storage::{ArchiveBuilder, ArchiveFormat};
+//!
+//! let sink = ArchiveBuilder::from_url("memory://archive").with_format(ArchiveFormat::Both).build()?;
+//! sink.health().await?;
+//!
+//! let rx = ReceiverInfo::new("kiwi-1".parse()?, "Kiwi 1", ReceiverKind::KiwiSdr, "http://kiwi:8073")
+//!     .with_position(GeoPosition::new(45.0, 7.6, Some(300.0))?);
+//! let samples: Vec<Complex32> = (0..1000).map(|k| Complex32::new(k as f32, -(k as f32))).collect();
+//! let info = CaptureInfo {
+//!     receiver: rx.clone(),
+//!     format: SampleFormat::ComplexF32,
+//!     sample_rate_hz: 12_000.0,
+//!     center_frequency_hz: 7.1e6,
+//!     target_frequency_hz: 7.1e6,
+//!     expected_samples: Some(samples.len() as u64),
+//!     extra: Default::default(),
+//! };
+//! let summary = CaptureSummary {
+//!     info: info.clone(),
+//!     samples: samples.len() as u64,
+//!     start_time: chrono::Utc::now(),
+//!     time_source: TimeSource::Host,
+//!     start_skew_s: None,
+//!     time_marks: vec![],
+//!     gaps: vec![],
+//!     rssi: None,
+//!     spectra: 0,
+//! };
+//!
+//! // Stream one capture, then commit the session (the manifest is written last).
+//! let session = SessionId::new();
+//! let mut w = sink.begin_capture(session, &info).await?;
+//! for block in samples.chunks(256) {
+//!     w.write(CaptureChunk::Samples(SampleBlock::Complex(block.to_vec()))).await?;
+//! }
+//! let objects = w.finish(&summary, None).await?;
+//! let report = SessionReport {
+//!     session_id: session,
+//!     request: AcquisitionRequest::new(7.1e6, std::time::Duration::from_secs(1)),
+//!     status: SessionStatus::Success,
+//!     started_at: summary.start_time,
+//!     finished_at: chrono::Utc::now(),
+//!     receivers: vec![ReceiverReport {
+//!         receiver: rx.clone(),
+//!         status: ReceiverStatus::Recorded,
+//!         attempts: 1,
+//!         capture: Some(summary.clone()),
+//!         metrics: None,
+//!         objects,
+//!         error: None,
+//!         retried_errors: vec![],
+//!     }],
+//! };
+//! sink.commit_session(&report).await?;
+//! assert!(matches!(sink.commit_session(&report).await, Err(Error::AlreadyExists { .. })));
+//!
+//! // Read it back, checksums verified.
+//! assert_eq!(sink.list_sessions(None, None).await?, vec![session]);
+//! let back = sink.read_capture(session, &rx.id).await?;
+//! assert_eq!(back.samples, SampleBlock::Complex(samples));
+//! # Ok::<(), heimdall_core::Error>(())
+//! # }).unwrap();
+//! ```
+#![warn(missing_docs)]
+
+mod builder;
+mod error;
+pub mod formats;
+mod sink;
+mod upload;
+mod writer;
+
+pub use builder::{ArchiveBuilder, ArchiveFormat, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, MIN_PART_SIZE};
+pub use formats::SessionManifest;
+pub use sink::{ArchiveSink, MANIFEST, SESSIONS_DIR};
+
+/// Re-export of the `object_store` version this crate is built on.
+pub use object_store;

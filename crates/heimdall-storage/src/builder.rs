@@ -1,0 +1,430 @@
+//! Building an [`ArchiveSink`] from a URL and options.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+
+use heimdall_core::{Error, Result};
+
+use crate::sink::{ArchiveSink, Inner};
+
+/// Smallest part size S3-compatible stores accept (except for the last part).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+/// Default part size of multipart uploads.
+pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+/// Default number of parts in flight per object.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 3;
+
+/// Which files a sink writes for each capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ArchiveFormat {
+    /// `{receiver}.npy` + `{receiver}_metadata.json` (the old service's layout).
+    Npy,
+    /// `{receiver}.sigmf-data` + `{receiver}.sigmf-meta`, plus a session `.sigmf-collection`.
+    Sigmf,
+    /// Both of the above (the samples are stored twice).
+    #[default]
+    Both,
+}
+
+impl ArchiveFormat {
+    /// Whether `.npy` files are written.
+    pub fn npy(&self) -> bool {
+        matches!(self, ArchiveFormat::Npy | ArchiveFormat::Both)
+    }
+    /// Whether SigMF files are written.
+    pub fn sigmf(&self) -> bool {
+        matches!(self, ArchiveFormat::Sigmf | ArchiveFormat::Both)
+    }
+    /// Lower-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ArchiveFormat::Npy => "npy",
+            ArchiveFormat::Sigmf => "sigmf",
+            ArchiveFormat::Both => "both",
+        }
+    }
+}
+
+impl std::str::FromStr for ArchiveFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "npy" | "numpy" => Ok(ArchiveFormat::Npy),
+            "sigmf" => Ok(ArchiveFormat::Sigmf),
+            "both" | "npy+sigmf" | "all" => Ok(ArchiveFormat::Both),
+            _ => Err(Error::config(format!(
+                "archive format {s:?} is not one of npy, sigmf, both"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for ArchiveFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Builds an [`ArchiveSink`] from a URL and `key=value` options, the way object stores are
+/// usually configured.
+///
+/// | URL | Store |
+/// |---|---|
+/// | `s3://bucket/prefix` (also `s3a://`) | `AmazonS3` (AWS or any S3-compatible endpoint: SeaweedFS, MinIO, Ceph) |
+/// | `file:///abs/dir`, `/abs/dir`, `./rel/dir` | `LocalFileSystem` rooted at the directory (created if missing) |
+/// | `memory://` or `memory:///prefix` | `InMemory` (tests, examples) |
+///
+/// **S3 configuration.** Unless [`with_env(false)`](Self::with_env), every `AWS_*` environment
+/// variable that `object_store` knows is read first (as `AmazonS3Builder::from_env` does):
+/// `AWS_ENDPOINT` (or `AWS_ENDPOINT_URL`), `AWS_ALLOW_HTTP`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_DISABLE_BULK_DELETE`, `AWS_CONDITIONAL_PUT`...
+/// Explicit options override the environment; they take the same names in lower case, with or
+/// without the `aws_` prefix (`endpoint`, `allow_http`, `region`, `access_key_id`,
+/// `secret_access_key`, `disable_bulk_delete`, ...), plus the HTTP client keys (`timeout`,
+/// `connect_timeout`, ...). For a plain-HTTP endpoint such as a local SeaweedFS or MinIO set
+/// `endpoint=http://host:8333` and `allow_http=true`.
+///
+/// **Heimdall options**, accepted for every scheme: `format` (`npy`, `sigmf`, `both`),
+/// `part_size` (bytes, at least 5 MiB), `max_concurrency` (parts in flight per object),
+/// `max_retries` and `retry_timeout` (seconds), `sigmf_collection` (`true`/`false`).
+///
+/// **Defaults that differ from `object_store`'s**: requests are retried at most 4 times within
+/// 30 s (backoff 100 ms to 2 s) instead of 10 times within 180 s, and connecting times out after
+/// 5 s, so an unreachable endpoint fails within seconds with a retryable error. The engine's own
+/// retry loop handles longer outages.
+///
+/// `build()` does no I/O except creating a local directory; use [`heimdall_core::IqSink::health`]
+/// to check that the store is reachable and writable.
+///
+/// ```
+/// use heimdall_storage::{ArchiveBuilder, ArchiveFormat};
+/// let dir = tempfile::tempdir().unwrap();
+/// let sink = ArchiveBuilder::from_url(dir.path().to_str().unwrap())
+///     .with_format(ArchiveFormat::Npy)
+///     .build()
+///     .unwrap();
+/// assert!(sink.to_string().starts_with("file://"));
+///
+/// let s3 = ArchiveBuilder::from_url("s3://bucket/heimdall")
+///     .with_env(false)
+///     .with_options([("endpoint", "http://127.0.0.1:8333"), ("allow_http", "true"),
+///                    ("access_key_id", "AK"), ("secret_access_key", "very-secret")])
+///     .build()
+///     .unwrap();
+/// assert!(!format!("{s3:?} {s3}").contains("very-secret"));
+/// ```
+#[derive(Clone)]
+pub struct ArchiveBuilder {
+    url: String,
+    options: Vec<(String, String)>,
+    use_env: bool,
+    format: ArchiveFormat,
+    part_size: usize,
+    max_concurrency: usize,
+    retry: RetryConfig,
+    collection: bool,
+}
+
+fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    ["secret", "token", "password", "customer_key", "credential"]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+impl fmt::Debug for ArchiveBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opts: Vec<String> = self
+            .options
+            .iter()
+            .map(|(k, v)| {
+                if is_secret_key(k) {
+                    format!("{k}=<redacted>")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        f.debug_struct("ArchiveBuilder")
+            .field("url", &redact_url(&self.url))
+            .field("options", &opts)
+            .field("use_env", &self.use_env)
+            .field("format", &self.format)
+            .field("part_size", &self.part_size)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("collection", &self.collection)
+            .finish()
+    }
+}
+
+/// The URL without user info or query (which could carry credentials).
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.scheme().len() > 1 => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn default_retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 4,
+        retry_timeout: Duration::from_secs(30),
+    }
+}
+
+impl ArchiveBuilder {
+    /// Starts from a URL (`s3://bucket/prefix`, `file:///dir`, a bare path, `memory://`).
+    pub fn from_url(url: impl Into<String>) -> Self {
+        ArchiveBuilder {
+            url: url.into(),
+            options: Vec::new(),
+            use_env: true,
+            format: ArchiveFormat::default(),
+            part_size: DEFAULT_PART_SIZE,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            retry: default_retry(),
+            collection: true,
+        }
+    }
+
+    /// Starts from a URL and options in one call.
+    pub fn from_url_opts<I, K, V>(url: impl Into<String>, options: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_url(url).with_options(options)
+    }
+
+    /// Adds `key=value` options (see the type docs); later ones win.
+    pub fn with_options<I, K, V>(mut self, options: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.options
+            .extend(options.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Adds one option.
+    pub fn with_option(self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.with_options([(key.into(), value.into())])
+    }
+
+    /// Whether to read `AWS_*` environment variables for S3 (default `true`).
+    pub fn with_env(mut self, use_env: bool) -> Self {
+        self.use_env = use_env;
+        self
+    }
+
+    /// Files written per capture (default [`ArchiveFormat::Both`]).
+    pub fn with_format(mut self, format: ArchiveFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Multipart part size in bytes (default 8 MiB, at least 5 MiB). Memory per object being
+    /// written is bounded by about `part_size * (max_concurrency + 1)`.
+    pub fn with_part_size(mut self, bytes: usize) -> Self {
+        self.part_size = bytes;
+        self
+    }
+
+    /// Parts in flight per object (default 3).
+    pub fn with_max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n;
+        self
+    }
+
+    /// Retry policy of S3 requests (see the type docs for the default).
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Whether to write a session `.sigmf-collection` on commit when SigMF is written (default `true`).
+    pub fn with_sigmf_collection(mut self, yes: bool) -> Self {
+        self.collection = yes;
+        self
+    }
+
+    /// Validates the configuration and builds the sink (no I/O except creating a local directory).
+    pub fn build(mut self) -> Result<ArchiveSink> {
+        // Heimdall's own options first.
+        let mut store_opts = Vec::new();
+        for (k, v) in std::mem::take(&mut self.options) {
+            let key = k.to_ascii_lowercase();
+            let bad = |what: &str| Error::config(format!("option {k}={v:?}: {what}"));
+            match key.as_str() {
+                "format" => self.format = v.parse()?,
+                "part_size" => self.part_size = v.parse().map_err(|_| bad("not a byte count"))?,
+                "max_concurrency" => self.max_concurrency = v.parse().map_err(|_| bad("not a count"))?,
+                "max_retries" => self.retry.max_retries = v.parse().map_err(|_| bad("not a count"))?,
+                "retry_timeout" => {
+                    let s: f64 = v.parse().map_err(|_| bad("not a number of seconds"))?;
+                    if !s.is_finite() || s < 0.0 {
+                        return Err(bad("not a number of seconds"));
+                    }
+                    self.retry.retry_timeout = Duration::from_secs_f64(s);
+                }
+                "sigmf_collection" => self.collection = v.parse().map_err(|_| bad("not true or false"))?,
+                _ => store_opts.push((key, v)),
+            }
+        }
+        if self.part_size < MIN_PART_SIZE {
+            return Err(Error::config(format!(
+                "part_size {} is below the 5 MiB minimum of S3 multipart uploads",
+                self.part_size
+            )));
+        }
+        if self.max_concurrency == 0 {
+            return Err(Error::config("max_concurrency must be at least 1"));
+        }
+
+        let url = self.url.trim().to_owned();
+        let (store, prefix, backend, location, attrs): (Arc<dyn ObjectStore>, Path, &'static str, String, bool) =
+            if let Some(rest) = url.strip_prefix("memory://") {
+                reject_store_opts("memory", &store_opts)?;
+                let prefix = parse_prefix(rest)?;
+                (Arc::new(InMemory::new()), prefix, "memory", redact_url(&url), true)
+            } else if url.starts_with("s3://") || url.starts_with("s3a://") {
+                let (s3, prefix, location) = self.build_s3(&url, &store_opts)?;
+                (s3, prefix, "s3", location, true)
+            } else if url.starts_with("file:") || !url.contains("://") {
+                reject_store_opts("local", &store_opts)?;
+                let dir = if url.starts_with("file:") {
+                    url::Url::parse(&url)
+                        .ok()
+                        .and_then(|u| u.to_file_path().ok())
+                        .ok_or_else(|| Error::config(format!("{url:?} is not an absolute file:// URL")))?
+                } else if url.is_empty() {
+                    return Err(Error::config("the archive URL is empty"));
+                } else {
+                    std::path::PathBuf::from(&url)
+                };
+                std::fs::create_dir_all(&dir).map_err(|e| Error::Config {
+                    reason: format!("cannot create the archive directory {}", dir.display()),
+                    source: Some(Box::new(e)),
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| Error::Config {
+                        reason: format!("cannot open the archive directory {}", dir.display()),
+                        source: Some(Box::new(e)),
+                    })?
+                    .with_automatic_cleanup(true);
+                let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
+                let location = url::Url::from_directory_path(&abs)
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| format!("file://{}", abs.display()));
+                (Arc::new(fs), Path::default(), "local", location, false)
+            } else {
+                let scheme = url.split("://").next().unwrap_or("");
+                return Err(Error::config(format!(
+                    "unsupported archive URL scheme {scheme:?}: use s3://bucket/prefix, file:///dir, a path or memory://"
+                )));
+            };
+        Ok(ArchiveSink::from_inner(Inner {
+            store,
+            prefix,
+            backend,
+            location,
+            format: self.format,
+            part_size: self.part_size,
+            max_concurrency: self.max_concurrency,
+            supports_attributes: attrs,
+            collection: self.collection,
+        }))
+    }
+
+    fn build_s3(&self, url: &str, opts: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Path, String)> {
+        let parsed = url::Url::parse(url).map_err(|e| Error::Config {
+            reason: format!("bad S3 URL {:?}", redact_url(url)),
+            source: Some(Box::new(e)),
+        })?;
+        let bucket = parsed
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| Error::config(format!("S3 URL {:?} has no bucket", redact_url(url))))?
+            .to_owned();
+        let prefix = parse_prefix(parsed.path())?;
+        let mut b = AmazonS3Builder::new().with_config(
+            AmazonS3ConfigKey::Client(object_store::ClientConfigKey::ConnectTimeout),
+            "5s",
+        );
+        if self.use_env {
+            for (k, v) in std::env::vars_os() {
+                if let (Some(k), Some(v)) = (k.to_str(), v.to_str())
+                    && k.starts_with("AWS_")
+                    && let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
+                {
+                    b = b.with_config(key, v);
+                }
+            }
+        }
+        for (k, v) in opts {
+            let key: AmazonS3ConfigKey = k.parse().map_err(|_| {
+                Error::config(format!(
+                    "unknown S3 option {k:?} (see object_store's AmazonS3ConfigKey)"
+                ))
+            })?;
+            b = b.with_config(key, v.clone());
+        }
+        let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
+        let b = b
+            .with_url(format!("s3://{bucket}"))
+            .with_bucket_name(&bucket)
+            .with_retry(self.retry.clone());
+        let s3 = b.build().map_err(|e| Error::Config {
+            reason: format!("invalid S3 configuration for s3://{bucket}"),
+            source: Some(Box::new(e)),
+        })?;
+        let mut location = format!("s3://{bucket}");
+        if !prefix.as_ref().is_empty() {
+            location.push('/');
+            location.push_str(prefix.as_ref());
+        }
+        match endpoint {
+            Some(ep) => location.push_str(&format!(" at {}", redact_url(&ep))),
+            None => location.push_str(" at AWS"),
+        }
+        Ok((Arc::new(s3), prefix, location))
+    }
+}
+
+fn reject_store_opts(store: &str, opts: &[(String, String)]) -> Result<()> {
+    match opts.first() {
+        Some((k, _)) => Err(Error::config(format!(
+            "option {k:?} is not valid for a {store} archive"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn parse_prefix(p: &str) -> Result<Path> {
+    let p = p.trim_matches('/');
+    Path::parse(p).map_err(|e| Error::Config {
+        reason: format!("invalid archive prefix {p:?}"),
+        source: Some(Box::new(e)),
+    })
+}

@@ -1,0 +1,556 @@
+//! [`ArchiveSink`]: the [`IqSink`] and [`IqArchive`] over an object store.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode};
+use sha2::{Digest, Sha256, Sha512};
+
+use heimdall_core::{
+    ArchivedCapture, CaptureInfo, CaptureWriter, Error, IqArchive, IqSink, ReceiverId, Result, SampleBlock,
+    SampleFormat, SessionId, SessionReport, StoredObject,
+};
+
+use crate::builder::ArchiveFormat;
+use crate::error::map_store_error;
+use crate::formats::{self, CollectionStream, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
+use crate::upload::put_small;
+use crate::writer::ArchiveWriter;
+
+/// Name of the session manifest object.
+pub const MANIFEST: &str = "manifest.json";
+/// Folder under the prefix that holds the sessions.
+pub const SESSIONS_DIR: &str = "sessions";
+
+/// Shared state of a sink and its writers.
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) prefix: Path,
+    pub(crate) backend: &'static str,
+    pub(crate) location: String,
+    pub(crate) format: ArchiveFormat,
+    pub(crate) part_size: usize,
+    pub(crate) max_concurrency: usize,
+    pub(crate) supports_attributes: bool,
+    pub(crate) collection: bool,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArchiveSink")
+            .field("location", &self.location)
+            .field("backend", &self.backend)
+            .field("format", &self.format)
+            .field("part_size", &self.part_size)
+            .field("max_concurrency", &self.max_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    pub(crate) fn map_err(&self, operation: &'static str, path: &Path, e: object_store::Error) -> Error {
+        map_store_error(self.backend, &self.location, operation, path.as_ref(), e)
+    }
+
+    /// `{prefix}/sessions/{session}`.
+    pub(crate) fn session_dir(&self, session: SessionId) -> Path {
+        self.prefix
+            .clone()
+            .join(SESSIONS_DIR)
+            .join(session.to_string().as_str())
+    }
+
+    /// `{prefix}/sessions/{session}/{file}`, checked to stay inside the session folder.
+    pub(crate) fn object_path(&self, session: SessionId, file: &str) -> Result<Path> {
+        let dir = self.session_dir(session);
+        let ok_name = !file.is_empty()
+            && file != "."
+            && file != ".."
+            && file
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let path = dir.clone().join(file);
+        if !ok_name || !path.prefix_matches(&dir) || path.parts_count() != dir.parts_count() + 1 {
+            return Err(Error::invalid(
+                "object key",
+                format!("{file:?} would escape the session folder {dir}"),
+            ));
+        }
+        Ok(path)
+    }
+}
+
+/// An [`IqSink`] and [`IqArchive`] over any `object_store` store (S3-compatible, local disk,
+/// memory).
+///
+/// Layout under the prefix, per session:
+///
+/// ```text
+/// sessions/{session_id}/{receiver_id}.npy               numpy '<c8' (IQ) or '<f4' (audio), v1.0 header
+/// sessions/{session_id}/{receiver_id}_metadata.json     the old service's fields + Heimdall's
+/// sessions/{session_id}/{receiver_id}.sigmf-data        raw cf32_le / rf32_le samples
+/// sessions/{session_id}/{receiver_id}.sigmf-meta        SigMF 1.2.6 metadata with core:sha512
+/// sessions/{session_id}/{session_id}.sigmf-collection   SigMF collection of the session (if SigMF)
+/// sessions/{session_id}/manifest.json                   commit marker, written last
+/// ```
+///
+/// Build one with [`crate::ArchiveBuilder`] or [`ArchiveSink::new`].
+#[derive(Clone)]
+pub struct ArchiveSink {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ArchiveSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Display for ArchiveSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.location)
+    }
+}
+
+impl ArchiveSink {
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        ArchiveSink { inner: Arc::new(inner) }
+    }
+
+    /// A sink over an existing store under `prefix`, writing `format`, with default part size
+    /// and concurrency. No attributes (content types) are sent, so any store works.
+    /// `backend` names the store in errors (`"s3"`, `"local"`, `"memory"`...).
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path, format: ArchiveFormat, backend: &'static str) -> Self {
+        let location = format!("{store} under {prefix:?}");
+        ArchiveSink::from_inner(Inner {
+            store,
+            prefix,
+            backend,
+            location,
+            format,
+            part_size: crate::builder::DEFAULT_PART_SIZE,
+            max_concurrency: crate::builder::DEFAULT_MAX_CONCURRENCY,
+            supports_attributes: false,
+            collection: true,
+        })
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner.store
+    }
+
+    /// The prefix every key starts with.
+    pub fn prefix(&self) -> &Path {
+        &self.inner.prefix
+    }
+
+    /// The files written per capture.
+    pub fn format(&self) -> ArchiveFormat {
+        self.inner.format
+    }
+
+    /// The key of the folder of `session`.
+    pub fn session_dir(&self, session: SessionId) -> Path {
+        self.inner.session_dir(session)
+    }
+
+    /// Reads a whole object (for small objects and tests).
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
+        let path = Path::parse(key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+        self.get(&path).await
+    }
+
+    async fn get(&self, path: &Path) -> Result<Bytes> {
+        let inner = &self.inner;
+        let r = inner.store.get(path).await.map_err(|e| inner.map_err("get", path, e))?;
+        r.bytes().await.map_err(|e| inner.map_err("read", path, e))
+    }
+
+    /// The manifest of a committed session with its object list.
+    pub async fn read_session_manifest(&self, session: SessionId) -> Result<SessionManifest> {
+        let path = self.inner.object_path(session, MANIFEST)?;
+        let bytes = self.get(&path).await?;
+        let m: SessionManifest = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+            backend: self.inner.backend,
+            origin: path.to_string(),
+            reason: format!("not a session manifest: {e}"),
+        })?;
+        if m.format != MANIFEST_FORMAT || m.format_version > FORMAT_VERSION {
+            return Err(Error::Malformed {
+                backend: self.inner.backend,
+                origin: path.to_string(),
+                reason: format!(
+                    "manifest format {:?} version {} is not supported (expected {MANIFEST_FORMAT:?} <= {FORMAT_VERSION})",
+                    m.format, m.format_version
+                ),
+            });
+        }
+        if m.session.session_id != session {
+            return Err(Error::Malformed {
+                backend: self.inner.backend,
+                origin: path.to_string(),
+                reason: format!("manifest is for session {}", m.session.session_id),
+            });
+        }
+        Ok(m)
+    }
+
+    async fn list_session(&self, session: SessionId) -> Result<Vec<object_store::ObjectMeta>> {
+        let dir = self.inner.session_dir(session);
+        let inner = &self.inner;
+        let mut out: Vec<object_store::ObjectMeta> = inner
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|e| inner.map_err("list", &dir, e))?;
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(out)
+    }
+
+    async fn exists(&self, path: &Path) -> Result<bool> {
+        match self.inner.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.inner.map_err("head", path, e)),
+        }
+    }
+
+    async fn delete_all(&self, paths: Vec<Path>) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.inner;
+        let stream = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
+        let mut results = inner.store.delete_stream(stream);
+        while let Some(r) = results.next().await {
+            match r {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(inner.map_err("delete", &inner.prefix, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+#[async_trait]
+impl IqSink for ArchiveSink {
+    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
+        let w = ArchiveWriter::begin(self.inner.clone(), session, info).await?;
+        Ok(Box::new(w))
+    }
+
+    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject> {
+        let inner = &self.inner;
+        let session = report.session_id;
+        let manifest_path = inner.object_path(session, MANIFEST)?;
+        // Existence check first: some S3-compatible servers (SeaweedFS) do not always enforce
+        // `If-None-Match: *`. Two concurrent commits of the same session can still race between
+        // this check and the put on such servers; on AWS, local disk and memory the
+        // conditional put below settles it.
+        if self.exists(&manifest_path).await? {
+            return Err(Error::AlreadyExists {
+                backend: inner.backend,
+                key: manifest_path.to_string(),
+            });
+        }
+        let dir = inner.session_dir(session);
+        let listed: BTreeMap<String, u64> = self
+            .list_session(session)
+            .await?
+            .into_iter()
+            .map(|m| (m.location.to_string(), m.size))
+            .collect();
+        let mut objects = Vec::new();
+        for r in &report.receivers {
+            for o in &r.objects {
+                let p = Path::parse(&o.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+                if !p.prefix_matches(&dir) {
+                    return Err(Error::invalid(
+                        "session report",
+                        format!(
+                            "object {} of receiver {} is outside the session folder {dir}",
+                            o.key, r.receiver.id
+                        ),
+                    ));
+                }
+                match listed.get(&o.key) {
+                    Some(size) if *size == o.size => objects.push(o.clone()),
+                    Some(size) => {
+                        return Err(Error::invalid(
+                            "session report",
+                            format!(
+                                "object {} has {size} bytes in the store, the report says {}",
+                                o.key, o.size
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(Error::invalid(
+                            "session report",
+                            format!("object {} of receiver {} is not in the store", o.key, r.receiver.id),
+                        ));
+                    }
+                }
+            }
+        }
+        for key in listed.keys() {
+            if !objects.iter().any(|o| &o.key == key) {
+                tracing::warn!(key, session = %session, "object in the session folder is not in the report");
+            }
+        }
+
+        // SigMF collection of the receivers with SigMF metadata.
+        if inner.format.sigmf() && inner.collection {
+            let mut streams = Vec::new();
+            for r in &report.receivers {
+                if let Some(meta) = r.objects.iter().find(|o| o.key.ends_with(".sigmf-meta")) {
+                    let p = Path::parse(&meta.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+                    let bytes = self.get(&p).await?;
+                    streams.push(CollectionStream {
+                        name: r.receiver.id.to_string(),
+                        meta_sha512: hex::encode(Sha512::digest(&bytes)),
+                    });
+                }
+            }
+            if !streams.is_empty() {
+                let doc = formats::sigmf_collection(report, &streams);
+                let path = inner.object_path(session, &format!("{session}.sigmf-collection"))?;
+                let body = serde_json::to_vec_pretty(&doc).map_err(|e| json_err(inner, &path, e))?;
+                objects.push(put_small(inner, &path, "application/json", body, PutMode::Overwrite).await?);
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+
+        let manifest = SessionManifest {
+            format: MANIFEST_FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            writer: formats::recorder(),
+            committed_at: Utc::now(),
+            session: report.clone(),
+            objects,
+        };
+        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| json_err(inner, &manifest_path, e))?;
+        match put_small(inner, &manifest_path, "application/json", body, PutMode::Create).await {
+            Err(Error::Storage {
+                operation: "put",
+                source,
+                ..
+            }) if source
+                .downcast_ref::<object_store::Error>()
+                .is_some_and(|e| matches!(e, object_store::Error::Precondition { .. })) =>
+            {
+                Err(Error::AlreadyExists {
+                    backend: inner.backend,
+                    key: manifest_path.to_string(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    async fn abort_session(&self, session: SessionId) -> Result<()> {
+        let manifest = self.inner.object_path(session, MANIFEST)?;
+        if self.exists(&manifest).await? {
+            return Err(Error::invalid(
+                "session",
+                format!("session {session} is committed; refusing to delete it"),
+            ));
+        }
+        let paths = self
+            .list_session(session)
+            .await?
+            .into_iter()
+            .map(|m| m.location)
+            .collect();
+        self.delete_all(paths).await
+    }
+
+    async fn health(&self) -> Result<()> {
+        let inner = &self.inner;
+        let probe = inner
+            .prefix
+            .clone()
+            .join("_heimdall")
+            .join(format!("health-{}.probe", uuid::Uuid::new_v4()).as_str());
+        let body = Bytes::from_static(b"heimdall health probe\n");
+        inner
+            .store
+            .put(&probe, body.into())
+            .await
+            .map_err(|e| inner.map_err("health check put", &probe, e))?;
+        inner
+            .store
+            .delete(&probe)
+            .await
+            .map_err(|e| inner.map_err("health check delete", &probe, e))?;
+        Ok(())
+    }
+}
+
+fn json_err(inner: &Inner, path: &Path, e: serde_json::Error) -> Error {
+    Error::Storage {
+        backend: inner.backend,
+        operation: "serialise",
+        key: path.to_string(),
+        retryable: false,
+        source: Box::new(e),
+    }
+}
+
+#[async_trait]
+impl IqArchive for ArchiveSink {
+    async fn list_sessions(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<SessionId>> {
+        let inner = &self.inner;
+        let dir = inner.prefix.clone().join(SESSIONS_DIR);
+        let listing = inner
+            .store
+            .list_with_delimiter(Some(&dir))
+            .await
+            .map_err(|e| inner.map_err("list", &dir, e))?;
+        let windowed = since.is_some() || until.is_some();
+        let mut candidates: Vec<SessionId> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().and_then(|f| f.parse::<SessionId>().ok()))
+            .filter(|s| {
+                if !windowed {
+                    return true;
+                }
+                match s.timestamp() {
+                    Some(t) => since.is_none_or(|a| t >= a) && until.is_none_or(|b| t < b),
+                    None => false,
+                }
+            })
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        // Only committed sessions: those with a manifest.
+        let checks = futures::stream::iter(candidates.into_iter().map(|s| async move {
+            let p = self.inner.object_path(s, MANIFEST)?;
+            Ok::<_, Error>((s, self.exists(&p).await?))
+        }))
+        .buffered(16);
+        let found: Vec<(SessionId, bool)> = checks.try_collect().await?;
+        Ok(found.into_iter().filter(|(_, c)| *c).map(|(s, _)| s).collect())
+    }
+
+    async fn read_manifest(&self, session: SessionId) -> Result<SessionReport> {
+        Ok(self.read_session_manifest(session).await?.session)
+    }
+
+    async fn read_capture(&self, session: SessionId, receiver: &ReceiverId) -> Result<ArchivedCapture> {
+        let inner = &self.inner;
+        let manifest = self.read_session_manifest(session).await?;
+        let not_found = || Error::NotFound {
+            backend: inner.backend,
+            key: format!("capture of {receiver} in session {session}"),
+        };
+        let r = manifest
+            .session
+            .receivers
+            .iter()
+            .find(|r| &r.receiver.id == receiver)
+            .ok_or_else(not_found)?;
+        let summary = r.capture.clone().ok_or_else(not_found)?;
+        let npy_obj = r.objects.iter().find(|o| o.key.ends_with(".npy"));
+        let sigmf_obj = r.objects.iter().find(|o| o.key.ends_with(".sigmf-data"));
+        let obj = npy_obj.or(sigmf_obj).ok_or_else(not_found)?;
+        // The manifest's own list is authoritative when it has the object.
+        let expected = manifest.objects.iter().find(|o| o.key == obj.key).unwrap_or(obj);
+        let path = Path::parse(&obj.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+        let bytes = self.get(&path).await?;
+        let bad = |reason: String| Error::Malformed {
+            backend: inner.backend,
+            origin: obj.key.clone(),
+            reason,
+        };
+        if bytes.len() as u64 != expected.size {
+            return Err(bad(format!(
+                "size {} differs from the manifest's {}",
+                bytes.len(),
+                expected.size
+            )));
+        }
+        let digest = sha256_hex(&bytes);
+        if digest != expected.sha256 {
+            return Err(bad(format!(
+                "checksum mismatch: SHA-256 {digest}, manifest says {}",
+                expected.sha256
+            )));
+        }
+        let samples = if npy_obj.is_some() {
+            heimdall_core::npy::decode(&bytes)?
+        } else {
+            decode_raw(summary.info.format, &bytes).map_err(bad)?
+        };
+        if samples.format() != summary.info.format || samples.len() as u64 != summary.samples {
+            return Err(bad(format!(
+                "holds {} {:?} samples, the manifest says {} {:?}",
+                samples.len(),
+                samples.format(),
+                summary.samples,
+                summary.info.format
+            )));
+        }
+        Ok(ArchivedCapture {
+            summary,
+            metrics: r.metrics,
+            samples,
+        })
+    }
+
+    async fn list_objects(&self, session: SessionId) -> Result<Vec<String>> {
+        Ok(self
+            .list_session(session)
+            .await?
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .collect())
+    }
+}
+
+/// Decodes raw little-endian samples (a `.sigmf-data` file).
+fn decode_raw(format: SampleFormat, bytes: &[u8]) -> std::result::Result<SampleBlock, String> {
+    let size = format.bytes_per_sample();
+    if !bytes.len().is_multiple_of(size) {
+        return Err(format!(
+            "{} bytes is not a whole number of {size}-byte samples",
+            bytes.len()
+        ));
+    }
+    Ok(match format {
+        SampleFormat::ComplexF32 => SampleBlock::Complex(
+            bytes
+                .chunks_exact(8)
+                .map(|c| {
+                    heimdall_core::Complex32::new(
+                        f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+                        f32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+                    )
+                })
+                .collect(),
+        ),
+        SampleFormat::RealF32 => SampleBlock::Real(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        _ => return Err("unsupported sample format".into()),
+    })
+}

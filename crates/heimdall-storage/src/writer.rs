@@ -1,0 +1,320 @@
+//! The [`CaptureWriter`] of [`crate::ArchiveSink`]: streams one capture into one or two objects.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutMode};
+
+use heimdall_core::npy::{Dtype, NpyHeader};
+use heimdall_core::{
+    CaptureChunk, CaptureInfo, CaptureSummary, CaptureWriter, Error, Result, SessionId, SignalMetrics, StoredObject,
+};
+
+use crate::formats;
+use crate::sink::Inner;
+use crate::upload::{ObjectUpload, Uploaded, put_small};
+
+/// Writes one capture: `.npy` and/or `.sigmf-data` streamed as chunks arrive, the metadata
+/// files at `finish`.
+pub(crate) struct ArchiveWriter {
+    inner: Arc<Inner>,
+    session: SessionId,
+    info: CaptureInfo,
+    expected: Option<u64>,
+    samples: u64,
+    npy: Option<ObjectUpload>,
+    sigmf: Option<ObjectUpload>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for ArchiveWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveWriter")
+            .field("session", &self.session)
+            .field("receiver", &self.info.receiver.id)
+            .field("samples", &self.samples)
+            .field("expected", &self.expected)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn push(upload: Option<&mut ObjectUpload>, bytes: Bytes) -> Result<()> {
+    match upload {
+        Some(u) => u.push(bytes).await,
+        None => Ok(()),
+    }
+}
+
+async fn finish(upload: Option<ObjectUpload>) -> Result<Option<Uploaded>> {
+    match upload {
+        Some(u) => u.finish().await.map(Some),
+        None => Ok(None),
+    }
+}
+
+impl ArchiveWriter {
+    pub(crate) async fn begin(inner: Arc<Inner>, session: SessionId, info: &CaptureInfo) -> Result<Self> {
+        if !info.sample_rate_hz.is_finite() || info.sample_rate_hz <= 0.0 {
+            return Err(Error::invalid(
+                "sample_rate_hz",
+                format!("{} is not a positive sample rate", info.sample_rate_hz),
+            ));
+        }
+        if inner.format.npy() && info.expected_samples.is_none() {
+            return Err(Error::invalid(
+                "expected_samples",
+                format!(
+                    "capture of {} has no expected sample count; the .npy header needs it before streaming",
+                    info.receiver.id
+                ),
+            ));
+        }
+        let rx = info.receiver.id.as_str();
+        let mut npy = None;
+        let mut sigmf = None;
+        if inner.format.npy() {
+            let path = inner.object_path(session, &format!("{rx}.npy"))?;
+            let header = NpyHeader {
+                dtype: Dtype::for_format(info.format),
+                len: info.expected_samples.unwrap_or(0),
+            }
+            .encode()?;
+            let mut up = ObjectUpload::new(inner.clone(), path, "application/x-npy", false);
+            up.push(Bytes::from(header)).await?;
+            npy = Some(up);
+        }
+        if inner.format.sigmf() {
+            let path = inner.object_path(session, &format!("{rx}.sigmf-data"))?;
+            sigmf = Some(ObjectUpload::new(inner.clone(), path, "application/octet-stream", true));
+        }
+        tracing::debug!(session = %session, receiver = rx, format = %inner.format, "capture started");
+        Ok(ArchiveWriter {
+            inner,
+            session,
+            info: info.clone(),
+            expected: info.expected_samples,
+            samples: 0,
+            npy,
+            sigmf,
+            failed: false,
+        })
+    }
+
+    fn receiver(&self) -> &str {
+        self.info.receiver.id.as_str()
+    }
+
+    /// Aborts the uploads in progress and deletes objects already completed.
+    async fn cleanup(&mut self, completed: Vec<Path>) -> Result<()> {
+        let mut first_err = None;
+        for up in [self.npy.take(), self.sigmf.take()].into_iter().flatten() {
+            if let Err(e) = up.abort().await {
+                tracing::warn!(error = %e, "could not abort upload");
+                first_err.get_or_insert(e);
+            }
+        }
+        for p in completed {
+            match self.inner.store.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    let e = self.inner.map_err("delete", &p, e);
+                    tracing::warn!(error = %e, "could not delete object of an aborted capture");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn fail_with(&mut self, err: Error, completed: Vec<Path>) -> Error {
+        self.failed = true;
+        if let Err(e) = self.cleanup(completed).await {
+            tracing::warn!(receiver = self.receiver(), error = %e, "cleanup after a failed capture was incomplete");
+        }
+        err
+    }
+
+    async fn finish_inner(
+        &mut self,
+        summary: &CaptureSummary,
+        metrics: Option<&SignalMetrics>,
+        completed: &mut Vec<Path>,
+    ) -> Result<Vec<StoredObject>> {
+        if self.failed {
+            return Err(Error::invalid(
+                "capture writer",
+                format!("capture of {} failed earlier and cannot be finished", self.receiver()),
+            ));
+        }
+        if summary.info.receiver.id != self.info.receiver.id {
+            return Err(Error::invalid(
+                "capture summary",
+                format!(
+                    "summary is for receiver {}, the writer for {}",
+                    summary.info.receiver.id,
+                    self.receiver()
+                ),
+            ));
+        }
+        if let Some(expected) = self.expected
+            && expected != self.samples
+        {
+            return Err(Error::invalid(
+                "samples",
+                format!(
+                    "capture of {} delivered {} samples but {expected} were announced (a .npy header would be wrong), so the capture was discarded",
+                    self.receiver(),
+                    self.samples
+                ),
+            ));
+        }
+        if summary.samples != self.samples {
+            return Err(Error::invalid(
+                "samples",
+                format!(
+                    "summary of {} says {} samples but {} were written; the capture was discarded",
+                    self.receiver(),
+                    summary.samples,
+                    self.samples
+                ),
+            ));
+        }
+        let npy_path = self.npy.as_ref().map(|u| u.path().clone());
+        let sigmf_path = self.sigmf.as_ref().map(|u| u.path().clone());
+        let (npy, sigmf) = futures::future::join(finish(self.npy.take()), finish(self.sigmf.take())).await;
+        // Remember what completed before looking at errors, so that cleanup removes it.
+        if let (Ok(Some(_)), Some(p)) = (&npy, &npy_path) {
+            completed.push(p.clone());
+        }
+        if let (Ok(Some(_)), Some(p)) = (&sigmf, &sigmf_path) {
+            completed.push(p.clone());
+        }
+        let (npy, sigmf) = (npy?, sigmf?);
+        let rx = self.info.receiver.id.as_str().to_owned();
+        let mut out = Vec::new();
+        let mut meta_puts = Vec::new();
+        if let Some(n) = npy {
+            let path = self.inner.object_path(self.session, &format!("{rx}_metadata.json"))?;
+            let doc = formats::legacy_metadata(self.session, summary, metrics, &n.object.key, &n.object);
+            meta_puts.push((path, doc));
+            out.push(n.object);
+        }
+        if let Some(s) = sigmf {
+            let path = self.inner.object_path(self.session, &format!("{rx}.sigmf-meta"))?;
+            let sha512 = s.sha512.clone().unwrap_or_default();
+            let doc = formats::sigmf_meta(self.session, summary, metrics, &sha512);
+            meta_puts.push((path, doc));
+            out.push(s.object);
+        }
+        let inner = self.inner.clone();
+        let puts = meta_puts.into_iter().map(|(path, doc)| {
+            let inner = inner.clone();
+            async move {
+                let body = serde_json::to_vec_pretty(&doc).map_err(|e| Error::Storage {
+                    backend: inner.backend,
+                    operation: "serialise",
+                    key: path.to_string(),
+                    retryable: false,
+                    source: Box::new(e),
+                })?;
+                let r = put_small(&inner, &path, "application/json", body, PutMode::Overwrite).await;
+                Ok::<_, Error>((path, r))
+            }
+        });
+        let results = futures::future::join_all(puts).await;
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok((path, Ok(obj))) => {
+                    completed.push(path);
+                    out.push(obj);
+                }
+                Ok((path, Err(e))) => {
+                    // A failed put may still have landed: delete it too.
+                    completed.push(path);
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        tracing::debug!(session = %self.session, receiver = %rx, samples = self.samples, "capture stored");
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl CaptureWriter for ArchiveWriter {
+    async fn write(&mut self, chunk: CaptureChunk) -> Result<()> {
+        if self.failed {
+            return Err(Error::invalid(
+                "capture writer",
+                format!("capture of {} failed earlier; abort it", self.receiver()),
+            ));
+        }
+        let CaptureChunk::Samples(block) = chunk else {
+            // Time marks, RSSI, gaps and spectra reach the metadata through the summary.
+            return Ok(());
+        };
+        if block.format() != self.info.format {
+            return Err(Error::invalid(
+                "samples",
+                format!(
+                    "capture of {} is {:?} but a block of {:?} arrived",
+                    self.receiver(),
+                    self.info.format,
+                    block.format()
+                ),
+            ));
+        }
+        let n = block.len() as u64;
+        if let Some(expected) = self.expected
+            && self.samples + n > expected
+        {
+            let err = Error::invalid(
+                "samples",
+                format!(
+                    "capture of {} exceeds its announced {expected} samples (got {}), so the capture was discarded",
+                    self.receiver(),
+                    self.samples + n
+                ),
+            );
+            return Err(self.fail_with(err, Vec::new()).await);
+        }
+        let bytes = block.into_le_bytes();
+        let (a, b) =
+            futures::future::join(push(self.npy.as_mut(), bytes.clone()), push(self.sigmf.as_mut(), bytes)).await;
+        if let Err(e) = a.and(b) {
+            return Err(self.fail_with(e, Vec::new()).await);
+        }
+        self.samples += n;
+        Ok(())
+    }
+
+    async fn finish(
+        mut self: Box<Self>,
+        summary: &CaptureSummary,
+        metrics: Option<&SignalMetrics>,
+    ) -> Result<Vec<StoredObject>> {
+        let mut completed = Vec::new();
+        match self.finish_inner(summary, metrics, &mut completed).await {
+            Ok(objs) => Ok(objs),
+            Err(e) => Err(self.fail_with(e, completed).await),
+        }
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        self.failed = true;
+        self.cleanup(Vec::new()).await
+    }
+}

@@ -1,0 +1,109 @@
+//! Shared helpers: the backends every test runs against, and external tool discovery.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+
+use heimdall_storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
+
+/// Whether we run under CI (where skipping is a failure).
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The base S3 URL of the test server, or `None` (loudly skipped outside CI, a failure under CI).
+pub fn s3_base(test: &str) -> Option<String> {
+    match std::env::var("HEIMDALL_TEST_S3_URL") {
+        Ok(u) if !u.is_empty() => Some(u.trim_end_matches('/').to_owned()),
+        _ => {
+            if ci() {
+                panic!(
+                    "{test}: HEIMDALL_TEST_S3_URL is not set under CI=true; run `scripts/s3.sh start && eval \"$(scripts/s3.sh env)\"`"
+                );
+            }
+            eprintln!(
+                "\n*** SKIPPED S3 part of {test}: HEIMDALL_TEST_S3_URL is not set. Run `scripts/s3.sh start && eval \"$(scripts/s3.sh env)\"` (or scripts/test.sh) ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh random prefix for one test run.
+pub fn fresh_prefix(test: &str) -> String {
+    format!("test-{test}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A backend under test; keeps its temp dir alive.
+pub struct Backend {
+    pub name: &'static str,
+    pub sink: ArchiveSink,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+/// Memory, a local temp dir, and (when configured) the S3 test server, each under a fresh prefix.
+pub fn backends(test: &str, format: ArchiveFormat) -> Vec<Backend> {
+    backends_with(test, |b| b.with_format(format))
+}
+
+/// Like [`backends`] with a builder hook.
+pub fn backends_with(test: &str, f: impl Fn(ArchiveBuilder) -> ArchiveBuilder) -> Vec<Backend> {
+    let mut out = Vec::new();
+    let prefix = fresh_prefix(test);
+    out.push(Backend {
+        name: "memory",
+        sink: f(ArchiveBuilder::from_url(format!("memory:///{prefix}")))
+            .build()
+            .expect("memory sink"),
+        dir: None,
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = url::Url::from_directory_path(dir.path().join(&prefix))
+        .expect("file url")
+        .to_string();
+    out.push(Backend {
+        name: "local",
+        sink: f(ArchiveBuilder::from_url(url)).build().expect("local sink"),
+        dir: Some(dir),
+    });
+    if let Some(base) = s3_base(test) {
+        out.push(Backend {
+            name: "s3",
+            sink: f(ArchiveBuilder::from_url(format!("{base}/{prefix}")))
+                .build()
+                .expect("s3 sink"),
+            dir: None,
+        });
+    }
+    out
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A tool from the environment variable `var` or the repository's `.venv/bin/{name}`; `None`
+/// (loudly skipped outside CI, a failure under CI) when missing.
+pub fn tool(var: &str, name: &str, test: &str) -> Option<PathBuf> {
+    let p = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin").join(name));
+    if p.exists() {
+        return Some(p);
+    }
+    if ci() {
+        panic!(
+            "{test}: {} not found under CI=true; run `scripts/s3.sh pyenv`",
+            p.display()
+        );
+    }
+    eprintln!(
+        "\n*** SKIPPED {test}: {} not found. Run `scripts/s3.sh pyenv` ***\n",
+        p.display()
+    );
+    None
+}
+
+/// The repository's test vectors.
+pub fn testdata(name: &str) -> PathBuf {
+    repo_root().join("testdata").join(name)
+}
