@@ -1,0 +1,289 @@
+//! Sample generation: the received signal of one capture, computed analytically per sample.
+
+use std::f64::consts::TAU;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use heimdall_core::{CaptureRequest, Complex32, Error, Result};
+use num_complex::Complex64;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+use super::{Clock, Modulation, SimulatedReceiverConfig, THERMAL_NOISE_DBM_PER_HZ, Transmitter};
+
+/// Length of the noise table (a power of two).
+const NOISE_LEN: usize = 1 << 16;
+const NOISE_MASK: usize = NOISE_LEN - 1;
+
+/// SplitMix64 step: decorrelates seeds.
+pub(super) fn mix_seed(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Unit-power complex Gaussian samples (each component of variance ½), drawn once per receiver.
+#[derive(Debug, Clone)]
+pub(super) struct NoiseTable(Arc<[Complex32]>);
+
+impl NoiseTable {
+    pub(super) fn new(seed: u64) -> Self {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        let v: Vec<Complex32> = (0..NOISE_LEN)
+            .map(|_| {
+                let re: f32 = StandardNormal.sample(&mut rng);
+                let im: f32 = StandardNormal.sample(&mut rng);
+                Complex32::new(re * s, im * s)
+            })
+            .collect();
+        NoiseTable(v.into())
+    }
+}
+
+#[derive(Debug)]
+enum ModPlan {
+    Carrier,
+    Fm {
+        /// Modulation index of each tone, rad.
+        betas: Vec<f64>,
+        /// Tone frequencies, Hz.
+        tones: Vec<f64>,
+        /// Tone phases at sample 0 (transmitter time), cycles.
+        phase0: Vec<f64>,
+    },
+    Bursts {
+        period: f64,
+        on: f64,
+        ramp: f64,
+        /// Transmitter time of sample 0 modulo `period`, seconds.
+        u0: f64,
+    },
+}
+
+/// Everything needed to generate one capture, derived from the configuration at open time.
+#[derive(Debug)]
+pub(super) struct CapturePlan {
+    pub(super) fs: f64,
+    pub(super) expected_samples: u64,
+    pub(super) delay_s: f64,
+    pub(super) received_power_dbm: f64,
+    pub(super) noise_power_dbm: f64,
+    pub(super) host_clock_error_s: f64,
+    /// True time of sample 0.
+    t0: DateTime<Utc>,
+    /// Signal amplitude, full-scale units.
+    amp: f64,
+    /// Carrier offset in the baseband, Hz.
+    delta_f: f64,
+    /// Carrier phase at sample 0, cycles.
+    carrier_cycles0: f64,
+    noise_std: f32,
+    noise: NoiseTable,
+    modulation: ModPlan,
+    rng: SmallRng,
+}
+
+impl CapturePlan {
+    pub(super) fn new(
+        cfg: &SimulatedReceiverConfig,
+        tx: &Transmitter,
+        req: &CaptureRequest,
+        seed: u64,
+        now: DateTime<Utc>,
+        noise: NoiseTable,
+    ) -> Result<Self> {
+        let fs = cfg.sample_rate_hz;
+        let position = cfg
+            .info
+            .position
+            .ok_or_else(|| Error::config(format!("simulated receiver {} has no position", cfg.info.id)))?;
+        let t0 = req.start_at.unwrap_or(now);
+        // Time of sample 0 since the transmitter epoch, split into whole seconds and a fraction
+        // so that products with large frequencies keep nanosecond precision.
+        let since = t0 - tx.epoch;
+        let secs = since.num_seconds();
+        let frac_ns = (since - chrono::Duration::seconds(secs)).num_nanoseconds().unwrap_or(0);
+        let (secs, frac) = (secs as f64, frac_ns as f64 * 1e-9);
+
+        let mut rng = SmallRng::seed_from_u64(mix_seed(seed, 0x706c_616e));
+        let lo_phase_cycles: f64 = rng.random();
+        let host_clock_error_s = match cfg.clock {
+            Clock::Host { jitter } => {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                z * jitter.as_secs_f64()
+            }
+            _ => 0.0,
+        };
+
+        let delay_s = tx.delay_to_s(&position);
+        let received_power_dbm = tx.received_power_dbm(&position);
+        let noise_power_dbm = THERMAL_NOISE_DBM_PER_HZ + cfg.noise_figure_db + 10.0 * fs.log10();
+        let amp = 10f64.powf((received_power_dbm - cfg.full_scale_dbm) / 20.0);
+        let noise_std = 10f64.powf((noise_power_dbm - cfg.full_scale_dbm) / 20.0) as f32;
+        let f_lo = req.frequency_hz * (1.0 + cfg.lo_ppm * 1e-6);
+        let delta_f = tx.frequency_hz - f_lo;
+
+        // x(t) = m(t−τ)·exp(j2π f_tx (t−τ))·exp(−j2π f_lo t + jθ): the carrier keeps a phase of
+        // −f_tx·τ cycles; t counts from the epoch.
+        let cycles = |f: f64, t_int: f64, t_frac: f64| (f * t_int).rem_euclid(1.0) + (f * t_frac).rem_euclid(1.0);
+        let carrier_cycles0 = (cycles(delta_f, secs, frac) + lo_phase_cycles
+            - (tx.frequency_hz * delay_s).rem_euclid(1.0))
+        .rem_euclid(1.0);
+
+        let modulation = match &tx.modulation {
+            Modulation::Carrier => ModPlan::Carrier,
+            Modulation::Fm { deviation_hz, tones_hz } => {
+                let per_tone = deviation_hz / tones_hz.len().max(1) as f64;
+                ModPlan::Fm {
+                    betas: tones_hz.iter().map(|f| per_tone / f).collect(),
+                    tones: tones_hz.clone(),
+                    phase0: tones_hz.iter().map(|f| cycles(*f, secs, frac - delay_s)).collect(),
+                }
+            }
+            Modulation::Bursts { on, off, ramp } => {
+                let period = (*on + *off).as_secs_f64();
+                ModPlan::Bursts {
+                    period,
+                    on: on.as_secs_f64(),
+                    ramp: ramp.as_secs_f64(),
+                    u0: (secs.rem_euclid(period) + frac - delay_s).rem_euclid(period),
+                }
+            }
+        };
+
+        Ok(CapturePlan {
+            fs,
+            expected_samples: req.samples_at(fs),
+            delay_s,
+            received_power_dbm,
+            noise_power_dbm,
+            host_clock_error_s,
+            t0,
+            amp,
+            delta_f,
+            carrier_cycles0,
+            noise_std,
+            noise,
+            modulation,
+            rng,
+        })
+    }
+
+    /// True time of sample `n`.
+    pub(super) fn time_of(&self, n: u64) -> DateTime<Utc> {
+        let ns = (n as f64 / self.fs * 1e9).round();
+        self.t0 + chrono::Duration::nanoseconds(ns.min(i64::MAX as f64) as i64)
+    }
+
+    /// Generates samples `n0..n0+len` and their mean power (full-scale units).
+    pub(super) fn generate(&mut self, n0: u64, len: usize) -> (Vec<Complex32>, f64) {
+        let dt = 1.0 / self.fs;
+        let tn0 = n0 as f64 * dt;
+        let cyc = self.carrier_cycles0 + (self.delta_f * tn0).rem_euclid(1.0);
+        let mut rot = Complex64::from_polar(self.amp, TAU * cyc);
+        let step = Complex64::from_polar(1.0, TAU * self.delta_f * dt);
+        let off = (self.rng.random::<u32>() as usize) & NOISE_MASK;
+        let quarter = [
+            Complex32::new(1.0, 0.0),
+            Complex32::new(0.0, 1.0),
+            Complex32::new(-1.0, 0.0),
+            Complex32::new(0.0, -1.0),
+        ][(self.rng.random::<u32>() & 3) as usize];
+        let nrot = quarter * self.noise_std;
+        let table = &self.noise.0;
+        let mut out = Vec::with_capacity(len);
+        let power = match &self.modulation {
+            ModPlan::Carrier => fill(&mut out, len, table, off, nrot, |_| {
+                let s = rot;
+                rot *= step;
+                s
+            }),
+            ModPlan::Fm { betas, tones, phase0 } => {
+                // Tone rotators: exp(j2π f_i u), advanced by one sample each step.
+                let mut tz: Vec<(Complex64, Complex64, f64)> = tones
+                    .iter()
+                    .zip(phase0)
+                    .zip(betas)
+                    .map(|((f, p), b)| {
+                        let c = p + (f * tn0).rem_euclid(1.0);
+                        (
+                            Complex64::from_polar(1.0, TAU * c),
+                            Complex64::from_polar(1.0, TAU * f * dt),
+                            *b,
+                        )
+                    })
+                    .collect();
+                fill(&mut out, len, table, off, nrot, |_| {
+                    let mut phi = 0.0;
+                    for (z, st, b) in tz.iter_mut() {
+                        phi += *b * z.im;
+                        *z *= *st;
+                    }
+                    let (s, c) = phi.sin_cos();
+                    let v = rot * Complex64::new(c, s);
+                    rot *= step;
+                    v
+                })
+            }
+            &ModPlan::Bursts { period, on, ramp, u0 } => {
+                let base = (u0 + tn0.rem_euclid(period)).rem_euclid(period);
+                fill(&mut out, len, table, off, nrot, |i| {
+                    let pos = (base + i as f64 * dt).rem_euclid(period);
+                    let v = rot * burst_envelope(pos, on, ramp);
+                    rot *= step;
+                    v
+                })
+            }
+        };
+        (out, power)
+    }
+}
+
+/// Raised-cosine keyed envelope: rises over `[0, ramp)`, on until `on`, falls over `[on, on+ramp)`.
+#[inline]
+fn burst_envelope(pos: f64, on: f64, ramp: f64) -> f64 {
+    if pos >= on + ramp {
+        0.0
+    } else if pos >= ramp && pos < on {
+        1.0
+    } else if pos < ramp {
+        0.5 - 0.5 * (std::f64::consts::PI * pos / ramp).cos()
+    } else {
+        0.5 + 0.5 * (std::f64::consts::PI * (pos - on) / ramp).cos()
+    }
+}
+
+/// Appends `len` samples `sig(i) + noise`, clipped to full scale; returns their mean power.
+#[inline]
+fn fill<F: FnMut(usize) -> Complex64>(
+    out: &mut Vec<Complex32>,
+    len: usize,
+    table: &[Complex32],
+    off: usize,
+    nrot: Complex32,
+    mut sig: F,
+) -> f64 {
+    let mut acc = 0.0f64;
+    let mut i = 0usize;
+    let mut idx = off.min(table.len());
+    while i < len && !table.is_empty() {
+        let n = (len - i).min(table.len() - idx);
+        let mut part = 0.0f32;
+        for z in &table[idx..idx + n] {
+            let s = sig(i);
+            let nz = *z * nrot;
+            let re = (s.re as f32 + nz.re).clamp(-1.0, 1.0);
+            let im = (s.im as f32 + nz.im).clamp(-1.0, 1.0);
+            part += re * re + im * im;
+            out.push(Complex32::new(re, im));
+            i += 1;
+        }
+        acc += f64::from(part);
+        idx = 0;
+    }
+    if len == 0 { 0.0 } else { acc / len as f64 }
+}
