@@ -1,0 +1,205 @@
+//! OpenWebRX receivers (`ws://host:port/ws/`), RECEIVERS.md §2.
+//!
+//! OpenWebRX never sends IQ to web clients (§2.8): a capture is **demodulated real audio**
+//! ([`heimdall_core::SampleFormat::RealF32`], int16 / 32768) at the `output_rate` asked for
+//! (12 kHz by default; `hd_output_rate`, 48 kHz, for `wfm`), plus:
+//!
+//! - [`heimdall_core::CaptureChunk::Rssi`]: every `smeter` reading, `10·log10(linear)` in
+//!   **dBFS** (channel power after the passband filter, uncalibrated, about 4 per second);
+//!   `sample_index` is the number of samples delivered when it arrived;
+//! - [`heimdall_core::CaptureChunk::Spectrum`]: every main FFT line (float32 or per-frame
+//!   ADPCM, relative dB), spanning the profile (`center_freq ± samp_rate/2`). Use
+//!   [`channel_power_db`] to get the power in the passband at the target from a frame; the source
+//!   does not fold it into the RSSI series, which stays the receiver's own S-meter.
+//!
+//! `CaptureInfo::center_frequency_hz` is the tuned dial frequency (`center_freq +
+//! offset_freq`, `offset_freq` an integer) and `target_frequency_hz` the request's frequency.
+//! `CaptureInfo::extra` records `server_version`, `mode`, `low_cut`, `high_cut`,
+//! `offset_freq`, `profile`, `profile_center_freq`, `profile_samp_rate`, `audio_compression`,
+//! `adpcm` (`raw`/`sync`/`sniff`), `fft_compression`, `rssi` (what the RSSI series is).
+//!
+//! **Politeness.** The server bans IPs that open several sockets within seconds (§2.9). Every
+//! `open` first takes a slot from a [`HostLimiter`] (per host, default 10 s apart). Each source
+//! has its own limiter unless one is shared with [`OpenWebRxBuilder::with_host_limiter`];
+//! share one across all sources of a process that may reach the same host (the receivers file
+//! does). Profile switches (`selectprofile`) happen only when allowed and at most once per
+//! capture.
+//!
+//! **Errors** (all with backend `"openwebrx"`): `backoff` → `Unavailable` with `retry_after`
+//! 16 s (the browser's restart delay; the message carries no delay), or `Refused` when the
+//! reason says the address is banned; `sdr_error` "No SDR Devices available" → `Refused`, any
+//! other `sdr_error` → `Unavailable`; `demodulator_error` → `Refused`; malformed messages →
+//! `Malformed`; a close or reset mid-capture → `ConnectionLost { received }`; silence longer
+//! than the stall timeout → `Timeout`; target outside the current profile without permission to
+//! switch, or outside every profile → `Refused`; the legacy ≤ 0.18 protocol → `NotImplemented`.
+
+pub mod adpcm;
+mod builder;
+mod client;
+mod limiter;
+#[cfg(feature = "mock-servers")]
+pub mod mock;
+pub mod protocol;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use heimdall_core::{
+    CaptureRequest, CaptureStream, Error, Passband, ReceiverHealth, ReceiverInfo, ReceiverSource, Result,
+    SpectrumFrame,
+};
+use tokio_util::sync::CancellationToken;
+
+pub use builder::OpenWebRxBuilder;
+pub use limiter::{DEFAULT_POLITENESS_INTERVAL, HostLimiter};
+
+/// Backend name used in errors.
+pub const BACKEND: &str = "openwebrx";
+
+/// Retry delay after a `backoff` message (the browser restarts its reconnect policy at 16 s).
+pub const BACKOFF_RETRY_AFTER: Duration = Duration::from_secs(16);
+
+#[derive(Debug)]
+pub(crate) struct OpenWebRxConfig {
+    pub(crate) info: ReceiverInfo,
+    pub(crate) mode: String,
+    pub(crate) passband: Option<Passband>,
+    pub(crate) allow_profile_switch: bool,
+    pub(crate) output_rate: u32,
+    pub(crate) hd_output_rate: u32,
+    pub(crate) limiter: Arc<HostLimiter>,
+    pub(crate) host: String,
+    pub(crate) ws_url: url::Url,
+    pub(crate) http_base: url::Url,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) stall_timeout: Duration,
+    pub(crate) http: reqwest::Client,
+}
+
+/// An OpenWebRX receiver as a [`ReceiverSource`]. Build it with [`OpenWebRxBuilder`].
+#[derive(Debug, Clone)]
+pub struct OpenWebRxSource {
+    cfg: Arc<OpenWebRxConfig>,
+}
+
+impl OpenWebRxSource {
+    /// The WebSocket URL used (`ws://host:port/ws/`).
+    pub fn websocket_url(&self) -> &url::Url {
+        &self.cfg.ws_url
+    }
+
+    /// The page URL `/status.json` is fetched under.
+    pub fn http_base(&self) -> &url::Url {
+        &self.cfg.http_base
+    }
+
+    /// The limiter spacing this source's connections.
+    pub fn host_limiter(&self) -> &Arc<HostLimiter> {
+        &self.cfg.limiter
+    }
+
+    /// Fetches and parses `/status.json`.
+    pub async fn status(&self) -> Result<crate::discovery::OpenWebRxStatus> {
+        crate::discovery::fetch_openwebrx_status(&self.cfg.http, self.cfg.http_base.as_str(), self.cfg.connect_timeout)
+            .await
+            .map_err(|e| rebrand(e, self.cfg.info.id.as_str()))
+    }
+}
+
+/// Re-labels a discovery error as an OpenWebRX one for this receiver.
+fn rebrand(e: Error, id: &str) -> Error {
+    match e {
+        Error::Unavailable {
+            reason,
+            retry_after,
+            source,
+            target,
+            ..
+        } => Error::Unavailable {
+            backend: BACKEND,
+            target: id.to_owned(),
+            reason: format!("{reason} ({target})"),
+            retry_after,
+            source,
+        },
+        Error::Refused {
+            reason, source, target, ..
+        } => Error::Refused {
+            backend: BACKEND,
+            target: id.to_owned(),
+            reason: format!("{reason} ({target})"),
+            source,
+        },
+        Error::Timeout { operation, after, .. } => Error::Timeout {
+            backend: BACKEND,
+            target: id.to_owned(),
+            operation,
+            after,
+        },
+        Error::Malformed { origin, reason, .. } => Error::Malformed {
+            backend: BACKEND,
+            origin: format!("{id} ({origin})"),
+            reason,
+        },
+        other => other,
+    }
+}
+
+impl fmt::Display for OpenWebRxSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "openwebrx {} ({})", self.cfg.info.id, self.cfg.ws_url)
+    }
+}
+
+#[async_trait]
+impl ReceiverSource for OpenWebRxSource {
+    fn info(&self) -> &ReceiverInfo {
+        &self.cfg.info
+    }
+
+    /// `GET /status.json`: available when the server lists at least one SDR profile.
+    async fn health(&self) -> Result<ReceiverHealth> {
+        Ok(self.status().await?.to_health())
+    }
+
+    async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
+        client::open(self.cfg.clone(), req, cancel).await
+    }
+}
+
+/// Mean power (dB, in the frame's unit) of the FFT bins covering `[target + low, target + high]`,
+/// averaged in the linear domain. `None` if the band is outside the frame or the frame is empty.
+///
+/// ```
+/// use heimdall_core::{PowerUnit, SpectrumFrame};
+/// use heimdall_websdr::openwebrx::channel_power_db;
+/// let frame = SpectrumFrame { sample_index: 0, center_frequency_hz: 1000.0, span_hz: 1000.0,
+///                             bins: vec![-100.0, -100.0, -20.0, -100.0], unit: PowerUnit::Dbfs };
+/// // bin 2 covers 1000..1250 Hz
+/// let p = channel_power_db(&frame, 1100.0, -50.0, 50.0).unwrap();
+/// assert!((p + 20.0).abs() < 1e-9);
+/// ```
+pub fn channel_power_db(frame: &SpectrumFrame, target_hz: f64, low_hz: f64, high_hz: f64) -> Option<f64> {
+    let n = frame.bins.len();
+    if n == 0 || !(frame.span_hz > 0.0) {
+        return None;
+    }
+    let bin_w = frame.span_hz / n as f64;
+    let start = frame.center_frequency_hz - frame.span_hz / 2.0;
+    let lo = ((target_hz + low_hz - start) / bin_w).floor();
+    let hi = ((target_hz + high_hz - start) / bin_w).ceil() - 1.0;
+    if !lo.is_finite() || !hi.is_finite() || hi < 0.0 || lo >= n as f64 {
+        return None;
+    }
+    let lo = lo.max(0.0) as usize;
+    let hi = (hi as usize).min(n - 1);
+    if lo > hi {
+        return None;
+    }
+    let bins = frame.bins.get(lo..=hi)?;
+    let mean = bins.iter().map(|d| 10f64.powf(f64::from(*d) / 10.0)).sum::<f64>() / bins.len() as f64;
+    Some(10.0 * mean.log10())
+}
