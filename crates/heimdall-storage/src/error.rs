@@ -39,11 +39,20 @@ fn classify(e: &object_store::Error) -> Class {
     match e {
         object_store::Error::NotFound { .. } => return Class::NotFound,
         object_store::Error::AlreadyExists { .. } => return Class::AlreadyExists,
-        object_store::Error::PermissionDenied { .. } => {
-            return Class::Auth("permission denied (HTTP 403): the credentials are not allowed to do this".into());
-        }
-        object_store::Error::Unauthenticated { .. } => {
-            return Class::Auth("unauthenticated (HTTP 401): the credentials are missing or invalid".into());
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            // Prefer the S3 error code (bad key id, bad signature...) when the body names one.
+            let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
+            while let Some(err) = cur {
+                if let Some(c @ Class::Auth(_)) = classify_text(&err.to_string()) {
+                    return c;
+                }
+                cur = err.source();
+            }
+            return Class::Auth(if matches!(e, object_store::Error::Unauthenticated { .. }) {
+                "unauthenticated (HTTP 401): the credentials are missing or invalid".into()
+            } else {
+                "permission denied (HTTP 403): the credentials are invalid or not allowed to do this".into()
+            });
         }
         object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. } => {
             return Class::NotImplemented;

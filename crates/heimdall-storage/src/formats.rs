@@ -154,7 +154,7 @@ pub fn sigmf_meta(
             c.insert("core:frequency".into(), json!(info.center_frequency_hz));
         }
         let offset_s = if info.sample_rate_hz > 0.0 {
-            (sample_start + lost_before) as f64 / info.sample_rate_hz
+            sample_start.saturating_add(lost_before) as f64 / info.sample_rate_hz
         } else {
             0.0
         };
@@ -176,15 +176,19 @@ pub fn sigmf_meta(
         }
         captures.push(Value::Object(c));
     };
-    segment(0, 0);
-    let mut lost = 0u64;
-    let mut last_start = 0u64;
+    // `start_time` is the time of delivered sample 0, so only gaps after it shift later segments.
     let mut gaps = summary.gaps.clone();
     gaps.sort_by_key(|g| g.sample_index);
+    let lost_at = |idx: u64| -> u64 {
+        gaps.iter()
+            .filter(|g| g.sample_index > 0 && g.sample_index <= idx)
+            .fold(0u64, |a, g| a.saturating_add(g.missing_samples))
+    };
+    segment(0, 0);
+    let mut last_start = 0u64;
     for g in &gaps {
-        lost = lost.saturating_add(g.missing_samples);
         if g.sample_index > last_start && g.sample_index < summary.samples {
-            segment(g.sample_index, lost);
+            segment(g.sample_index, lost_at(g.sample_index));
             last_start = g.sample_index;
         }
         annotations.push(json!({

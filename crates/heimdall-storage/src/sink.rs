@@ -384,6 +384,13 @@ impl IqSink for ArchiveSink {
             .clone()
             .join("_heimdall")
             .join(format!("health-{}.probe", uuid::Uuid::new_v4()).as_str());
+        // Listing first: it fails on a missing bucket, where some servers (SeaweedFS) would
+        // silently create the bucket on the probe put.
+        inner
+            .store
+            .list_with_delimiter(Some(&inner.prefix))
+            .await
+            .map_err(|e| inner.map_err("health check list", &inner.prefix, e))?;
         let body = Bytes::from_static(b"heimdall health probe\n");
         inner
             .store

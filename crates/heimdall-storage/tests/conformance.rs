@@ -1,4 +1,5 @@
 //! The core conformance kit against memory, local disk and the S3 test server, in every format.
+#![allow(clippy::print_stderr)] // tests report skips and error texts on stderr
 
 mod common;
 

@@ -1,0 +1,245 @@
+//! Large (multipart) captures, abort mid-upload, listing by time, idempotent commit and
+//! S3-compatible behaviours, on memory, local disk and the S3 test server.
+#![allow(clippy::print_stderr)] // tests report skips and error texts on stderr
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use heimdall_core::testkit::{test_capture_info, test_summary};
+use heimdall_core::{
+    CaptureChunk, Complex32, Error, IqArchive, IqSink, ReceiverReport, ReceiverStatus, SampleBlock, SampleFormat,
+    SessionId, SessionReport, SessionStatus,
+};
+use heimdall_storage::object_store::path::Path;
+use heimdall_storage::object_store::{ObjectStoreExt, PutMode, PutOptions};
+use heimdall_storage::{ArchiveFormat, ArchiveSink, MIN_PART_SIZE};
+
+fn block(start: usize, n: usize) -> SampleBlock {
+    SampleBlock::Complex(
+        (start..start + n)
+            .map(|k| Complex32::new(k as f32, (k % 1013) as f32))
+            .collect(),
+    )
+}
+
+fn report(session: SessionId, receivers: Vec<ReceiverReport>) -> SessionReport {
+    SessionReport {
+        session_id: session,
+        request: heimdall_core::AcquisitionRequest::new(145.5e6, Duration::from_secs(1)),
+        status: SessionStatus::from_receivers(receivers.iter().map(|r| &r.status)),
+        started_at: Utc::now(),
+        finished_at: Utc::now(),
+        receivers,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_capture_round_trip() {
+    // 12 MiB of IQ with 5 MiB parts: three parts per file, in both formats.
+    let n: usize = 12 * 1024 * 1024 / 8 + 77;
+    for b in common::backends_with("multipart", |b| {
+        b.with_format(ArchiveFormat::Both)
+            .with_part_size(MIN_PART_SIZE)
+            .with_max_concurrency(2)
+    }) {
+        let session = SessionId::new();
+        let info = test_capture_info("big", SampleFormat::ComplexF32, n as u64);
+        let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+        let step = 100_000;
+        let mut k = 0;
+        while k < n {
+            let m = step.min(n - k);
+            w.write(CaptureChunk::Samples(block(k, m))).await.unwrap();
+            k += m;
+        }
+        let objects = w.finish(&test_summary(&info, n as u64), None).await.unwrap();
+        let npy = objects.iter().find(|o| o.key.ends_with(".npy")).unwrap().clone();
+        let data = objects.iter().find(|o| o.key.ends_with(".sigmf-data")).unwrap().clone();
+        assert_eq!(npy.size, 128 + 8 * n as u64, "{}", b.name);
+        assert_eq!(data.size, 8 * n as u64, "{}", b.name);
+        let rx = ReceiverReport {
+            receiver: info.receiver.clone(),
+            status: ReceiverStatus::Recorded,
+            attempts: 1,
+            capture: Some(test_summary(&info, n as u64)),
+            metrics: None,
+            objects,
+            error: None,
+            retried_errors: vec![],
+        };
+        b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
+        let back = b.sink.read_capture(session, &info.receiver.id).await.unwrap();
+        assert!(back.samples == block(0, n), "{}: samples differ", b.name);
+        // The .sigmf-data holds the same samples as the .npy after its header.
+        let raw = b.sink.get_bytes(&data.key).await.unwrap();
+        let npy_bytes = b.sink.get_bytes(&npy.key).await.unwrap();
+        assert!(raw.as_ref() == &npy_bytes[128..], "{}", b.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_during_multipart_leaves_nothing() {
+    for b in common::backends_with("abort-mp", |b| {
+        b.with_format(ArchiveFormat::Both).with_part_size(MIN_PART_SIZE)
+    }) {
+        let session = SessionId::new();
+        let n = 4 * 1024 * 1024;
+        let info = test_capture_info("rx", SampleFormat::ComplexF32, n as u64);
+        let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+        for i in 0..11 {
+            w.write(CaptureChunk::Samples(block(i * 131_072, 131_072)))
+                .await
+                .unwrap();
+        }
+        w.abort().await.unwrap();
+        assert!(b.sink.list_objects(session).await.unwrap().is_empty(), "{}", b.name);
+        // Too many samples: refused at write, and nothing is left.
+        let info = test_capture_info("rx2", SampleFormat::ComplexF32, 10);
+        let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+        w.write(CaptureChunk::Samples(block(0, 6))).await.unwrap();
+        let e = w.write(CaptureChunk::Samples(block(6, 6))).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        assert!(w.abort().await.is_ok());
+        assert!(b.sink.list_objects(session).await.unwrap().is_empty(), "{}", b.name);
+    }
+}
+
+fn session_at(secs: i64) -> SessionId {
+    let t = Utc.timestamp_opt(secs, 0).single().unwrap();
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, t.timestamp() as u64, 0);
+    SessionId::from_uuid(uuid::Uuid::new_v7(ts)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_listed_newest_first_within_a_window() {
+    for b in common::backends("list", ArchiveFormat::Npy) {
+        let base = 1_795_000_000i64; // 2026-11
+        let ids: Vec<SessionId> = (0..4).map(|i| session_at(base + i * 3600)).collect();
+        for id in &ids[..3] {
+            b.sink.commit_session(&report(*id, vec![])).await.unwrap();
+        }
+        // ids[3] has objects but no manifest: not listed.
+        let info = test_capture_info("rx", SampleFormat::ComplexF32, 1);
+        let mut w = b.sink.begin_capture(ids[3], &info).await.unwrap();
+        w.write(CaptureChunk::Samples(block(0, 1))).await.unwrap();
+        w.finish(&test_summary(&info, 1), None).await.unwrap();
+
+        let all = b.sink.list_sessions(None, None).await.unwrap();
+        assert_eq!(all, vec![ids[2], ids[1], ids[0]], "{}", b.name);
+        let t = |i: i64| Utc.timestamp_opt(base + i * 3600, 0).single().unwrap();
+        assert_eq!(
+            b.sink.list_sessions(Some(t(1)), None).await.unwrap(),
+            vec![ids[2], ids[1]]
+        );
+        assert_eq!(b.sink.list_sessions(None, Some(t(1))).await.unwrap(), vec![ids[0]]);
+        assert_eq!(
+            b.sink.list_sessions(Some(t(1)), Some(t(2))).await.unwrap(),
+            vec![ids[1]]
+        );
+        assert!(b.sink.list_sessions(Some(t(5)), None).await.unwrap().is_empty());
+        // A committed session cannot be aborted; an uncommitted one can.
+        assert!(b.sink.abort_session(ids[0]).await.is_err());
+        b.sink.abort_session(ids[3]).await.unwrap();
+        assert!(matches!(
+            b.sink.read_manifest(ids[3]).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_objects_fail_verification() {
+    for b in common::backends("tamper", ArchiveFormat::Npy) {
+        let session = SessionId::new();
+        let info = test_capture_info("rx", SampleFormat::ComplexF32, 100);
+        let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+        w.write(CaptureChunk::Samples(block(0, 100))).await.unwrap();
+        let objects = w.finish(&test_summary(&info, 100), None).await.unwrap();
+        let npy = objects.iter().find(|o| o.key.ends_with(".npy")).unwrap().clone();
+        let rx = ReceiverReport {
+            receiver: info.receiver.clone(),
+            status: ReceiverStatus::Recorded,
+            attempts: 1,
+            capture: Some(test_summary(&info, 100)),
+            metrics: None,
+            objects,
+            error: None,
+            retried_errors: vec![],
+        };
+        b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
+        let mut bytes = b.sink.get_bytes(&npy.key).await.unwrap().to_vec();
+        bytes[200] ^= 1;
+        b.sink
+            .store()
+            .put(&Path::parse(&npy.key).unwrap(), bytes.into())
+            .await
+            .unwrap();
+        let e = b.sink.read_capture(session, &info.receiver.id).await.unwrap_err();
+        assert!(matches!(e, Error::Malformed { .. }), "{}: {e:?}", b.name);
+        assert!(e.to_string().contains("checksum"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn commit_refuses_reports_naming_missing_objects() {
+    for b in common::backends("badreport", ArchiveFormat::Npy) {
+        let session = SessionId::new();
+        let info = test_capture_info("rx", SampleFormat::ComplexF32, 1);
+        let rx = ReceiverReport {
+            receiver: info.receiver.clone(),
+            status: ReceiverStatus::Recorded,
+            attempts: 1,
+            capture: None,
+            metrics: None,
+            objects: vec![heimdall_core::StoredObject {
+                key: format!("{}/rx.npy", b.sink.session_dir(session)),
+                size: 10,
+                sha256: "0".repeat(64),
+                content_type: "application/x-npy".into(),
+            }],
+            error: None,
+            retried_errors: vec![],
+        };
+        let e = b.sink.commit_session(&report(session, vec![rx])).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        assert!(b.sink.list_sessions(None, None).await.unwrap().is_empty());
+    }
+}
+
+/// S3-compatible behaviours the sink relies on, checked on the real server.
+#[tokio::test]
+async fn s3_server_behaviours() {
+    let Some(base) = common::s3_base("s3_server_behaviours") else {
+        return;
+    };
+    let sink: ArchiveSink =
+        heimdall_storage::ArchiveBuilder::from_url(format!("{base}/{}", common::fresh_prefix("beh")))
+            .build()
+            .unwrap();
+    let store = sink.store().clone();
+    // Create-only puts: the second one must be refused.
+    let p = sink.prefix().clone().join("create-only");
+    let create = || PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
+    store.put_opts(&p, "a".into(), create()).await.unwrap();
+    match store.put_opts(&p, "b".into(), create()).await {
+        Err(heimdall_storage::object_store::Error::AlreadyExists { .. })
+        | Err(heimdall_storage::object_store::Error::Precondition { .. }) => {}
+        other => panic!("If-None-Match not enforced by this server: {other:?}"),
+    }
+    assert_eq!(store.get(&p).await.unwrap().bytes().await.unwrap().as_ref(), b"a");
+    // Bulk delete (DeleteObjects) of many keys.
+    let session = SessionId::new();
+    for i in 0..30 {
+        let k = sink.session_dir(session).join(format!("obj-{i}").as_str());
+        store.put(&k, vec![0u8; 10].into()).await.unwrap();
+    }
+    assert_eq!(sink.list_objects(session).await.unwrap().len(), 30);
+    sink.abort_session(session).await.unwrap();
+    assert!(sink.list_objects(session).await.unwrap().is_empty());
+    store.delete(&p).await.unwrap();
+}

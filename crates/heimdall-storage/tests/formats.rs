@@ -1,0 +1,276 @@
+//! File formats: .npy byte-identical to numpy.save, numpy loads what the sink wrote, and
+//! sigmf_validate accepts the SigMF recordings (checksum included).
+#![allow(clippy::print_stderr)] // tests report skips and error texts on stderr
+
+mod common;
+
+use std::process::Command;
+
+use heimdall_core::testkit::{test_capture_info, test_metrics, test_summary};
+use heimdall_core::{
+    CaptureChunk, Complex32, Gap, IqSink, IqSinkExt, SampleBlock, SampleFormat, SessionId, StoredObject,
+};
+use heimdall_storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
+
+fn ramp(n: usize) -> SampleBlock {
+    // `0.0 - k` (not `-k`) so that sample 0 is +0.0 like numpy's `k - k*1j`.
+    SampleBlock::Complex((0..n).map(|k| Complex32::new(k as f32, 0.0 - k as f32)).collect())
+}
+
+fn chunks(block: &SampleBlock, per: usize) -> Vec<CaptureChunk> {
+    match block {
+        SampleBlock::Complex(v) => v
+            .chunks(per.max(1))
+            .map(|c| CaptureChunk::Samples(SampleBlock::Complex(c.to_vec())))
+            .collect(),
+        SampleBlock::Real(v) => v
+            .chunks(per.max(1))
+            .map(|c| CaptureChunk::Samples(SampleBlock::Real(c.to_vec())))
+            .collect(),
+    }
+}
+
+async fn store(sink: &ArchiveSink, session: SessionId, id: &str, block: &SampleBlock) -> Vec<StoredObject> {
+    let info = test_capture_info(id, block.format(), block.len() as u64);
+    let summary = test_summary(&info, block.len() as u64);
+    let metrics = test_metrics(block.len() as u64, Some(12.0));
+    sink.store_capture(session, &summary, Some(&metrics), chunks(block, 4096))
+        .await
+        .expect("store_capture")
+}
+
+#[tokio::test]
+async fn npy_is_byte_identical_to_numpy_save() {
+    let sink = ArchiveBuilder::from_url("memory://")
+        .with_format(ArchiveFormat::Npy)
+        .build()
+        .unwrap();
+    let session = SessionId::new();
+    for (file, n) in [("c8_len0.npy", 0usize), ("c8_len5.npy", 5), ("c8_len70000.npy", 70_000)] {
+        let id = format!("rx-{n}");
+        let objs = store(&sink, session, &id, &ramp(n)).await;
+        let npy = objs.iter().find(|o| o.key.ends_with(".npy")).expect("npy object");
+        let ours = sink.get_bytes(&npy.key).await.unwrap();
+        let theirs = std::fs::read(common::testdata(&format!("npy/{file}"))).unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{file}: size");
+        assert!(
+            ours.as_ref() == theirs.as_slice(),
+            "{file}: bytes differ from numpy.save"
+        );
+        assert_eq!(npy.size, theirs.len() as u64);
+        let meta = objs
+            .iter()
+            .find(|o| o.key.ends_with("_metadata.json"))
+            .expect("metadata");
+        let doc: serde_json::Value = serde_json::from_slice(&sink.get_bytes(&meta.key).await.unwrap()).unwrap();
+        assert_eq!(doc["websdr_id"], id.as_str());
+        assert_eq!(doc["frequency_mhz"], 145.5);
+        assert_eq!(doc["sample_rate_khz"], 12.0);
+        assert_eq!(doc["samples_count"], n as u64);
+        assert_eq!(doc["data_sha256"], npy.sha256.as_str());
+        assert!(doc["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+}
+
+/// Writes IQ and audio captures in both formats to a local directory and returns it.
+async fn write_local(format: ArchiveFormat) -> (tempfile::TempDir, ArchiveSink, SessionId) {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ArchiveBuilder::from_url(dir.path().to_str().unwrap())
+        .with_format(format)
+        .build()
+        .unwrap();
+    let session = SessionId::new();
+    store(&sink, session, "iq", &ramp(10_000)).await;
+    let audio = SampleBlock::Real((0..3001).map(|k| k as f32 * 0.25).collect());
+    store(&sink, session, "audio", &audio).await;
+    // A capture with gaps at the start, in the middle and at the end.
+    let n = 9000u64;
+    let info = test_capture_info("gappy", SampleFormat::ComplexF32, n);
+    let mut summary = test_summary(&info, n);
+    summary.gaps = vec![
+        Gap {
+            sample_index: 0,
+            missing_samples: 10,
+        },
+        Gap {
+            sample_index: 4000,
+            missing_samples: 100,
+        },
+        Gap {
+            sample_index: 4000,
+            missing_samples: 1,
+        },
+        Gap {
+            sample_index: n,
+            missing_samples: 5,
+        },
+    ];
+    sink.store_capture(session, &summary, None, chunks(&ramp(n as usize), 1000))
+        .await
+        .unwrap();
+    (dir, sink, session)
+}
+
+#[tokio::test]
+async fn numpy_loads_what_the_sink_wrote() {
+    let Some(python) = common::tool("HEIMDALL_PYTHON", "python", "numpy_loads_what_the_sink_wrote") else {
+        return;
+    };
+    let (dir, sink, session) = write_local(ArchiveFormat::Both).await;
+    let sdir = dir.path().join("sessions").join(session.to_string());
+    let script = r#"
+import sys, json, numpy as np
+d = sys.argv[1]
+iq = np.load(d + "/iq.npy")
+k = np.arange(10000, dtype=np.float32)
+assert iq.dtype == np.dtype("<c8") and iq.shape == (10000,), (iq.dtype, iq.shape)
+assert np.array_equal(iq, (k - 1j * k).astype(np.complex64))
+assert np.array_equal(np.fromfile(d + "/iq.sigmf-data", dtype="<c8"), iq)
+au = np.load(d + "/audio.npy")
+assert au.dtype == np.dtype("<f4") and au.shape == (3001,)
+assert np.array_equal(au, np.arange(3001, dtype=np.float32) * np.float32(0.25))
+meta = json.load(open(d + "/iq_metadata.json"))
+assert meta["websdr_id"] == "iq" and meta["frequency_mhz"] == 145.5, meta
+print("numpy ok", iq.shape, au.shape)
+"#;
+    let out = Command::new(&python).arg("-c").arg(script).arg(&sdir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "numpy check failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(sink);
+}
+
+#[tokio::test]
+async fn sigmf_validate_accepts_the_recordings() {
+    let Some(validate) = common::tool(
+        "HEIMDALL_SIGMF_VALIDATE",
+        "sigmf_validate",
+        "sigmf_validate_accepts_the_recordings",
+    ) else {
+        return;
+    };
+    let (dir, sink, session) = write_local(ArchiveFormat::Sigmf).await;
+    let sdir = dir.path().join("sessions").join(session.to_string());
+    let metas: Vec<_> = ["iq", "audio", "gappy"]
+        .iter()
+        .map(|r| sdir.join(format!("{r}.sigmf-meta")))
+        .collect();
+    let out = Command::new(&validate).arg("-v").args(&metas).output().unwrap();
+    assert!(
+        out.status.success(),
+        "sigmf_validate rejected the files: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("Warning"), "sigmf_validate warned: {stderr}");
+
+    // The metadata content.
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&metas[0]).unwrap()).unwrap();
+    let g = &meta["global"];
+    assert_eq!(g["core:datatype"], "cf32_le");
+    assert_eq!(g["core:sample_rate"], 12000.0);
+    assert_eq!(g["core:sha512"].as_str().unwrap().len(), 128);
+    assert_eq!(g["core:extensions"][0]["name"], "heimdall");
+    assert_eq!(g["heimdall:metrics"]["snr_db"], 12.0);
+    let c0 = &meta["captures"][0];
+    assert_eq!(c0["core:sample_start"], 0);
+    assert_eq!(c0["core:frequency"], 145.5e6);
+    assert_eq!(c0["core:datetime"], "2026-11-28T12:00:00.123456000Z");
+    assert_eq!(c0["core:geolocation"]["type"], "Point");
+    assert_eq!(c0["core:geolocation"]["coordinates"][0], 7.5, "longitude first");
+    assert_eq!(c0["core:geolocation"]["coordinates"][1], 45.0);
+    let audio: serde_json::Value = serde_json::from_slice(&std::fs::read(&metas[1]).unwrap()).unwrap();
+    assert_eq!(audio["global"]["core:datatype"], "rf32_le");
+    let gappy: serde_json::Value = serde_json::from_slice(&std::fs::read(&metas[2]).unwrap()).unwrap();
+    let caps = gappy["captures"].as_array().unwrap();
+    assert_eq!(
+        caps.len(),
+        2,
+        "one segment at 0 and one after the gap at 4000: {caps:?}"
+    );
+    assert_eq!(caps[1]["core:sample_start"], 4000);
+    // 4000 + 100 + 1 samples after sample 0 at 12 kHz (the gap before sample 0 does not count).
+    assert_eq!(caps[1]["core:datetime"], "2026-11-28T12:00:00.465206000Z");
+    assert_eq!(gappy["annotations"].as_array().unwrap().len(), 4);
+
+    // sigmf-python reads the samples back.
+    if let Some(python) = common::tool("HEIMDALL_PYTHON", "python", "sigmf read-back") {
+        let script = r#"
+import sys, numpy as np, sigmf
+f = sigmf.fromfile(sys.argv[1])
+x = f.read_samples()
+k = np.arange(10000, dtype=np.float32)
+assert np.array_equal(x.astype(np.complex64), (k - 1j * k).astype(np.complex64)), x[:4]
+print("sigmf ok", len(x))
+"#;
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&metas[0])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sigmf read-back failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // The validator really checks the checksum we wrote: corrupt one byte and it fails.
+    let data = sdir.join("iq.sigmf-data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    let out = Command::new(&validate).arg(&metas[0]).output().unwrap();
+    assert!(!out.status.success(), "sigmf_validate accepted a corrupted data file");
+    drop(sink);
+}
+
+#[tokio::test]
+async fn collection_lists_the_sigmf_recordings() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ArchiveBuilder::from_url(dir.path().to_str().unwrap())
+        .with_format(ArchiveFormat::Sigmf)
+        .build()
+        .unwrap();
+    let session = SessionId::new();
+    let objs = store(&sink, session, "rx1", &ramp(100)).await;
+    let info = test_capture_info("rx1", SampleFormat::ComplexF32, 100);
+    let report = heimdall_core::SessionReport {
+        session_id: session,
+        request: heimdall_core::AcquisitionRequest::new(145.5e6, std::time::Duration::from_secs(1)),
+        status: heimdall_core::SessionStatus::Success,
+        started_at: chrono::Utc::now(),
+        finished_at: chrono::Utc::now(),
+        receivers: vec![heimdall_core::ReceiverReport {
+            receiver: info.receiver.clone(),
+            status: heimdall_core::ReceiverStatus::Recorded,
+            attempts: 1,
+            capture: Some(test_summary(&info, 100)),
+            metrics: None,
+            objects: objs,
+            error: None,
+            retried_errors: vec![],
+        }],
+    };
+    sink.commit_session(&report).await.unwrap();
+    let path = dir
+        .path()
+        .join("sessions")
+        .join(session.to_string())
+        .join(format!("{session}.sigmf-collection"));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let streams = doc["collection"]["core:streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0]["name"], "rx1");
+    use sha2::Digest;
+    let meta = std::fs::read(path.with_file_name("rx1.sigmf-meta")).unwrap();
+    assert_eq!(streams[0]["hash"], hex::encode(sha2::Sha512::digest(&meta)));
+    let manifest = sink.read_session_manifest(session).await.unwrap();
+    assert!(manifest.objects.iter().any(|o| o.key.ends_with(".sigmf-collection")));
+}
