@@ -1,2 +1,25 @@
-//! Heimdall facade.
+//! # heimdall
+//!
+//! Facade of the Heimdall workspace: one dependency for applications that embed the whole
+//! acquisition stack. Each part is also usable on its own:
+//!
+//! | module | crate | what |
+//! |---|---|---|
+//! | [`core`] | `heimdall-core` | domain model, the `ReceiverSource` / `IqSink` / `MetricStore` traits, engine, DSP |
+//! | [`websdr`] | `heimdall-websdr` | receiver sources: KiwiSDR, OpenWebRX, rtl_tcp, HTTP IQ, simulated network |
+//! | [`storage`] | `heimdall-storage` | archive in object storage (S3, local disk, memory) as `.npy` and SigMF |
+//! | [`tsdb`] | `heimdall-tsdb` | metrics in PostgreSQL/TimescaleDB or SQLite |
+//!
+//! The runnable programs live in `examples/` (`acquire`, `query`, `reindex`, `metrics`,
+//! `service`) and the criterion benchmarks in `benches/`.
+#![warn(missing_docs)]
+
 pub use heimdall_core as core;
+pub use heimdall_storage as storage;
+pub use heimdall_tsdb as tsdb;
+pub use heimdall_websdr as websdr;
+
+/// The types most embedders need.
+pub mod prelude {
+    pub use heimdall_core::prelude::*;
+}

@@ -1,0 +1,487 @@
+//! The main job: one acquisition over a receiver network, archived and recorded.
+//!
+//! With no options it runs the simulated 7-receiver reference network (a transmitter near
+//! Asti, 145.5 MHz, 10 s), archives the captures under `./heimdall-data/` (`.npy` and SigMF),
+//! records the metrics in `./heimdall-data/heimdall.db` (SQLite) and draws an overview PNG:
+//!
+//! ```sh
+//! cargo run --release --example acquire
+//! cargo run --release --example acquire -- --store s3://heimdall-raw-iq --database postgres://localhost/heimdall
+//! cargo run --release --example acquire -- --receivers receivers.example.toml --frequency 145.5e6 --duration 10
+//! ```
+//!
+//! Exit code: 0 when every receiver recorded, 2 when some did, 1 when none did or on error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, ValueEnum};
+use futures::StreamExt;
+use heimdall::core::engine::{Engine, EngineEvent, RetryConfig, SessionOutcome};
+use heimdall::core::{
+    AcquisitionRequest, ErrorReport, GeoPosition, IqSink, ReceiverSource, ReceiverStatus, SessionId, SessionReport,
+    SessionStatus,
+};
+use heimdall::storage::ArchiveFormat;
+use heimdall::websdr::simulated::{Modulation, Pacing, PathLoss, SimulatedNetwork, Transmitter};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use common::{Table, opt, parse_key_value, parse_time};
+
+/// Where the simulated transmitter sits by default (near Asti, inside the reference network).
+const DEFAULT_TX: (f64, f64, f64) = (44.90, 8.21, 250.0);
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Acquire one capture from every receiver of a network, measure it, archive it and record its metrics",
+    long_about = "Acquire one capture from every receiver of a network at once, measure each capture \
+(SNR, frequency offset, power), archive the samples (.npy and/or SigMF, with a manifest written last) \
+and record one metrics row per receiver.\n\nWith no options: the simulated 7-receiver reference network, \
+145.5 MHz, 10 s, archive ./heimdall-data, database ./heimdall-data/heimdall.db. Nothing to install.\n\n\
+Exit code: 0 = every receiver recorded, 2 = partial success, 1 = failure.",
+    version
+)]
+struct Args {
+    /// Receivers file (TOML, see receivers.example.toml). Default: the simulated reference network.
+    #[arg(long, value_name = "FILE")]
+    receivers: Option<std::path::PathBuf>,
+    /// Centre (target) frequency in Hz, e.g. 145.5e6.
+    #[arg(long, value_name = "HZ", default_value_t = 145.5e6)]
+    frequency: f64,
+    /// Capture duration in seconds (at most 3600).
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    duration: f64,
+    /// Preferred sample rate in Hz (receivers with a fixed rate use theirs; sets every simulated receiver's rate).
+    #[arg(long, value_name = "HZ")]
+    sample_rate: Option<f64>,
+    /// Common start time for every receiver (RFC 3339, e.g. 2026-11-28T12:00:00Z): connect early,
+    /// capture the same window (time-aligned captures for TDoA).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    start_at: Option<DateTime<Utc>>,
+    /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory. Default: ./heimdall-data.
+    /// S3 settings (endpoint, region, keys, allow-http) come from AWS_* variables or --store-option.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// Object-store option key=value, e.g. aws_endpoint=http://127.0.0.1:8333, aws_allow_http=true. Repeatable.
+    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    store_options: Vec<(String, String)>,
+    /// Metrics database: postgres://user@host/db or a SQLite file path. Default: ./heimdall-data/heimdall.db.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL")]
+    database: Option<String>,
+    /// Archive format: npy (+ _metadata.json, readable by the old service's users), sigmf, or both.
+    #[arg(long, value_enum, default_value_t = FormatArg::Both)]
+    format: FormatArg,
+    /// Session id (a UUID); default: a new time-ordered UUID v7.
+    #[arg(long, value_name = "UUID")]
+    session_id: Option<SessionId>,
+    /// How many receivers are fetched at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    concurrency: usize,
+    /// Retries per receiver for retryable failures (busy, timeout, dropped connection).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    retries: u32,
+    /// Connect timeout per receiver, seconds.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    connect_timeout: f64,
+    /// Print the session report as one JSON object on stdout, nothing else on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Do not draw the overview PNG.
+    #[arg(long)]
+    no_plot: bool,
+    /// Simulation only: transmitter position as LAT,LON[,ALT_M].
+    #[arg(long, value_name = "LAT,LON[,ALT]", value_parser = parse_position)]
+    transmitter: Option<GeoPosition>,
+    /// Simulation only: transmitter EIRP in dBm (default 1 W).
+    #[arg(long, value_name = "DBM", default_value_t = 30.0)]
+    eirp: f64,
+    /// Simulation only: path-loss exponent beyond 100 m (2 = free space, 3-4 = hills and buildings).
+    #[arg(long, value_name = "N", default_value_t = 3.0)]
+    path_loss_exponent: f64,
+    /// Simulation only: modulation of the transmitter.
+    #[arg(long, value_enum, default_value_t = ModulationArg::Carrier)]
+    modulation: ModulationArg,
+    /// Simulation only: random seed (same seed, same samples).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulation only: deliver samples in real time like live receivers (default: as fast as possible).
+    #[arg(long)]
+    realtime: bool,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum FormatArg {
+    Npy,
+    Sigmf,
+    Both,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum ModulationArg {
+    Carrier,
+    Fm,
+    Bursts,
+}
+
+fn parse_position(s: &str) -> Result<GeoPosition, String> {
+    let parts: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [lat, lon] => GeoPosition::new(*lat, *lon, None).map_err(|e| e.to_string()),
+        [lat, lon, alt] => GeoPosition::new(*lat, *lon, Some(*alt)).map_err(|e| e.to_string()),
+        _ => Err("expected LAT,LON or LAT,LON,ALT_M".into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_tracing(args.json);
+    match run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(if json { "error" } else { "warn" }));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.duration.is_finite() && args.duration > 0.0,
+        "--duration must be a positive number of seconds"
+    );
+    let duration = Duration::try_from_secs_f64(args.duration).context("--duration is out of range")?;
+    let mut req = AcquisitionRequest::new(args.frequency, duration);
+    req.sample_rate_hz = args.sample_rate;
+    req.start_at = args.start_at;
+    req.validate().context("the request is not valid")?;
+
+    // Receivers: a receivers file, or the simulated reference network.
+    let (sources, transmitter): (Vec<Arc<dyn ReceiverSource>>, Option<GeoPosition>) = match &args.receivers {
+        Some(path) => {
+            let file = heimdall::websdr::receivers_file::ReceiversFile::load(path)
+                .with_context(|| format!("cannot read the receivers file {}", path.display()))?;
+            (
+                file.build_sources().context("cannot build the receivers of the file")?,
+                None,
+            )
+        }
+        None => {
+            let pos = match args.transmitter {
+                Some(p) => p,
+                None => GeoPosition::new(DEFAULT_TX.0, DEFAULT_TX.1, Some(DEFAULT_TX.2))?,
+            };
+            let modulation = match args.modulation {
+                ModulationArg::Carrier => Modulation::Carrier,
+                ModulationArg::Fm => Modulation::fm_voice(3_000.0),
+                ModulationArg::Bursts => Modulation::bursts(Duration::from_millis(200), Duration::from_millis(300)),
+            };
+            let tx =
+                Transmitter::new(pos, args.frequency, args.eirp, modulation).with_path_loss(PathLoss::LogDistance {
+                    exponent: args.path_loss_exponent,
+                    reference_m: 100.0,
+                });
+            let mut net = SimulatedNetwork::reference_network(tx, args.seed);
+            if let Some(sr) = args.sample_rate {
+                net = net.with_sample_rate(sr);
+            }
+            if args.realtime {
+                net = net.with_pacing(Pacing::RealTime);
+            }
+            (net.sources(), Some(pos))
+        }
+    };
+    anyhow::ensure!(!sources.is_empty(), "no enabled receiver to acquire from");
+
+    let format = match args.format {
+        FormatArg::Npy => ArchiveFormat::Npy,
+        FormatArg::Sigmf => ArchiveFormat::Sigmf,
+        FormatArg::Both => ArchiveFormat::Both,
+    };
+    let sink = Arc::new(common::open_store(args.store.as_deref(), &args.store_options, format)?);
+    let db = Arc::new(common::open_database(args.database.as_deref()).await?);
+    sink.health()
+        .await
+        .with_context(|| format!("the archive {sink} is not usable"))?;
+
+    let retry = RetryConfig {
+        max_retries: args.retries,
+        ..RetryConfig::default()
+    };
+    let engine = Engine::builder()
+        .sources(sources)
+        .sink(sink.clone())
+        .store(db.clone())
+        .concurrency(args.concurrency)
+        .connect_timeout(Duration::try_from_secs_f64(args.connect_timeout).context("--connect-timeout")?)
+        .retry(retry)
+        .build()?;
+
+    let handle = engine.start(req, args.session_id)?;
+    let session = handle.session_id();
+    if !args.json {
+        eprintln!(
+            "session {session}: {} receivers, {:.6} MHz, {:.1} s -> archive {sink}, database {}",
+            engine.receivers().len(),
+            args.frequency / 1e6,
+            args.duration,
+            db.redacted_url()
+        );
+    }
+    let bars = tokio::spawn(draw_progress(
+        handle.events(),
+        engine.receiver_ids().iter().map(|r| r.to_string()).collect(),
+    ));
+    let cancel = handle.cancel_token();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: cancelling (nothing partial is kept)");
+            cancel.cancel();
+        }
+    });
+    let outcome = handle.finish_detailed().await?;
+    let _ = bars.await;
+    let report = &outcome.report;
+
+    let plot = if args.no_plot || report.receivers.iter().all(|r| !r.status.is_stored()) {
+        None
+    } else {
+        match save_plot(&sink, &outcome, transmitter, args.store.as_deref()).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("warning: could not draw the overview: {e:#}");
+                None
+            }
+        }
+    };
+
+    if args.json {
+        let mut v = serde_json::to_value(report)?;
+        if let (Some(obj), Some(p)) = (v.as_object_mut(), &plot) {
+            obj.insert("overview_png".into(), p.clone().into());
+        }
+        println!("{v}");
+    } else {
+        print_summary(report, plot.as_deref());
+    }
+    Ok(match report.status {
+        SessionStatus::Success => ExitCode::SUCCESS,
+        SessionStatus::Partial => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    })
+}
+
+/// One progress bar per receiver on stderr (hidden when stderr is not a terminal).
+async fn draw_progress(mut events: futures::stream::BoxStream<'static, EngineEvent>, receivers: Vec<String>) {
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{prefix:>22} [{bar:30}] {percent:>3}% {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
+    for r in receivers {
+        let b = multi.add(ProgressBar::new(100).with_style(style.clone()).with_prefix(r.clone()));
+        b.set_message("connecting");
+        bars.insert(r, b);
+    }
+    while let Some(ev) = events.next().await {
+        let bar = ev.receiver().and_then(|r| bars.get(r.as_str()));
+        match (&ev, bar) {
+            (EngineEvent::ReceiverConnecting { attempt, .. }, Some(b)) if *attempt > 1 => {
+                b.set_message(format!("connecting (attempt {attempt})"))
+            }
+            (EngineEvent::ReceiverConnected { info, .. }, Some(b)) => {
+                b.set_length(info.expected_samples.unwrap_or(100).max(1));
+                b.set_position(0);
+                b.set_message(format!("{:.2} kS/s", info.sample_rate_hz / 1e3));
+            }
+            (EngineEvent::Progress { samples, expected, .. }, Some(b)) => {
+                b.set_length((*expected).max(1));
+                b.set_position(*samples);
+            }
+            (EngineEvent::CaptureFinished { .. }, Some(b)) => {
+                if let Some(l) = b.length() {
+                    b.set_position(l);
+                }
+                b.set_message("captured");
+            }
+            (EngineEvent::Stored { .. }, Some(b)) => b.set_message("stored"),
+            (EngineEvent::Recorded { .. }, Some(b)) => b.finish_with_message("recorded"),
+            (EngineEvent::Retrying { attempt, after, .. }, Some(b)) => {
+                b.set_message(format!("retrying (attempt {attempt}) in {:.1} s", after.as_secs_f64()))
+            }
+            (
+                EngineEvent::Failed {
+                    error,
+                    will_retry: false,
+                    ..
+                },
+                Some(b),
+            ) => b.abandon_with_message(format!("failed: {}", error.kind)),
+            _ => {}
+        }
+    }
+    for b in bars.values() {
+        if !b.is_finished() {
+            b.abandon();
+        }
+    }
+}
+
+/// What to do about an error, in plain words.
+fn hint(e: &ErrorReport) -> &'static str {
+    match e.kind.as_str() {
+        "unavailable" => "the receiver is busy or unreachable: try again later or pick another receiver",
+        "refused" => {
+            "the receiver refused us (password, IP limit or kicked): check the receivers file; do not retry blindly"
+        }
+        "timeout" => "no answer in time: check the network path, or raise --connect-timeout",
+        "connection_lost" => "the connection dropped mid-capture: try again",
+        "malformed" => "the receiver sent data Heimdall cannot decode: check its software version",
+        "storage" => "the archive failed: check --store, credentials and free space",
+        "database" => "the database failed: check --database; `reindex` can rebuild rows from the archive",
+        "cancelled" => "the session was cancelled",
+        _ => "",
+    }
+}
+
+fn print_summary(report: &SessionReport, plot: Option<&str>) {
+    let mut t = Table::new(&[
+        "receiver",
+        "status",
+        "SNR dB",
+        "offset Hz",
+        "RSSI",
+        "samples",
+        "time",
+        "object key",
+        "error",
+    ]);
+    for r in &report.receivers {
+        let rssi = r
+            .capture
+            .as_ref()
+            .and_then(|c| c.rssi)
+            .map(|s| format!("{:.1} {}", s.mean, s.unit.as_str()))
+            .unwrap_or_else(|| "-".into());
+        let key = r
+            .objects
+            .iter()
+            .find(|o| o.key.ends_with(".npy") || o.key.ends_with(".sigmf-data"))
+            .or(r.objects.first())
+            .map(|o| o.key.clone())
+            .unwrap_or_else(|| "-".into());
+        t.row(vec![
+            r.receiver.id.to_string(),
+            r.status.as_str().into(),
+            opt(r.metrics.and_then(|m| m.snr_db), 1),
+            opt(r.metrics.and_then(|m| m.frequency_offset_hz), 2),
+            rssi,
+            r.capture
+                .as_ref()
+                .map(|c| c.samples.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.capture
+                .as_ref()
+                .map(|c| c.time_source.to_string())
+                .unwrap_or_else(|| "-".into()),
+            key,
+            r.error.as_ref().map(|e| e.kind.clone()).unwrap_or_default(),
+        ]);
+    }
+    println!("{}", t.render());
+    for r in report.receivers.iter().filter(|r| r.status != ReceiverStatus::Recorded) {
+        if let Some(e) = &r.error {
+            let h = hint(e);
+            println!(
+                "{} ({}): {}{}{}",
+                r.receiver.id,
+                r.receiver.url,
+                e.message,
+                if h.is_empty() { "" } else { "\n  -> " },
+                h
+            );
+        }
+    }
+    println!(
+        "session {}: {} ({} of {} receivers recorded) in {:.2} s",
+        report.session_id,
+        report.status.as_str(),
+        report.recorded(),
+        report.receivers.len(),
+        (report.finished_at - report.started_at).num_milliseconds() as f64 / 1e3
+    );
+    if let Some(p) = plot {
+        println!("overview: {p}");
+    }
+}
+
+/// Draws the overview PNG and stores it next to the captures; returns where it is.
+async fn save_plot(
+    sink: &heimdall::storage::ArchiveSink,
+    outcome: &SessionOutcome,
+    transmitter: Option<GeoPosition>,
+    store_url: Option<&str>,
+) -> anyhow::Result<String> {
+    let report = &outcome.report;
+    let receivers: Vec<common::plot::PlotReceiver<'_>> = report
+        .receivers
+        .iter()
+        .map(|r| {
+            let psd = outcome.psds.get(&r.receiver.id).map(|p| {
+                let offset = r.capture.as_ref().map(|c| c.info.target_offset_hz()).unwrap_or(0.0);
+                p.frequencies_hz
+                    .iter()
+                    .zip(p.density.iter())
+                    .map(|(f, d)| (f - offset, 10.0 * d.max(1e-30).log10()))
+                    .collect()
+            });
+            common::plot::PlotReceiver {
+                info: &r.receiver,
+                snr_db: r.metrics.and_then(|m| m.snr_db),
+                psd,
+            }
+        })
+        .collect();
+    let title = format!(
+        "Heimdall session {} - {:.4} MHz, {:.1} s - {}",
+        report.session_id,
+        report.request.frequency_hz / 1e6,
+        report.request.duration.as_secs_f64(),
+        report.status.as_str()
+    );
+    let tmp = std::env::temp_dir().join(format!("heimdall-overview-{}.png", report.session_id));
+    common::plot::render_session_png(&tmp, &title, &receivers, transmitter)?;
+    let bytes = tokio::fs::read(&tmp).await?;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    let key = sink.session_dir(report.session_id).join("overview.png");
+    use object_store::ObjectStoreExt;
+    sink.store()
+        .put(&key, bytes.into())
+        .await
+        .with_context(|| format!("cannot store {key}"))?;
+    let base = store_url.map(str::to_owned).unwrap_or(common::default_store_url()?);
+    Ok(match common::local_dir_of(&base) {
+        Some(dir) => dir.join(key.as_ref()).display().to_string(),
+        None => format!("{}/{}", base.trim_end_matches('/'), key),
+    })
+}

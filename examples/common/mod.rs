@@ -1,0 +1,146 @@
+//! Code shared by the example programs: backend configuration from flags and environment,
+//! and plain-text tables. Each example includes it with `mod common;`.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod plot;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use heimdall::storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
+use heimdall::tsdb::Tsdb;
+
+/// Where the embedded defaults keep everything.
+pub const DATA_DIR: &str = "heimdall-data";
+
+/// The default archive: `./heimdall-data` on local disk.
+pub fn default_store_url() -> anyhow::Result<String> {
+    let dir = std::env::current_dir()?.join(DATA_DIR);
+    Ok(format!("file://{}", dir.display()))
+}
+
+/// The default database: `./heimdall-data/heimdall.db` (SQLite).
+pub fn default_database_url() -> String {
+    Path::new(DATA_DIR).join("heimdall.db").display().to_string()
+}
+
+/// Parses `key=value`.
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not key=value"))?;
+    if k.trim().is_empty() {
+        return Err(format!("{s:?} has an empty key"));
+    }
+    Ok((k.trim().to_owned(), v.to_owned()))
+}
+
+/// Opens the archive at `url` (`s3://bucket/prefix`, `file:///abs/path`, `memory://`, or a path),
+/// with S3 options from `AWS_*` variables and `options`. Local directories are created.
+pub fn open_store(
+    url: Option<&str>,
+    options: &[(String, String)],
+    format: ArchiveFormat,
+) -> anyhow::Result<ArchiveSink> {
+    let url = match url {
+        Some(u) => u.to_owned(),
+        None => default_store_url()?,
+    };
+    if let Some(path) = local_dir_of(&url) {
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create the archive directory {}", path.display()))?;
+    }
+    ArchiveBuilder::from_url(url.clone())
+        .with_options(options.iter().cloned())
+        .with_format(format)
+        .build()
+        .with_context(|| format!("cannot open the archive {url}"))
+}
+
+/// The local directory behind a `file://` URL or bare path, if it is one.
+pub fn local_dir_of(url: &str) -> Option<PathBuf> {
+    if let Some(p) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(p));
+    }
+    if url.contains("://") {
+        None
+    } else {
+        Some(PathBuf::from(url))
+    }
+}
+
+/// Opens (and migrates) the metrics database at `url` (`postgres://...`, a SQLite path, `sqlite::memory:`).
+pub async fn open_database(url: Option<&str>) -> anyhow::Result<Tsdb> {
+    let url = url.map(str::to_owned).unwrap_or_else(default_database_url);
+    let is_sqlite_file = !url.starts_with("postgres") && !url.contains(":memory:");
+    if is_sqlite_file {
+        let path = url.strip_prefix("sqlite://").unwrap_or(&url);
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    let db = Tsdb::from_url(&url).with_context(|| "cannot configure the metrics database".to_string())?;
+    db.migrate()
+        .await
+        .with_context(|| format!("cannot prepare the metrics database {}", db.redacted_url()))?;
+    Ok(db)
+}
+
+/// A plain-text table with aligned columns.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Self {
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: vec![],
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let n = self.header.len();
+        let mut w: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(n) {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut s = String::new();
+            for (i, c) in cells.iter().enumerate().take(n) {
+                let pad = w[i] - c.chars().count();
+                s.push_str(c);
+                if i + 1 < n {
+                    s.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            s.trim_end().to_owned()
+        };
+        let mut out = line(&self.header);
+        out.push('\n');
+        out.push_str(&w.iter().map(|x| "-".repeat(*x)).collect::<Vec<_>>().join("  "));
+        out.push('\n');
+        for r in &self.rows {
+            out.push_str(&line(r));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Formats an optional number with `digits` decimals, `-` when absent.
+pub fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into())
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-28T12:00:00Z: {e}"))
+}
