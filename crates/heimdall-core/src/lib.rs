@@ -17,6 +17,7 @@
 
 pub mod capture;
 pub mod dsp;
+pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod memory;
@@ -35,6 +36,7 @@ pub use capture::{
     CaptureChunk, CaptureInfo, CaptureStream, CaptureSummary, Gap, PowerUnit, RssiAccumulator, RssiReading,
     RssiSummary, SampleBlock, SampleFormat, SpectrumFrame, TimeMark, TimeSource,
 };
+pub use engine::{AcquisitionHandle, Engine, EngineBuilder, EngineEvent, RetryConfig, SessionOutcome};
 pub use error::{BoxError, Error, ErrorReport, Result};
 pub use ids::{ReceiverId, SessionId};
 pub use metrics::SignalMetrics;

@@ -547,7 +547,7 @@ impl ReceiverSource for SimulatedReceiver {
 
         let noise = self
             .noise
-            .get_or_init(|| NoiseTable::new(signal::mix_seed(self.seed, 0x6e6f_6973_65)))
+            .get_or_init(|| NoiseTable::new(signal::mix_seed(self.seed, 0x006e_6f69_7365)))
             .clone();
         let now = Utc::now();
         let plan = CapturePlan::new(&self.config, &self.transmitter, req, self.seed, now, noise)?;

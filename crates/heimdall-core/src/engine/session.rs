@@ -1,0 +1,327 @@
+//! One session: run every receiver, then record rows, the session, and commit the manifest.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::{Semaphore, broadcast};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, warn};
+
+use super::events::EngineEvent;
+use super::handle::SessionOutcome;
+use super::receiver::{self, ReceiverOutcome};
+use super::retry::RetryConfig;
+use super::{ENGINE, EngineInner};
+use crate::error::{Error, ErrorReport, Result};
+use crate::ids::{ReceiverId, SessionId};
+use crate::report::{ReceiverReport, ReceiverStatus, SessionReport, SessionStatus};
+use crate::request::{AcquisitionRequest, CaptureRequest};
+use crate::source::ReceiverSource;
+
+/// What every receiver task of a session shares.
+pub(super) struct Shared {
+    pub(super) engine: Arc<EngineInner>,
+    pub(super) session_id: SessionId,
+    pub(super) capture_request: CaptureRequest,
+    pub(super) events: broadcast::Sender<EngineEvent>,
+    pub(super) cancel: CancellationToken,
+}
+
+impl Shared {
+    /// Publishes an event; never blocks (slow subscribers lose old events).
+    pub(super) fn emit(&self, ev: EngineEvent) {
+        let _ = self.events.send(ev);
+    }
+}
+
+pub(super) struct Session {
+    shared: Arc<Shared>,
+    request: AcquisitionRequest,
+    sources: Vec<Arc<dyn ReceiverSource>>,
+}
+
+impl Session {
+    pub(super) fn new(
+        engine: Arc<EngineInner>,
+        session_id: SessionId,
+        request: AcquisitionRequest,
+        sources: Vec<Arc<dyn ReceiverSource>>,
+        events: broadcast::Sender<EngineEvent>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let capture_request = CaptureRequest::from_request(session_id, &request);
+        Session {
+            shared: Arc::new(Shared {
+                engine,
+                session_id,
+                capture_request,
+                events,
+                cancel,
+            }),
+            request,
+            sources,
+        }
+    }
+
+    pub(super) async fn run(self) -> SessionOutcome {
+        let span = tracing::info_span!("session", session = %self.shared.session_id);
+        self.run_inner().instrument(span).await
+    }
+
+    async fn run_inner(self) -> SessionOutcome {
+        let shared = self.shared;
+        let engine = shared.engine.clone();
+        let cfg = &engine.config;
+        let ids: Vec<ReceiverId> = self.sources.iter().map(|s| s.info().id.clone()).collect();
+        info!(
+            receivers = ids.len(),
+            frequency_hz = self.request.frequency_hz,
+            duration_s = self.request.duration.as_secs_f64(),
+            "session started"
+        );
+        shared.emit(EngineEvent::SessionStarted {
+            session_id: shared.session_id,
+            receivers: ids.clone(),
+        });
+        if self.request.start_at.is_some() && cfg.concurrency < self.sources.len() {
+            warn!(
+                concurrency = cfg.concurrency,
+                receivers = self.sources.len(),
+                "scheduled start with fewer slots than receivers: some receivers will open late"
+            );
+        }
+        let started_at = Utc::now();
+
+        // Fetch, measure and store every receiver concurrently.
+        let permits = Arc::new(Semaphore::new(cfg.concurrency));
+        let mut set = JoinSet::new();
+        let mut index = HashMap::new();
+        for (i, src) in self.sources.iter().enumerate() {
+            let h = set.spawn(receiver::run(shared.clone(), src.clone(), permits.clone()));
+            index.insert(h.id(), i);
+        }
+        let mut outcomes: Vec<Option<ReceiverOutcome>> = (0..self.sources.len()).map(|_| None).collect();
+        while let Some(joined) = set.join_next_with_id().await {
+            match joined {
+                Ok((tid, out)) => {
+                    if let Some(slot) = index.get(&tid).and_then(|i| outcomes.get_mut(*i)) {
+                        *slot = Some(out);
+                    }
+                }
+                Err(e) => {
+                    error!(error = %e, "receiver task failed");
+                    if let Some(i) = index.get(&e.id()).copied()
+                        && let Some(src) = self.sources.get(i)
+                    {
+                        let err = Error::Generic {
+                            backend: ENGINE,
+                            source: format!("receiver task failed: {e}").into(),
+                        };
+                        outcomes[i] = Some(ReceiverOutcome {
+                            report: ReceiverReport {
+                                receiver: src.info().clone(),
+                                status: ReceiverStatus::FetchFailed,
+                                attempts: 1,
+                                capture: None,
+                                metrics: None,
+                                objects: Vec::new(),
+                                error: Some(ErrorReport::from(&err)),
+                                retried_errors: Vec::new(),
+                            },
+                            psd: None,
+                        });
+                    }
+                }
+            }
+        }
+
+        let mut psds = BTreeMap::new();
+        let mut receivers = Vec::with_capacity(outcomes.len());
+        for (o, src) in outcomes.into_iter().zip(&self.sources) {
+            let o = o.unwrap_or_else(|| ReceiverOutcome {
+                report: ReceiverReport {
+                    receiver: src.info().clone(),
+                    status: ReceiverStatus::Cancelled,
+                    attempts: 0,
+                    capture: None,
+                    metrics: None,
+                    objects: Vec::new(),
+                    error: None,
+                    retried_errors: Vec::new(),
+                },
+                psd: None,
+            });
+            if let Some(p) = o.psd {
+                psds.insert(o.report.receiver.id.clone(), p);
+            }
+            receivers.push(o.report);
+        }
+        let mut report = SessionReport {
+            session_id: shared.session_id,
+            request: self.request,
+            status: SessionStatus::Failed,
+            started_at,
+            finished_at: Utc::now(),
+            receivers,
+        };
+
+        if shared.cancel.is_cancelled() {
+            cancel_session(&shared, &mut report).await;
+            psds.clear();
+            return finish(&shared, report, psds);
+        }
+
+        // One batch of rows, for the stored captures (statuses are `Stored` until it succeeds).
+        let rows = report.measurements();
+        if !rows.is_empty() {
+            let store = engine.store.clone();
+            let rows_ref = &rows;
+            match retrying(&cfg.retry, "record measurements", || {
+                store.record_measurements(rows_ref)
+            })
+            .await
+            {
+                Ok(outcome) => {
+                    info!(
+                        inserted = outcome.inserted,
+                        duplicates = outcome.duplicates,
+                        "measurements recorded"
+                    );
+                    let recorded: HashSet<&ReceiverId> = rows.iter().map(|m| &m.receiver_id).collect();
+                    for r in report
+                        .receivers
+                        .iter_mut()
+                        .filter(|r| recorded.contains(&r.receiver.id))
+                    {
+                        r.status = ReceiverStatus::Recorded;
+                        shared.emit(EngineEvent::Recorded {
+                            receiver: r.receiver.id.clone(),
+                        });
+                    }
+                }
+                Err(e) => {
+                    error!(error = %e.chain(), "recording measurements failed; captures stay archived");
+                    let er = ErrorReport::from(&e);
+                    let recorded: HashSet<&ReceiverId> = rows.iter().map(|m| &m.receiver_id).collect();
+                    for r in report
+                        .receivers
+                        .iter_mut()
+                        .filter(|r| recorded.contains(&r.receiver.id))
+                    {
+                        r.error = Some(er.clone());
+                    }
+                    shared.emit(EngineEvent::Failed {
+                        receiver: None,
+                        error: er,
+                        will_retry: false,
+                    });
+                }
+            }
+        }
+        report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
+        report.finished_at = Utc::now();
+        record_session(&shared, &report).await;
+
+        let any_stored = report.receivers.iter().any(|r| r.status.is_stored());
+        if any_stored {
+            let sink = engine.sink.clone();
+            let report_ref = &report;
+            match retrying(&cfg.retry, "commit session", || sink.commit_session(report_ref)).await {
+                Ok(manifest) => info!(key = %manifest.key, status = report.status.as_str(), "session committed"),
+                Err(e) => {
+                    error!(error = %e.chain(), "committing the session failed; its objects are removed");
+                    let er = ErrorReport::from(&e);
+                    if let Err(a) = engine.sink.abort_session(shared.session_id).await {
+                        warn!(error = %a.chain(), "aborting the uncommitted session failed");
+                    }
+                    for r in report.receivers.iter_mut().filter(|r| r.status.is_stored()) {
+                        r.status = ReceiverStatus::StoreFailed;
+                        r.objects.clear();
+                        r.error = Some(er.clone());
+                    }
+                    report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
+                    shared.emit(EngineEvent::Failed {
+                        receiver: None,
+                        error: er,
+                        will_retry: false,
+                    });
+                    record_session(&shared, &report).await;
+                }
+            }
+        } else {
+            info!("no capture stored: nothing to commit");
+            if let Err(e) = engine.sink.abort_session(shared.session_id).await {
+                warn!(error = %e.chain(), "aborting the empty session failed");
+            }
+        }
+        finish(&shared, report, psds)
+    }
+}
+
+fn finish(shared: &Shared, report: SessionReport, psds: BTreeMap<ReceiverId, crate::dsp::Psd>) -> SessionOutcome {
+    info!(
+        status = report.status.as_str(),
+        recorded = report.recorded(),
+        failed = report.failed(),
+        "session finished"
+    );
+    shared.emit(EngineEvent::SessionFinished {
+        report: Box::new(report.clone()),
+    });
+    SessionOutcome { report, psds }
+}
+
+async fn cancel_session(shared: &Shared, report: &mut SessionReport) {
+    info!("session cancelled: removing its objects");
+    if let Err(e) = shared.engine.sink.abort_session(shared.session_id).await {
+        warn!(error = %e.chain(), "aborting the cancelled session failed");
+    }
+    for r in report.receivers.iter_mut() {
+        if matches!(r.status, ReceiverStatus::Stored | ReceiverStatus::Recorded) {
+            r.status = ReceiverStatus::Cancelled;
+        }
+        r.objects.clear();
+    }
+    report.status = SessionStatus::Cancelled;
+    report.finished_at = Utc::now();
+}
+
+async fn record_session(shared: &Shared, report: &SessionReport) {
+    let store = shared.engine.store.clone();
+    if let Err(e) = retrying(&shared.engine.config.retry, "record session", || {
+        store.record_session(report)
+    })
+    .await
+    {
+        error!(error = %e.chain(), "recording the session failed");
+        shared.emit(EngineEvent::Failed {
+            receiver: None,
+            error: ErrorReport::from(&e),
+            will_retry: false,
+        });
+    }
+}
+
+/// Runs `op` until it succeeds, fails with a non-retryable error, or the retries run out.
+async fn retrying<T, F, Fut>(retry: &RetryConfig, what: &'static str, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if retry.should_retry(&e, attempt) => {
+                let after = retry.backoff(attempt, Some(&e));
+                warn!(error = %e.chain(), attempt, ?after, "{what} failed; retrying");
+                tokio::time::sleep(after).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Engine unit tests with scripted sources (the simulated network is exercised by the root
+//! package's `tests/engine.rs`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use futures::StreamExt;
+use num_complex::Complex32;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::capture::{CaptureChunk, CaptureInfo, CaptureStream, SampleBlock, SampleFormat, TimeMark, TimeSource};
+use crate::memory::{MemorySink, MemoryStore};
+use crate::receiver::{ReceiverHealth, ReceiverKind};
+use crate::report::ReceiverStatus;
+use crate::request::CaptureRequest;
+
+/// Replays a fixed script of chunks; `expected` is what it announces.
+#[derive(Debug)]
+struct Scripted {
+    info: ReceiverInfo,
+    expected: Option<u64>,
+    script: Vec<CaptureChunk>,
+    end_with: Option<fn() -> Error>,
+    opens: AtomicU32,
+}
+
+impl fmt::Display for Scripted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "scripted {}", self.info.id)
+    }
+}
+
+#[async_trait]
+impl ReceiverSource for Scripted {
+    fn info(&self) -> &ReceiverInfo {
+        &self.info
+    }
+    async fn health(&self) -> Result<ReceiverHealth> {
+        Ok(ReceiverHealth::up())
+    }
+    async fn open(&self, _req: &CaptureRequest, _cancel: CancellationToken) -> Result<CaptureStream> {
+        self.opens.fetch_add(1, Ordering::Relaxed);
+        let info = CaptureInfo {
+            receiver: self.info.clone(),
+            format: SampleFormat::ComplexF32,
+            sample_rate_hz: 1000.0,
+            center_frequency_hz: 1e6,
+            target_frequency_hz: 1e6,
+            expected_samples: self.expected,
+            extra: Default::default(),
+        };
+        let mut items: Vec<Result<CaptureChunk>> = self.script.iter().cloned().map(Ok).collect();
+        if let Some(e) = self.end_with {
+            items.push(Err(e()));
+        }
+        Ok(CaptureStream {
+            info,
+            chunks: futures::stream::iter(items).boxed(),
+        })
+    }
+}
+
+fn tone(n: usize) -> CaptureChunk {
+    CaptureChunk::Samples(SampleBlock::Complex(
+        (0..n)
+            .map(|k| Complex32::from_polar(0.5, 0.3 * k as f32) + Complex32::new(1e-3 * ((k * 7919) % 13) as f32, 0.0))
+            .collect(),
+    ))
+}
+
+fn scripted(
+    id: &str,
+    expected: Option<u64>,
+    script: Vec<CaptureChunk>,
+    end_with: Option<fn() -> Error>,
+) -> Arc<Scripted> {
+    Arc::new(Scripted {
+        info: ReceiverInfo::new(ReceiverId::new(id).unwrap(), id, ReceiverKind::Simulated, "test://"),
+        expected,
+        script,
+        end_with,
+        opens: AtomicU32::new(0),
+    })
+}
+
+fn engine(sources: Vec<Arc<Scripted>>) -> (Engine, Arc<MemorySink>, Arc<MemoryStore>) {
+    let sink = Arc::new(MemorySink::new());
+    let store = Arc::new(MemoryStore::new());
+    let e = Engine::builder()
+        .sources(sources.into_iter().map(|s| s as Arc<dyn ReceiverSource>))
+        .sink(sink.clone())
+        .store(store.clone())
+        .retry(RetryConfig::fast(1))
+        .build()
+        .unwrap();
+    (e, sink, store)
+}
+
+fn req() -> AcquisitionRequest {
+    AcquisitionRequest::new(1e6, Duration::from_secs(4))
+}
+
+#[tokio::test]
+async fn surplus_is_truncated_short_streams_are_lost_connections() {
+    let t0 = Utc::now();
+    let mark = |i: u64| {
+        CaptureChunk::Time(TimeMark {
+            sample_index: i,
+            time: t0 + chrono::Duration::seconds(i as i64 / 1000),
+            source: TimeSource::Gps,
+        })
+    };
+    let surplus = scripted("surplus", None, vec![mark(1000), tone(3000), tone(3000)], None);
+    let short = scripted("short", Some(4000), vec![tone(3000)], None);
+    let (engine, _sink, _store) = engine(vec![surplus.clone(), short.clone()]);
+    let report = engine.acquire(req()).await.unwrap();
+
+    let s = &report.receivers[0];
+    assert_eq!(s.status, ReceiverStatus::Recorded, "{s:?}");
+    let cap = s.capture.as_ref().unwrap();
+    assert_eq!(cap.samples, 4000, "4 s at 1 kHz, surplus dropped");
+    // Start time extrapolated back from the mark at sample 1000.
+    assert_eq!((cap.start_time, cap.time_source), (t0, TimeSource::Gps));
+    assert!(s.metrics.unwrap().snr_db.is_some());
+
+    let l = &report.receivers[1];
+    assert_eq!(l.status, ReceiverStatus::FetchFailed);
+    assert_eq!(l.error.as_ref().unwrap().kind, "connection_lost");
+    assert!(l.error.as_ref().unwrap().message.contains("3000 of 4000"));
+    assert_eq!((l.attempts, short.opens.load(Ordering::Relaxed)), (2, 2));
+    assert_eq!(report.status, crate::SessionStatus::Partial);
+}
+
+#[tokio::test]
+async fn wrong_sample_format_is_malformed_and_not_retried() {
+    let bad = scripted(
+        "bad",
+        Some(10),
+        vec![CaptureChunk::Samples(SampleBlock::Real(vec![0.0; 10]))],
+        None,
+    );
+    let (engine, sink, _) = engine(vec![bad.clone()]);
+    let report = engine.acquire(req()).await.unwrap();
+    let r = &report.receivers[0];
+    assert_eq!(r.error.as_ref().unwrap().kind, "malformed");
+    assert_eq!(r.attempts, 1);
+    assert!(sink.keys().is_empty());
+}
+
+#[tokio::test]
+async fn source_errors_keep_their_kind() {
+    fn refused() -> Error {
+        Error::Refused {
+            backend: "test",
+            target: "x".into(),
+            reason: "kicked".into(),
+            source: None,
+        }
+    }
+    let s = scripted("kicked", Some(4000), vec![tone(100)], Some(refused));
+    let (engine, _, _) = engine(vec![s.clone()]);
+    let report = engine.acquire(req()).await.unwrap();
+    assert_eq!(report.receivers[0].error.as_ref().unwrap().kind, "refused");
+    assert_eq!(s.opens.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn start_outside_a_runtime_is_an_error_not_a_panic() {
+    let s = scripted("a", Some(10), vec![], None);
+    let (engine, _, _) = engine(vec![s]);
+    assert!(matches!(engine.start(req(), None), Err(Error::Config { .. })));
+}
+
+#[tokio::test]
+async fn late_subscribers_do_not_hang_and_events_serialise() {
+    let s = scripted("a", Some(4000), vec![tone(4000)], None);
+    let (engine, _, _) = engine(vec![s]);
+    let id = SessionId::new();
+    let h = engine.start(req(), Some(id)).unwrap();
+    assert_eq!(h.session_id(), id);
+    let first = h.events();
+    let report = h.finish().await.unwrap();
+    assert_eq!(report.session_id, id);
+    let evs: Vec<EngineEvent> = first.collect().await;
+    assert_eq!(evs.last().map(|e| e.name()), Some("session_finished"));
+    for e in &evs {
+        let v = serde_json::to_value(e).unwrap();
+        assert_eq!(v["type"], e.name());
+    }
+}
