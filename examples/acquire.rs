@@ -145,7 +145,7 @@ fn parse_position(s: &str) -> Result<GeoPosition, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    init_tracing(args.json);
+    init_tracing();
     match run(args).await {
         Ok(code) => code,
         Err(e) => {
@@ -155,10 +155,10 @@ async fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(json: bool) {
+fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter =
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(if json { "error" } else { "warn" }));
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -348,7 +348,13 @@ async fn draw_progress(mut events: futures::stream::BoxStream<'static, EngineEve
 }
 
 /// What to do about an error, in plain words.
-fn hint(e: &ErrorReport) -> &'static str {
+fn hint(status: ReceiverStatus, e: &ErrorReport) -> &'static str {
+    if status == ReceiverStatus::StoreFailed {
+        return "the archive failed: check --store, its endpoint and credentials, and free space; the capture was discarded";
+    }
+    if status == ReceiverStatus::Stored {
+        return "the capture is archived but its row is missing: check --database, then run `reindex`";
+    }
     match e.kind.as_str() {
         "unavailable" => "the receiver is busy or unreachable: try again later or pick another receiver",
         "refused" => {
@@ -411,7 +417,7 @@ fn print_summary(report: &SessionReport, plot: Option<&str>) {
     println!("{}", t.render());
     for r in report.receivers.iter().filter(|r| r.status != ReceiverStatus::Recorded) {
         if let Some(e) = &r.error {
-            let h = hint(e);
+            let h = hint(r.status, e);
             println!(
                 "{} ({}): {}{}{}",
                 r.receiver.id,
