@@ -1,0 +1,99 @@
+//! [`HttpIqBuilder`]: configuration of an [`HttpIqSource`], validated in `build()`, no I/O.
+
+use std::time::Duration;
+
+use heimdall_core::{Error, ReceiverInfo, Result};
+
+use super::client::{HttpIqConfig, HttpIqSource};
+
+/// Builds an [`HttpIqSource`].
+///
+/// | Setter | Default | Meaning |
+/// |---|---|---|
+/// | `with_sample_rate` | 48 000 Hz | `rate=` when the request has none |
+/// | `with_connect_timeout` | 5 s | TCP/TLS connect |
+/// | `with_response_timeout` | 10 s | until the response headers |
+/// | `with_read_timeout` | 10 s | longest silence in the body |
+///
+/// The URL (`ReceiverInfo::url`) is the base, `http://` or `https://`; `/iq` is appended.
+#[derive(Debug, Clone)]
+pub struct HttpIqBuilder {
+    info: ReceiverInfo,
+    sample_rate: f64,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl HttpIqBuilder {
+    /// A builder for `info` with default settings.
+    pub fn new(info: ReceiverInfo) -> Self {
+        HttpIqBuilder {
+            info,
+            sample_rate: 48_000.0,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(10),
+        }
+    }
+    /// Sample rate asked for when the request has none.
+    pub fn with_sample_rate(mut self, hz: f64) -> Self {
+        self.sample_rate = hz;
+        self
+    }
+    /// Connect deadline.
+    pub fn with_connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+    /// Deadline for the response headers.
+    pub fn with_response_timeout(mut self, d: Duration) -> Self {
+        self.response_timeout = d;
+        self
+    }
+    /// Longest silence accepted in the body.
+    pub fn with_read_timeout(mut self, d: Duration) -> Self {
+        self.read_timeout = d;
+        self
+    }
+
+    /// Validates and builds (no I/O).
+    pub fn build(self) -> Result<HttpIqSource> {
+        let u = url::Url::parse(&self.info.url)
+            .map_err(|e| Error::config(format!("http_iq url {:?} is not a URL: {e}", self.info.url)))?;
+        if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
+            return Err(Error::config(format!(
+                "http_iq url {:?} must be http:// or https:// with a host",
+                self.info.url
+            )));
+        }
+        if !self.sample_rate.is_finite() || self.sample_rate < 1.0 || self.sample_rate > 1e9 {
+            return Err(Error::config(format!(
+                "http_iq sample rate {} Hz is not within 1..=1e9",
+                self.sample_rate
+            )));
+        }
+        if self.connect_timeout.is_zero() || self.response_timeout.is_zero() || self.read_timeout.is_zero() {
+            return Err(Error::config("http_iq timeouts must be more than zero"));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .build()
+            .map_err(|e| Error::Config {
+                reason: "http_iq: cannot build the HTTP client".into(),
+                source: Some(Box::new(e)),
+            })?;
+        let base = u.as_str().trim_end_matches('/').to_owned();
+        Ok(HttpIqSource::new(
+            self.info,
+            HttpIqConfig {
+                base,
+                client,
+                sample_rate: self.sample_rate,
+                connect_timeout: self.connect_timeout,
+                response_timeout: self.response_timeout,
+                read_timeout: self.read_timeout,
+            },
+        ))
+    }
+}
