@@ -15,7 +15,12 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 fn info(url: &str) -> ReceiverInfo {
-    ReceiverInfo::new(ReceiverId::new("mock-owrx").unwrap(), "Mock", ReceiverKind::OpenWebRx, url)
+    ReceiverInfo::new(
+        ReceiverId::new("mock-owrx").unwrap(),
+        "Mock",
+        ReceiverKind::OpenWebRx,
+        url,
+    )
 }
 
 fn builder(mock: &MockOpenWebRx) -> OpenWebRxBuilder {
@@ -49,7 +54,11 @@ async fn capture(src: &OpenWebRxSource, r: &CaptureRequest) -> Result<Collected,
     capture_with(src, r, CancellationToken::new()).await
 }
 
-async fn capture_with(src: &OpenWebRxSource, r: &CaptureRequest, cancel: CancellationToken) -> Result<Collected, Error> {
+async fn capture_with(
+    src: &OpenWebRxSource,
+    r: &CaptureRequest,
+    cancel: CancellationToken,
+) -> Result<Collected, Error> {
     let mut s = src.open(r, cancel).await?;
     let mut out = Collected {
         info: s.info.clone(),
@@ -244,7 +253,13 @@ async fn adpcm_fft_frames_decode() {
     for (a, b) in s.bins.iter().zip(&cfg.fft_bins).skip(12) {
         assert!((a - b).abs() < 2.0, "{a} vs {b}");
     }
-    let mean_err: f32 = s.bins.iter().zip(&cfg.fft_bins).map(|(a, b)| (a - b).abs()).sum::<f32>() / 64.0;
+    let mean_err: f32 = s
+        .bins
+        .iter()
+        .zip(&cfg.fft_bins)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / 64.0;
     assert!(mean_err < 2.0, "{mean_err}");
     let p = heimdall_websdr::openwebrx::channel_power_db(&s, 145.0e6, -4000.0, 4000.0).unwrap();
     assert!((-100.0..=-36.0).contains(&p), "{p}");
@@ -255,7 +270,10 @@ async fn truncated_fft_and_odd_audio_frames_do_not_panic() {
     let cfg = MockConfig {
         fft_trailing_bytes: 3,
         fft_every: 1,
-        faults: vec![(600, MockFault::RawBinary(vec![0x02, 0x01])), (1200, MockFault::RawBinary(vec![0x07, 1, 2]))],
+        faults: vec![
+            (600, MockFault::RawBinary(vec![0x02, 0x01])),
+            (1200, MockFault::RawBinary(vec![0x07, 1, 2])),
+        ],
         ..MockConfig::default()
     };
     let mock = MockOpenWebRx::start(cfg.clone()).await.unwrap();
@@ -279,10 +297,22 @@ async fn profile_switch_refused_unless_allowed() {
     let mock = MockOpenWebRx::start(MockConfig::default()).await.unwrap();
     let src = builder(&mock).build().unwrap();
     let e = capture(&src, &req(433.6e6, 0.1)).await.unwrap_err();
-    assert!(matches!(e, Error::Refused { backend: "openwebrx", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::Refused {
+                backend: "openwebrx",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(!e.is_retryable());
     let msg = e.to_string();
-    assert!(msg.contains("outside the current profile") && msg.contains("with_allow_profile_switch"), "{msg}");
+    assert!(
+        msg.contains("outside the current profile") && msg.contains("with_allow_profile_switch"),
+        "{msg}"
+    );
     // Never asked the server to switch.
     assert!(json_messages(&mock, 0).iter().all(|m| !m.contains("selectprofile")));
 
@@ -294,7 +324,10 @@ async fn profile_switch_refused_unless_allowed() {
     assert_eq!(c.info.extra["offset_freq"], Value::from(100_000));
     let msgs = json_messages(&mock, 1);
     let sel: Value = serde_json::from_str(msgs.iter().find(|m| m.contains("selectprofile")).unwrap()).unwrap();
-    assert_eq!(sel, serde_json::json!({"type": "selectprofile", "params": {"profile": "rtl|70cm"}}));
+    assert_eq!(
+        sel,
+        serde_json::json!({"type": "selectprofile", "params": {"profile": "rtl|70cm"}})
+    );
     assert!(mock.http_requests().iter().any(|r| r.starts_with("GET /status.json")));
 
     let e = capture(&src, &req(1.2e9, 0.1)).await.unwrap_err();
@@ -323,7 +356,10 @@ async fn every_server_error_message() {
     .await;
     assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
     assert_eq!(e.retry_after(), Some(Duration::from_secs(16)));
-    assert_eq!(e.to_string(), "openwebrx mock-owrx unavailable: server sent backoff: Too many clients");
+    assert_eq!(
+        e.to_string(),
+        "openwebrx mock-owrx unavailable: server sent backoff: Too many clients"
+    );
 
     let e = open_err(MockConfig {
         greeting: MockGreeting::Backoff("Client address banned".into()),
@@ -339,7 +375,10 @@ async fn every_server_error_message() {
     })
     .await;
     assert!(matches!(e, Error::Refused { .. }), "{e:?}");
-    assert_eq!(e.to_string(), "openwebrx mock-owrx refused: server sent sdr_error: No SDR Devices available");
+    assert_eq!(
+        e.to_string(),
+        "openwebrx mock-owrx refused: server sent sdr_error: No SDR Devices available"
+    );
 
     let e = open_err(MockConfig {
         greeting: MockGreeting::SdrError("SDR device failed".into()),
@@ -354,7 +393,10 @@ async fn every_server_error_message() {
     })
     .await;
     assert!(matches!(e, Error::Refused { .. }), "{e:?}");
-    assert!(e.to_string().contains("demodulator_error: Demodulator not available"), "{e}");
+    assert!(
+        e.to_string().contains("demodulator_error: Demodulator not available"),
+        "{e}"
+    );
 
     let e = open_err(MockConfig {
         greeting: MockGreeting::Legacy,
@@ -370,7 +412,13 @@ async fn every_server_error_message() {
     })
     .await;
     assert!(
-        matches!(e, Error::Timeout { operation: "handshake", .. }),
+        matches!(
+            e,
+            Error::Timeout {
+                operation: "handshake",
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert!(e.is_retryable());
@@ -452,7 +500,10 @@ async fn stall_is_timeout() {
 async fn garbage_is_malformed() {
     for (fault, needle) in [
         (MockFault::GarbageText("this is not json".into()), "this is not json"),
-        (MockFault::GarbageText(r#"{"type":"smeter","value":"loud"}"#.into()), "smeter"),
+        (
+            MockFault::GarbageText(r#"{"type":"smeter","value":"loud"}"#.into()),
+            "smeter",
+        ),
         (MockFault::RawBinary(vec![]), "empty binary frame"),
     ] {
         let mock = MockOpenWebRx::start(MockConfig {
@@ -464,7 +515,16 @@ async fn garbage_is_malformed() {
         let src = builder(&mock).build().unwrap();
         let c = capture(&src, &req(145e6, 1.0)).await.unwrap();
         let e = c.error.unwrap();
-        assert!(matches!(e, Error::Malformed { backend: "openwebrx", .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Error::Malformed {
+                    backend: "openwebrx",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert!(e.to_string().contains(needle), "{e}");
         assert!(!e.is_retryable());
     }
@@ -619,7 +679,16 @@ async fn health_reads_status_json() {
     .unwrap();
     let src = builder(&mock).build().unwrap();
     let e = src.health().await.unwrap_err();
-    assert!(matches!(e, Error::Refused { backend: "openwebrx", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::Refused {
+                backend: "openwebrx",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -156,7 +156,9 @@ fn parse_js(text: &str) -> Result<Vec<DirectoryEntry>> {
         reason,
     };
     let start = text.find('[').ok_or_else(|| malformed("no '[' found".into()))?;
-    let end = text.rfind(']').ok_or_else(|| malformed("no closing ']' found".into()))?;
+    let end = text
+        .rfind(']')
+        .ok_or_else(|| malformed("no closing ']' found".into()))?;
     if end < start {
         return Err(malformed("']' before '['".into()));
     }
@@ -230,6 +232,9 @@ mod tests {
         assert!(parse_kiwisdr_directory("hello").is_err());
         assert!(parse_kiwisdr_directory("var x = [ {").is_err());
         assert!(parse_kiwisdr_directory("var x = ] [").is_err());
-        assert_eq!(parse_kiwisdr_directory("<div class='cl-info'> no url").unwrap().len(), 0);
+        assert_eq!(
+            parse_kiwisdr_directory("<div class='cl-info'> no url").unwrap().len(),
+            0
+        );
     }
 }

@@ -183,7 +183,8 @@ mod tests {
 
     #[test]
     fn full_offline_auth() {
-        let s = KiwiStatus::parse("offline=yes\nusers=4\nusers_max=4\nauth=password\nfixes=0\ngps=(0.000000, 0.000000)");
+        let s =
+            KiwiStatus::parse("offline=yes\nusers=4\nusers_max=4\nauth=password\nfixes=0\ngps=(0.000000, 0.000000)");
         let h = s.to_health();
         assert!(!h.available);
         assert_eq!(h.gps_locked, Some(false));

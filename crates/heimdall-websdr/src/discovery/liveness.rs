@@ -19,7 +19,8 @@ pub fn join_url(base: &str, rel: &str) -> Result<url::Url> {
     }
     u.set_query(None);
     u.set_fragment(None);
-    u.join(rel).map_err(|e| Error::invalid("url", format!("{base:?} + {rel:?}: {e}")))
+    u.join(rel)
+        .map_err(|e| Error::invalid("url", format!("{base:?} + {rel:?}: {e}")))
 }
 
 fn transport_error(target: &str, what: &'static str, timeout: Duration, e: reqwest::Error) -> Error {
@@ -71,15 +72,15 @@ async fn get_text(client: &reqwest::Client, url: url::Url, timeout: Duration, wh
     if !resp.status().is_success() {
         return Err(status_error(&target, what, resp.status()));
     }
-    resp.text().await.map_err(|e| transport_error(&target, what, timeout, e))
+    resp.text()
+        .await
+        .map_err(|e| transport_error(&target, what, timeout, e))
 }
 
 /// `GET {base}/status` of a KiwiSDR, parsed.
 pub async fn fetch_kiwisdr_status(client: &reqwest::Client, base: &str, timeout: Duration) -> Result<KiwiStatus> {
     let url = join_url(base, "status")?;
-    Ok(KiwiStatus::parse(
-        &get_text(client, url, timeout, "GET /status").await?,
-    ))
+    Ok(KiwiStatus::parse(&get_text(client, url, timeout, "GET /status").await?))
 }
 
 /// `GET {base}/status.json` of an OpenWebRX, parsed.
@@ -139,7 +140,10 @@ mod tests {
 
     #[test]
     fn joins() {
-        assert_eq!(join_url("http://h:8073", "status").unwrap().as_str(), "http://h:8073/status");
+        assert_eq!(
+            join_url("http://h:8073", "status").unwrap().as_str(),
+            "http://h:8073/status"
+        );
         assert_eq!(
             join_url("http://h:8073/sdr/?x=1", "status.json").unwrap().as_str(),
             "http://h:8073/sdr/status.json"

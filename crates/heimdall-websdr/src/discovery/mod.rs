@@ -23,8 +23,7 @@ mod liveness;
 mod openwebrx_status;
 
 pub use directory::{
-    DirectoryEntry, entries_to_infos, load_kiwisdr_directory, parse_kiwisdr_directory,
-    parse_kiwisdr_directory_entries,
+    DirectoryEntry, entries_to_infos, load_kiwisdr_directory, parse_kiwisdr_directory, parse_kiwisdr_directory_entries,
 };
 pub use kiwisdr_status::{KiwiStatus, parse_gps_pair};
 pub use liveness::{check_http_liveness, fetch_kiwisdr_status, fetch_openwebrx_status, join_url};

@@ -361,9 +361,7 @@ mod tests {
 
     #[test]
     fn encoder_round_trip_tracks_signal() {
-        let samples: Vec<i16> = (0..4000)
-            .map(|i| ((i as f32 * 0.05).sin() * 12000.0) as i16)
-            .collect();
+        let samples: Vec<i16> = (0..4000).map(|i| ((i as f32 * 0.05).sin() * 12000.0) as i16).collect();
         let mut enc = ImaAdpcmEncoder::new();
         let mut bytes = Vec::new();
         enc.encode(&samples, &mut bytes);

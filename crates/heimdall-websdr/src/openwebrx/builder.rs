@@ -154,7 +154,10 @@ impl OpenWebRxBuilder {
                 p.low_hz, p.high_hz
             )));
         }
-        for (name, r) in [("output_rate", self.output_rate), ("hd_output_rate", self.hd_output_rate)] {
+        for (name, r) in [
+            ("output_rate", self.output_rate),
+            ("hd_output_rate", self.hd_output_rate),
+        ] {
             if !(1_000..=192_000).contains(&r) {
                 return Err(cfg_err(format!("{name} {r} Hz is not within 1000..=192000")));
             }
@@ -249,7 +252,10 @@ mod tests {
         let (ws, http) = derive_urls("http://h:8073").unwrap();
         assert_eq!((ws.as_str(), http.as_str()), ("ws://h:8073/ws/", "http://h:8073/"));
         let (ws, http) = derive_urls("http://h:8073/sdr").unwrap();
-        assert_eq!((ws.as_str(), http.as_str()), ("ws://h:8073/sdr/ws/", "http://h:8073/sdr/"));
+        assert_eq!(
+            (ws.as_str(), http.as_str()),
+            ("ws://h:8073/sdr/ws/", "http://h:8073/sdr/")
+        );
         let (ws, http) = derive_urls("ws://h:8073/ws/").unwrap();
         assert_eq!((ws.as_str(), http.as_str()), ("ws://h:8073/ws/", "http://h:8073/"));
         assert!(derive_urls("https://h/").is_err());

@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
 use heimdall_core::{
-    CaptureChunk, CaptureInfo, CaptureRequest, CaptureStream, Error, PowerUnit, RssiReading, SampleBlock,
-    SampleFormat, SpectrumFrame, TimeMark, TimeSource,
+    CaptureChunk, CaptureInfo, CaptureRequest, CaptureStream, Error, PowerUnit, RssiReading, SampleBlock, SampleFormat,
+    SpectrumFrame, TimeMark, TimeSource,
 };
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -196,7 +196,9 @@ impl OwrxError {
 }
 
 enum AudioDecoder {
-    S16 { carry: Option<u8> },
+    S16 {
+        carry: Option<u8>,
+    },
     Adpcm(AudioAdpcm),
     /// Version unknown: look at the first 4 bytes for `SYNC`.
     Sniff(Vec<u8>),
@@ -214,13 +216,10 @@ struct Session {
 impl Session {
     async fn send(&mut self, text: String) -> Result<(), OwrxError> {
         tracing::trace!(receiver = %self.cfg.info.id, %text, "openwebrx send");
-        self.ws
-            .send(Message::text(text))
-            .await
-            .map_err(|e| OwrxError::Closed {
-                reason: "cannot send to the server".into(),
-                source: Some(e),
-            })
+        self.ws.send(Message::text(text)).await.map_err(|e| OwrxError::Closed {
+            reason: "cannot send to the server".into(),
+            source: Some(e),
+        })
     }
 
     /// Next message, or an error when the server goes away or stays silent past `stall`.
@@ -276,10 +275,8 @@ impl Session {
                 Message::Text(t) => {
                     self.on_text(t.as_str())?;
                 }
-                Message::Binary(b) => {
-                    if b.starts_with(b"CLI") {
-                        return Err(ProtocolError::Legacy.into());
-                    }
+                Message::Binary(b) if b.starts_with(b"CLI") => {
+                    return Err(ProtocolError::Legacy.into());
                 }
                 _ => {}
             }
@@ -294,8 +291,11 @@ impl Session {
     /// Handshake, profile choice, tuning. Returns the integer offset sent.
     async fn setup(&mut self, target: f64, low: f64, high: f64) -> Result<i64, OwrxError> {
         self.send(CLIENT_HANDSHAKE.to_owned()).await?;
-        self.send(protocol::connection_properties(self.cfg.output_rate, self.cfg.hd_output_rate))
-            .await?;
+        self.send(protocol::connection_properties(
+            self.cfg.output_rate,
+            self.cfg.hd_output_rate,
+        ))
+        .await?;
         self.pump_until("handshake", Session::ready).await?;
         if !self.state.covers(target, low, high) {
             let (center, sr) = (
@@ -319,7 +319,8 @@ impl Session {
         }
         let center = self.state.center_freq().unwrap_or_default();
         let offset = (target - center).round() as i64;
-        self.send(protocol::dsp_params(&self.cfg.mode, low, high, offset)).await?;
+        self.send(protocol::dsp_params(&self.cfg.mode, low, high, offset))
+            .await?;
         self.send(protocol::dsp_start()).await?;
         Ok(offset)
     }
@@ -598,7 +599,10 @@ pub(crate) async fn open(
     let id = cfg.info.id.to_string();
     let target = req.frequency_hz;
     if !target.is_finite() || target <= 0.0 {
-        return Err(Error::invalid("frequency_hz", format!("{target} Hz is not a positive frequency")));
+        return Err(Error::invalid(
+            "frequency_hz",
+            format!("{target} Hz is not a positive frequency"),
+        ));
     }
     let (low, high) = match req.passband.or(cfg.passband) {
         Some(p) if p.low_hz.is_finite() && p.high_hz.is_finite() && p.low_hz < p.high_hz => (p.low_hz, p.high_hz),

@@ -294,7 +294,11 @@ fn status_json(cfg: &MockConfig) -> String {
 async fn serve_http(mut stream: TcpStream, first: &str, cfg: &MockConfig) -> Result<(), BoxErr> {
     // Drain the request head (it was only peeked).
     let mut sink = vec![0u8; 8192];
-    let _ = tokio::time::timeout(Duration::from_millis(50), tokio::io::AsyncReadExt::read(&mut stream, &mut sink)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_millis(50),
+        tokio::io::AsyncReadExt::read(&mut stream, &mut sink),
+    )
+    .await;
     let mut parts = first.split_whitespace();
     let method = parts.next().unwrap_or_default();
     let path = parts.next().unwrap_or_default();
@@ -380,7 +384,8 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
     }
     match &cfg.greeting {
         MockGreeting::Legacy => {
-            ws.send(Message::binary(b"CLIENT DE SERVER openwebrx.py".to_vec())).await?;
+            ws.send(Message::binary(b"CLIENT DE SERVER openwebrx.py".to_vec()))
+                .await?;
             while let Some(Ok(m)) = ws.next().await {
                 if let Message::Text(t) = m {
                     record(t.as_str());
@@ -432,7 +437,10 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
                 "audio_compression".into(),
                 json!(if cfg.audio == MockAudio::Adpcm { "adpcm" } else { "none" }),
             );
-            o.insert("fft_compression".into(), json!(if cfg.fft_adpcm { "adpcm" } else { "none" }));
+            o.insert(
+                "fft_compression".into(),
+                json!(if cfg.fft_adpcm { "adpcm" } else { "none" }),
+            );
             o.insert("max_clients".into(), json!(20));
         }
         json!({"type": "config", "value": v}).to_string()
@@ -548,11 +556,11 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
                 if let Ok(mut s) = shared.lock() && let Some(c) = s.connections.get_mut(conn_index) {
                     c.samples_sent = sent;
                 }
-                if cfg.smeter_every > 0 && frames % cfg.smeter_every == 0 && !cfg.smeter_values.is_empty() {
+                if cfg.smeter_every > 0 && frames.is_multiple_of(cfg.smeter_every) && !cfg.smeter_values.is_empty() {
                     let v = cfg.smeter_values[(frames / cfg.smeter_every - 1) % cfg.smeter_values.len()];
                     ws.send(Message::text(json!({"type": "smeter", "value": v}).to_string())).await?;
                 }
-                if cfg.fft_every > 0 && frames % cfg.fft_every == 0 {
+                if cfg.fft_every > 0 && frames.is_multiple_of(cfg.fft_every) {
                     let mut f = vec![0x01u8];
                     if cfg.fft_adpcm {
                         f.extend(encode_fft_frame(&cfg.fft_bins));

@@ -47,8 +47,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use heimdall_core::{
-    CaptureRequest, CaptureStream, Error, Passband, ReceiverHealth, ReceiverInfo, ReceiverSource, Result,
-    SpectrumFrame,
+    CaptureRequest, CaptureStream, Error, Passband, ReceiverHealth, ReceiverInfo, ReceiverSource, Result, SpectrumFrame,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -184,7 +183,7 @@ impl ReceiverSource for OpenWebRxSource {
 /// ```
 pub fn channel_power_db(frame: &SpectrumFrame, target_hz: f64, low_hz: f64, high_hz: f64) -> Option<f64> {
     let n = frame.bins.len();
-    if n == 0 || !(frame.span_hz > 0.0) {
+    if n == 0 || frame.span_hz.is_nan() || frame.span_hz <= 0.0 {
         return None;
     }
     let bin_w = frame.span_hz / n as f64;

@@ -155,7 +155,10 @@ pub fn parse_server_text(text: &str) -> Result<ServerText, ProtocolError> {
             let arr = value.and_then(Value::as_array).ok_or_else(|| bad("not an array"))?;
             let mut out = Vec::with_capacity(arr.len());
             for p in arr {
-                let id = p.get("id").and_then(Value::as_str).ok_or_else(|| bad("profile without id"))?;
+                let id = p
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("profile without id"))?;
                 let name = p.get("name").and_then(Value::as_str).unwrap_or(id);
                 out.push(ProfileRef {
                     id: id.to_owned(),
@@ -164,11 +167,7 @@ pub fn parse_server_text(text: &str) -> Result<ServerText, ProtocolError> {
             }
             ServerText::Profiles(out)
         }
-        "smeter" => ServerText::Smeter(
-            value
-                .and_then(Value::as_f64)
-                .ok_or_else(|| bad("not a number"))?,
-        ),
+        "smeter" => ServerText::Smeter(value.and_then(Value::as_f64).ok_or_else(|| bad("not a number"))?),
         // The reason is under "reason", not "value" (§2.3).
         "backoff" => ServerText::Backoff(
             obj.get("reason")

@@ -49,9 +49,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use heimdall_core::{
-    DynReceiverSource, Error, GeoPosition, Passband, ReceiverId, ReceiverInfo, ReceiverKind, Result,
-};
+use heimdall_core::{DynReceiverSource, Error, GeoPosition, Passband, ReceiverId, ReceiverInfo, ReceiverKind, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -221,7 +219,7 @@ impl Locator<'_> {
     }
 
     /// Locates a deserialisation error and works out the field it concerns.
-    fn from_toml(&self, e: &toml::de::Error) -> ReceiversFileError {
+    fn toml_error(&self, e: &toml::de::Error) -> ReceiversFileError {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_owned();
         let quoted = message.split('`').nth(1).map(str::to_owned);
@@ -261,7 +259,7 @@ impl ReceiversFile {
     /// Like [`ReceiversFile::parse`], returning the located error itself.
     pub fn parse_located(text: &str, path: Option<&Path>) -> std::result::Result<ReceiversFile, ReceiversFileError> {
         let loc = Locator { text, path };
-        let raw: RawFile = toml::from_str(text).map_err(|e| loc.from_toml(&e))?;
+        let raw: RawFile = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
         let mut receivers = Vec::with_capacity(raw.receiver.len());
         let mut ids: HashMap<ReceiverId, usize> = HashMap::new();
         for entry in raw.receiver {
@@ -325,8 +323,8 @@ impl ReceiversFile {
 }
 
 fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<ReceiverEntry, ReceiversFileError> {
-    let id = ReceiverId::new(e.id.get_ref().clone())
-        .map_err(|err| loc.err(e.id.span(), Some("id"), reason_of(&err)))?;
+    let id =
+        ReceiverId::new(e.id.get_ref().clone()).map_err(|err| loc.err(e.id.span(), Some("id"), reason_of(&err)))?;
     let kind: ReceiverKind = e
         .kind
         .get_ref()
@@ -368,13 +366,18 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
         Some(a) => {
             let v = *a.get_ref();
             if !v.is_finite() || !(-500.0..=100_000.0).contains(&v) {
-                return Err(loc.err(a.span(), Some("altitude_m"), format!("{v} is not within -500..=100000 m")));
+                return Err(loc.err(
+                    a.span(),
+                    Some("altitude_m"),
+                    format!("{v} is not within -500..=100000 m"),
+                ));
             }
             Some(v)
         }
         None => None,
     };
-    let position = GeoPosition::new(lat, lon, alt).map_err(|err| loc.err(e.latitude.span(), Some("latitude"), reason_of(&err)))?;
+    let position =
+        GeoPosition::new(lat, lon, alt).map_err(|err| loc.err(e.latitude.span(), Some("latitude"), reason_of(&err)))?;
     let passband = match (&e.passband_low_hz, &e.passband_high_hz) {
         (None, None) => None,
         (Some(l), Some(h)) => {
@@ -400,8 +403,16 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
     };
     if let Some(m) = &e.mode {
         let v = m.get_ref();
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(loc.err(m.span(), Some("mode"), format!("{v:?} must match ^[a-z0-9-]+$ (usb, am, nfm...)")));
+        if v.is_empty()
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(loc.err(
+                m.span(),
+                Some("mode"),
+                format!("{v:?} must match ^[a-z0-9-]+$ (usb, am, nfm...)"),
+            ));
         }
     }
     if let Some(g) = &e.gain_db {
@@ -413,7 +424,11 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
     if let Some(s) = &e.sample_rate_hz {
         let v = *s.get_ref();
         if !v.is_finite() || v <= 0.0 || v > heimdall_core::request::MAX_SAMPLE_RATE_HZ {
-            return Err(loc.err(s.span(), Some("sample_rate_hz"), format!("{v} Hz must be positive and at most 1e9")));
+            return Err(loc.err(
+                s.span(),
+                Some("sample_rate_hz"),
+                format!("{v} Hz must be positive and at most 1e9"),
+            ));
         }
     }
     let name = e
@@ -466,6 +481,7 @@ impl Default for BuildContext {
     }
 }
 
+#[allow(dead_code)] // unused when no backend feature is enabled
 fn entry_error(e: &ReceiverEntry, err: Error) -> Error {
     Error::Config {
         reason: format!(
@@ -494,7 +510,8 @@ fn build_entry(e: &ReceiverEntry, ctx: &BuildContext) -> Result<Arc<DynReceiverS
     match e.info.kind {
         #[cfg(feature = "openwebrx")]
         ReceiverKind::OpenWebRx => {
-            let mut b = crate::openwebrx::OpenWebRxBuilder::new(e.info.clone()).with_host_limiter(ctx.owrx_limiter.clone());
+            let mut b =
+                crate::openwebrx::OpenWebRxBuilder::new(e.info.clone()).with_host_limiter(ctx.owrx_limiter.clone());
             if let Some(m) = &e.options.mode {
                 b = b.with_mode(m.clone());
             }

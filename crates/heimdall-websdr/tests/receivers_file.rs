@@ -1,0 +1,170 @@
+//! The receivers file: parsing, located errors, the shipped example, building sources.
+
+use std::path::PathBuf;
+
+use heimdall_core::{Error, ReceiverKind};
+use heimdall_websdr::receivers_file::{ReceiversFile, ReceiversFileError};
+
+fn example_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../receivers.example.toml")
+}
+
+/// The located error behind a Config error.
+fn located(e: &Error) -> &ReceiversFileError {
+    assert!(matches!(e, Error::Config { .. }), "{e:?}");
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<ReceiversFileError>())
+        .unwrap_or_else(|| panic!("no located source in {e:?}"))
+}
+
+const GOOD: &str = r#"# test
+[[receiver]]
+id = "torino"
+name = "Torino"
+kind = "openwebrx"
+url = "http://vst-aero.it:8073/"
+latitude = 45.044
+longitude = 7.672
+altitude_m = 250
+mode = "usb"
+passband_low_hz = 300
+passband_high_hz = 2700
+allow_profile_switch = true
+
+[[receiver]]
+id = "kiwi_1"
+kind = "kiwisdr"
+url = "http://kiwi.example.org:8073/"
+latitude = -33.5
+longitude = 151
+password = "s3cret"
+gain_db = 50
+agc = false
+enabled = false
+"#;
+
+#[test]
+fn parses_entries() {
+    let f = ReceiversFile::parse(GOOD).unwrap();
+    let r = f.receivers();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].info.id.as_str(), "torino");
+    assert_eq!(r[0].info.kind, ReceiverKind::OpenWebRx);
+    assert_eq!(r[0].line, 2);
+    let p = r[0].info.position.unwrap();
+    assert_eq!((p.latitude, p.longitude, p.altitude_m), (45.044, 7.672, Some(250.0)));
+    assert_eq!(r[0].options.mode.as_deref(), Some("usb"));
+    assert_eq!(r[0].options.passband.unwrap().width_hz(), 2400.0);
+    assert_eq!(r[0].options.allow_profile_switch, Some(true));
+    assert!(r[0].enabled);
+    assert_eq!(r[1].info.name, "kiwi_1", "name defaults to the id");
+    assert_eq!(r[1].options.password.as_deref(), Some("s3cret"));
+    assert_eq!(r[1].options.gain_db, Some(50.0));
+    assert!(!r[1].enabled);
+    assert_eq!(f.enabled().count(), 1);
+    // Passwords never show in Debug output.
+    assert!(!format!("{f:?}").contains("s3cret"));
+}
+
+#[test]
+fn example_file_has_the_reference_network() {
+    let f = ReceiversFile::load(example_path()).unwrap();
+    let ids: Vec<_> = f.receivers().iter().map(|r| r.info.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["aquila-di-giaveno", "montanaro", "torino", "coazze", "passo-del-giovi", "genova", "milano-baggio"]
+    );
+    assert!(f.receivers().iter().all(|r| r.info.kind == ReceiverKind::OpenWebRx && r.enabled));
+    let genova = &f.receivers()[5];
+    assert_eq!(genova.info.url, "http://iq1zw.ddns.net:42154/");
+    let p = genova.info.position.unwrap();
+    assert_eq!((p.latitude, p.longitude, p.altitude_m), (44.395, 8.956, Some(100.0)));
+    assert_eq!(f.receivers()[6].info.name, "Milano - Baggio");
+    // Every id is the slug of its name.
+    for r in f.receivers() {
+        assert_eq!(heimdall_core::ReceiverId::slugify(&r.info.name), r.info.id);
+    }
+    let sources = f.build_sources().unwrap();
+    assert_eq!(sources.len(), 7);
+    assert_eq!(sources[2].info().id.as_str(), "torino");
+}
+
+fn entry(body: &str) -> String {
+    format!("[[receiver]]\n{body}")
+}
+
+const BASE: &str = "id = \"a\"\nkind = \"openwebrx\"\nurl = \"http://h:8073/\"\nlatitude = 45\nlongitude = 7\n";
+
+fn err_of(text: &str) -> ReceiversFileError {
+    let e = ReceiversFile::parse(text).unwrap_err();
+    located(&e).clone()
+}
+
+#[test]
+fn errors_name_line_and_field() {
+    // (file, line, field, message fragment)
+    let cases: Vec<(String, usize, &str, &str)> = vec![
+        (entry(&BASE.replace("latitude = 45", "latitude = 95")), 5, "latitude", "-90..=90"),
+        (entry(&BASE.replace("longitude = 7", "longitude = -200")), 6, "longitude", "-180..=180"),
+        (entry(&BASE.replace("kind = \"openwebrx\"", "kind = \"radio\"")), 3, "kind", "radio"),
+        (entry(&BASE.replace("id = \"a\"", "id = \"../etc\"")), 2, "id", "../etc"),
+        (entry(&BASE.replace("http://h:8073/", "not a url")), 4, "url", "not a URL"),
+        (
+            entry(&BASE.replace("http://h:8073/", "http://u:pw@h:8073/")),
+            4,
+            "url",
+            "password",
+        ),
+        (entry(&BASE.replace("latitude = 45", "latitude = \"north\"")), 5, "latitude", "invalid type"),
+        (entry(&format!("{BASE}altitude_m = 1e9\n")), 7, "altitude_m", "-500..=100000"),
+        (entry(&format!("{BASE}colour = \"red\"\n")), 7, "colour", "unknown field"),
+        (entry(&format!("{BASE}mode = \"USB\"\n")), 7, "mode", "a-z0-9"),
+        (entry(&format!("{BASE}passband_low_hz = 10\npassband_high_hz = -10\n")), 7, "passband_low_hz", "below"),
+        (entry(&format!("{BASE}passband_low_hz = 10\n")), 7, "passband_high_hz", "both"),
+        (entry(&format!("{BASE}gain_db = 1000\n")), 7, "gain_db", "dB"),
+        (entry(&format!("{BASE}enabled = \"yes\"\n")), 7, "enabled", "invalid type"),
+        (format!("{}\n{}", entry(BASE), entry(BASE)), 8, "id", "already used by the receiver at line 1"),
+    ];
+    for (text, line, field, needle) in cases {
+        let e = err_of(&text);
+        assert_eq!(e.line, line, "{field}: {e}\n{text}");
+        assert_eq!(e.field.as_deref(), Some(field), "{e}\n{text}");
+        assert!(e.message.contains(needle), "{field}: {e}");
+        let shown = ReceiversFile::parse(&text).unwrap_err().to_string();
+        assert!(shown.contains(&format!("line {line}")) && shown.contains(field), "{shown}");
+    }
+}
+
+#[test]
+fn missing_field_and_syntax_errors() {
+    let e = err_of(&entry("id = \"a\"\nkind = \"openwebrx\"\nlatitude = 1\nlongitude = 2\n"));
+    assert_eq!(e.field.as_deref(), Some("url"), "{e}");
+    assert!(e.message.contains("missing field"), "{e}");
+    assert!(e.line <= 2, "{e}");
+    let e = err_of("[[receiver]]\nid = \"a\nkind = 1\n");
+    assert_eq!(e.line, 2, "{e}");
+    let e = err_of("[[receiver]]\nid = \"a\"\n\n\nkind = = 3\n");
+    assert_eq!(e.line, 5, "{e}");
+    let e = err_of("colour = 1\n");
+    assert_eq!(e.field.as_deref(), Some("colour"), "{e}");
+}
+
+#[test]
+fn load_reports_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("r.toml");
+    std::fs::write(&p, entry(&BASE.replace("latitude = 45", "latitude = 95"))).unwrap();
+    let e = ReceiversFile::load(&p).unwrap_err();
+    let l = located(&e);
+    assert_eq!(l.path.as_deref(), Some(p.as_path()));
+    assert!(e.to_string().contains("r.toml"), "{e}");
+    let e = ReceiversFile::load(dir.path().join("missing.toml")).unwrap_err();
+    assert!(matches!(e, Error::Config { .. }), "{e:?}");
+    assert!(e.to_string().contains("missing.toml"), "{e}");
+}
+
+#[test]
+fn empty_file_is_empty() {
+    assert!(ReceiversFile::parse("").unwrap().receivers().is_empty());
+    assert!(ReceiversFile::parse("# nothing\n").unwrap().build_sources().unwrap().is_empty());
+}
