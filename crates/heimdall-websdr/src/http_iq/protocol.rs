@@ -49,8 +49,8 @@ impl I16LeIqDecoder {
             n = 1;
         }
         let whole = (bytes.len() / 4).min(max - n);
-        out.reserve(whole);
-        out.extend(bytes[..whole * 4].chunks_exact(4).map(sample));
+        // Whole samples only, so the conversion cannot fail.
+        let _ = heimdall_core::dsp::convert_into(heimdall_core::dsp::IqFormat::I16Le, &bytes[..whole * 4], out);
         n += whole;
         if n < max {
             let rest = &bytes[whole * 4..];

