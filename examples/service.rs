@@ -77,9 +77,9 @@ use clap::Parser;
 use futures::{Stream, StreamExt};
 use heimdall::core::engine::{Engine, EngineEvent};
 use heimdall::core::{
-    AcquisitionRequest, Error, ErrorReport, GeoPosition, IqArchive, IqSink, MeasurementQuery, MetricQuery,
-    MetricStore, ReceiverId, ReceiverInfo, ReceiverKind, ReceiverRecord, ReceiverRegistry, ReceiverSource,
-    SessionId, SessionReport, SessionStatus, TimeWindow,
+    AcquisitionRequest, Error, ErrorReport, GeoPosition, IqArchive, IqSink, MeasurementQuery, MetricQuery, MetricStore,
+    ReceiverId, ReceiverInfo, ReceiverKind, ReceiverRecord, ReceiverRegistry, ReceiverSource, SessionId, SessionReport,
+    SessionStatus, TimeWindow,
 };
 use heimdall::storage::{ArchiveFormat, ArchiveSink};
 use heimdall::tsdb::Tsdb;
@@ -111,7 +111,10 @@ const SSE_BUFFER: usize = 1024;
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Parser, Debug)]
-#[command(about = "Heimdall acquisition service: the old REST API over the embedded engine", version)]
+#[command(
+    about = "Heimdall acquisition service: the old REST API over the embedded engine",
+    version
+)]
 struct Args {
     /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory.
     /// Default: ./heimdall-data.
@@ -172,7 +175,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(p) => Some(ReceiversFile::load(p).with_context(|| format!("cannot load {}", p.display()))?),
         None => None,
     };
-    let pacing = if args.realtime { Pacing::RealTime } else { Pacing::AsFastAsPossible };
+    let pacing = if args.realtime {
+        Pacing::RealTime
+    } else {
+        Pacing::AsFastAsPossible
+    };
     let app = AppState::new(sink, Arc::new(db), pacing, args.seed);
     app.init_registry(file.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -292,7 +299,9 @@ impl AppState {
     /// reference network if the registry is still empty.
     async fn init_registry(&self, file: Option<&ReceiversFile>) -> anyhow::Result<()> {
         if let Some(file) = file {
-            let sources = file.build_sources().context("cannot build the receivers file's sources")?;
+            let sources = file
+                .build_sources()
+                .context("cannot build the receivers file's sources")?;
             let mut map = HashMap::new();
             for s in sources {
                 map.insert(s.info().id.clone(), s);
@@ -311,7 +320,9 @@ impl AppState {
         }
         if self.db.list_receivers(false).await?.is_empty() {
             for c in SimulatedNetwork::reference_receivers() {
-                self.db.upsert_receiver(&c.info, &json!({"source": "simulated-reference"})).await?;
+                self.db
+                    .upsert_receiver(&c.info, &json!({"source": "simulated-reference"}))
+                    .await?;
             }
             tracing::info!("registry was empty: seeded the simulated reference network");
         }
@@ -335,7 +346,11 @@ impl AppState {
                     .unwrap_or_else(|| SimulatedReceiverConfig::new(&rec.info.name, position));
                 config.info = rec.info.clone();
                 config.pacing = self.pacing;
-                Ok(Arc::new(SimulatedReceiver::new(config, Arc::new(transmitter(frequency_hz)), self.seed)))
+                Ok(Arc::new(SimulatedReceiver::new(
+                    config,
+                    Arc::new(transmitter(frequency_hz)),
+                    self.seed,
+                )))
             }
             _ => build_from_record(rec),
         }
@@ -411,7 +426,12 @@ impl AppState {
     }
 
     fn running_jobs(&self) -> Vec<Arc<Job>> {
-        lock(&self.jobs).by_id.values().filter(|j| !j.is_done()).cloned().collect()
+        lock(&self.jobs)
+            .by_id
+            .values()
+            .filter(|j| !j.is_done())
+            .cloned()
+            .collect()
     }
 
     /// Stops accepting acquisitions, waits up to `grace` for the running ones, cancels the
@@ -428,7 +448,10 @@ impl AppState {
             return;
         }
         let left = self.running_jobs();
-        tracing::warn!(cancelled = left.len(), "grace period over: cancelling running acquisitions");
+        tracing::warn!(
+            cancelled = left.len(),
+            "grace period over: cancelling running acquisitions"
+        );
         for j in &left {
             j.cancel.cancel();
         }
@@ -598,7 +621,8 @@ impl Job {
             .unwrap_or_else(|e| json!({"type": ev.name(), "error": e.to_string()}).to_string())
             .into();
         let mut st = lock(&self.state);
-        let rx = |st: &mut JobState, id: &ReceiverId| -> Option<usize> { st.receivers.iter().position(|(r, _)| r == id) };
+        let rx =
+            |st: &mut JobState, id: &ReceiverId| -> Option<usize> { st.receivers.iter().position(|(r, _)| r == id) };
         match ev {
             EngineEvent::ReceiverConnecting { receiver, attempt } => {
                 if let Some(i) = rx(&mut st, receiver) {
@@ -1213,16 +1237,22 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Validation(items) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(ValidationError { detail: items })).into_response()
-            }
+            ApiError::Validation(items) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(ValidationError { detail: items }),
+            )
+                .into_response(),
             ApiError::Status(status, detail) => (status, axum::Json(ErrorDetail { detail })).into_response(),
         }
     }
 }
 
 fn query_error(e: QueryRejection) -> ApiError {
-    ApiError::Validation(vec![ValidationItem::new(vec![json!("query")], e.body_text(), "query_error")])
+    ApiError::Validation(vec![ValidationItem::new(
+        vec![json!("query")],
+        e.body_text(),
+        "query_error",
+    )])
 }
 
 /// A session id from the path; anything else cannot name a session (`404`).
@@ -1274,7 +1304,11 @@ fn parse_acquisition(body: &[u8]) -> Result<AcquisitionRequestBody, ApiError> {
                     }
                 },
                 None => {
-                    errors.push(ValidationItem::body(name, "not representable as a number", "float_type"));
+                    errors.push(ValidationItem::body(
+                        name,
+                        "not representable as a number",
+                        "float_type",
+                    ));
                     None
                 }
             },
@@ -1322,7 +1356,11 @@ fn parse_acquisition(body: &[u8]) -> Result<AcquisitionRequestBody, ApiError> {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.len() <= 1024 => Some(s.clone()),
         Some(Value::String(_)) => {
-            errors.push(ValidationItem::body("label", "longer than 1024 bytes", "string_too_long"));
+            errors.push(ValidationItem::body(
+                "label",
+                "longer than 1024 bytes",
+                "string_too_long",
+            ));
             None
         }
         Some(other) => {
@@ -1339,7 +1377,11 @@ fn parse_acquisition(body: &[u8]) -> Result<AcquisitionRequestBody, ApiError> {
         .find(|k| obj.get(*k).is_some_and(|v| !v.is_null()));
     let websdrs = subset_field.and_then(|field| {
         let Some(Value::Array(items)) = obj.get(field) else {
-            errors.push(ValidationItem::body(field, "must be a list of receiver ids", "list_type"));
+            errors.push(ValidationItem::body(
+                field,
+                "must be a list of receiver ids",
+                "list_type",
+            ));
             return None;
         };
         if items.is_empty() {
@@ -1410,7 +1452,11 @@ fn json_type(v: &Value) -> &'static str {
 impl AcquisitionRequestBody {
     fn to_request(&self) -> Result<AcquisitionRequest, ApiError> {
         let duration = Duration::try_from_secs_f64(self.duration_seconds).map_err(|e| {
-            ApiError::Validation(vec![ValidationItem::body("duration_seconds", e.to_string(), "value_error")])
+            ApiError::Validation(vec![ValidationItem::body(
+                "duration_seconds",
+                e.to_string(),
+                "value_error",
+            )])
         })?;
         let mut req = AcquisitionRequest::new(self.frequency_mhz * 1e6, duration);
         req.sample_rate_hz = self.sample_rate_hz;
@@ -1426,7 +1472,10 @@ impl AcquisitionRequestBody {
 }
 
 /// Parses a receiver body: JSON errors and invalid values are `422` naming the field.
-fn parse_receiver_input(body: &[u8], path_id: Option<&ReceiverId>) -> Result<(ReceiverInfo, Value, Option<bool>), ApiError> {
+fn parse_receiver_input(
+    body: &[u8],
+    path_id: Option<&ReceiverId>,
+) -> Result<(ReceiverInfo, Value, Option<bool>), ApiError> {
     let input: ReceiverInput = serde_json::from_slice(body).map_err(|e| {
         let msg = e.to_string();
         let field = msg.split('`').nth(1).map(str::to_owned);
@@ -1439,7 +1488,11 @@ fn parse_receiver_input(body: &[u8], path_id: Option<&ReceiverId>) -> Result<(Re
     let mut errors = Vec::new();
     let id = match (path_id, &input.id) {
         (Some(p), Some(b)) if p.as_str() != b => {
-            errors.push(ValidationItem::body("id", format!("{b:?} differs from the path's {p}"), "value_error"));
+            errors.push(ValidationItem::body(
+                "id",
+                format!("{b:?} differs from the path's {p}"),
+                "value_error",
+            ));
             None
         }
         (Some(p), _) => Some(p.clone()),
@@ -1522,7 +1575,10 @@ fn parse_receiver_input(body: &[u8], path_id: Option<&ReceiverId>) -> Result<(Re
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Heimdall acquisition service", description = "The old acquisition REST API over the embedded Heimdall engine."),
+    info(
+        title = "Heimdall acquisition service",
+        description = "The old acquisition REST API over the embedded Heimdall engine."
+    ),
     paths(
         submit_acquisition,
         acquisition_status,
@@ -1632,7 +1688,9 @@ async fn submit_acquisition(State(app): State<AppState>, body: Bytes) -> Result<
             job.apply(&ev);
         }
         match handle.finish().await {
-            Ok(report) => tracing::info!(session = %report.session_id, status = report.status.as_str(), "acquisition finished"),
+            Ok(report) => {
+                tracing::info!(session = %report.session_id, status = report.status.as_str(), "acquisition finished")
+            }
             Err(e) => {
                 tracing::error!(session = %session_id, "acquisition failed: {}", e.chain());
                 job.fail(e.chain());
@@ -1712,8 +1770,10 @@ async fn acquisition_events(State(app): State<AppState>, Path(id): Path<String>)
         let Some((report, _)) = stored_report(&app, id).await? else {
             return Err(ApiError::not_found(format!("no acquisition {id}")));
         };
-        let data = serde_json::to_string(&EngineEvent::SessionFinished { report: Box::new(report) })
-            .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let data = serde_json::to_string(&EngineEvent::SessionFinished {
+            report: Box::new(report),
+        })
+        .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         let ev = Event::default().event("session_finished").id("1").data(data);
         let stream = futures::stream::iter([Ok::<_, Infallible>(ev)]);
         return Ok(Sse::new(stream).into_response());
@@ -1744,7 +1804,12 @@ async fn acquisition_events(State(app): State<AppState>, Path(id): Path<String>)
         }
     });
     let stream = replayed.chain(live).map(|item| {
-        Ok::<_, Infallible>(Event::default().event(item.name).id(item.seq.to_string()).data(&*item.data))
+        Ok::<_, Infallible>(
+            Event::default()
+                .event(item.name)
+                .id(item.seq.to_string())
+                .data(&*item.data),
+        )
     });
     Ok(sse(stream))
 }
@@ -1832,7 +1897,11 @@ async fn create_receiver(State(app): State<AppState>, body: Bytes) -> Result<Res
             format!("receiver {} already exists; use PUT to change it", info.id),
         ));
     }
-    let rec = app.db.upsert_receiver(&info, &options).await.map_err(ApiError::from_core)?;
+    let rec = app
+        .db
+        .upsert_receiver(&info, &options)
+        .await
+        .map_err(ApiError::from_core)?;
     lock(&app.file_sources).remove(&info.id);
     Ok((StatusCode::CREATED, axum::Json(ReceiverBody::from(&rec))).into_response())
 }
@@ -1847,7 +1916,10 @@ async fn create_receiver(State(app): State<AppState>, body: Bytes) -> Result<Res
         (status = 404, description = "Unknown receiver", body = ErrorDetail),
     )
 )]
-async fn get_receiver(State(app): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<ReceiverBody>, ApiError> {
+async fn get_receiver(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ReceiverBody>, ApiError> {
     let id = parse_receiver(&id)?;
     match app.db.receiver(&id).await.map_err(ApiError::from_core)? {
         Some(r) => Ok(axum::Json(ReceiverBody::from(&r))),
@@ -1877,7 +1949,11 @@ async fn update_receiver(
         return Err(ApiError::not_found(format!("no receiver {id}")));
     }
     let (info, options, active) = parse_receiver_input(&body, Some(&id))?;
-    let mut rec = app.db.upsert_receiver(&info, &options).await.map_err(ApiError::from_core)?;
+    let mut rec = app
+        .db
+        .upsert_receiver(&info, &options)
+        .await
+        .map_err(ApiError::from_core)?;
     // The registry now describes it: forget a source built from the receivers file.
     lock(&app.file_sources).remove(&id);
     if active == Some(false) {
@@ -1902,7 +1978,10 @@ async fn update_receiver(
         (status = 404, description = "Unknown receiver", body = ErrorDetail),
     )
 )]
-async fn delete_receiver(State(app): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<ReceiverBody>, ApiError> {
+async fn delete_receiver(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ReceiverBody>, ApiError> {
     let id = parse_receiver(&id)?;
     if !app.db.deactivate_receiver(&id).await.map_err(ApiError::from_core)? {
         return Err(ApiError::not_found(format!("no receiver {id}")));
@@ -2056,11 +2135,18 @@ async fn list_measurements(
     ] {
         match v {
             Some(f) if f.is_finite() && f >= 0.0 => *slot = Some(f * 1e6),
-            Some(f) => errors.push(ValidationItem::new(qloc(name), format!("{f} is not a frequency"), "value_error")),
+            Some(f) => errors.push(ValidationItem::new(
+                qloc(name),
+                format!("{f} is not a frequency"),
+                "value_error",
+            )),
             None => {}
         }
     }
-    for (name, v, slot) in [("since", &p.since, &mut query.since), ("until", &p.until, &mut query.until)] {
+    for (name, v, slot) in [
+        ("since", &p.since, &mut query.since),
+        ("until", &p.until, &mut query.until),
+    ] {
         if let Some(s) = v {
             match common::parse_time(s) {
                 Ok(t) => *slot = Some(t),
@@ -2094,7 +2180,10 @@ async fn list_measurements(
     )
 )]
 async fn health(State(app): State<AppState>) -> Response {
-    async fn check(location: String, f: impl std::future::Future<Output = heimdall::core::Result<()>>) -> BackendHealth {
+    async fn check(
+        location: String,
+        f: impl std::future::Future<Output = heimdall::core::Result<()>>,
+    ) -> BackendHealth {
         let error = match tokio::time::timeout(BACKEND_HEALTH_TIMEOUT, f).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.chain()),
@@ -2117,7 +2206,11 @@ async fn health(State(app): State<AppState>) -> Response {
         database,
         running_acquisitions: app.running_jobs().len(),
     };
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, axum::Json(body)).into_response()
 }
 
@@ -2132,4 +2225,673 @@ async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use super::*;
+
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
+
+    /// Upper bound for anything a test waits for (a safety net, never a way to wait).
+    const LIMIT: Duration = Duration::from_secs(120);
+
+    struct TestService {
+        base: String,
+        client: reqwest::Client,
+        app: AppState,
+        dir: tempfile::TempDir,
+        stop: Option<oneshot::Sender<()>>,
+        task: JoinHandle<anyhow::Result<()>>,
+    }
+
+    async fn open_backends(dir: &std::path::Path) -> (ArchiveSink, Tsdb) {
+        let store = format!("file://{}", dir.join("archive").display());
+        let sink = common::open_store(Some(&store), &[], ArchiveFormat::Both).unwrap();
+        let db_path = dir.join("heimdall.db").display().to_string();
+        let db = common::open_database(Some(&db_path)).await.unwrap();
+        (sink, db)
+    }
+
+    async fn start_in(dir: tempfile::TempDir, pacing: Pacing) -> TestService {
+        let (sink, db) = open_backends(dir.path()).await;
+        let app = AppState::new(sink, Arc::new(db), pacing, 7);
+        app.init_registry(None).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let signal = async move {
+            let _ = rx.await;
+        };
+        let task = tokio::spawn(serve(listener, app.clone(), signal, Duration::ZERO));
+        TestService {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            app,
+            dir,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn start(pacing: Pacing) -> TestService {
+        start_in(tempfile::tempdir().unwrap(), pacing).await
+    }
+
+    impl TestService {
+        fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+
+        async fn get(&self, path: &str) -> (StatusCode, Value) {
+            let r = self.client.get(self.url(path)).send().await.unwrap();
+            decode(r).await
+        }
+
+        async fn send(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+            let mut req = self.client.request(method, self.url(path));
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b.to_owned());
+            }
+            decode(req.send().await.unwrap()).await
+        }
+
+        async fn submit(&self, body: Value) -> String {
+            let (code, v) = self
+                .send(reqwest::Method::POST, "/api/v1/acquisitions", Some(&body.to_string()))
+                .await;
+            assert_eq!(code, StatusCode::ACCEPTED, "{v}");
+            assert_eq!(v["status"], "PENDING", "{v}");
+            assert_eq!(v["task_id"], v["session_id"]);
+            v["session_id"].as_str().unwrap().to_owned()
+        }
+
+        async fn events(&self, id: &str) -> SseReader {
+            let r = self
+                .client
+                .get(self.url(&format!("/api/v1/acquisitions/{id}/events")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(ct.starts_with("text/event-stream"), "{ct}");
+            SseReader {
+                stream: r.bytes_stream().boxed(),
+                buf: String::new(),
+            }
+        }
+
+        /// Everything the archive holds for a session (files on disk).
+        fn files_of(&self, id: &str) -> Vec<PathBuf> {
+            fn walk(p: &std::path::Path, out: &mut Vec<PathBuf>) {
+                if let Ok(rd) = std::fs::read_dir(p) {
+                    for e in rd.flatten() {
+                        let path = e.path();
+                        if path.is_dir() {
+                            walk(&path, out);
+                        } else {
+                            out.push(path);
+                        }
+                    }
+                }
+            }
+            let mut all = Vec::new();
+            walk(&self.dir.path().join("archive"), &mut all);
+            all.into_iter().filter(|p| p.to_string_lossy().contains(id)).collect()
+        }
+
+        async fn stop(mut self) -> tempfile::TempDir {
+            if let Some(tx) = self.stop.take() {
+                let _ = tx.send(());
+            }
+            tokio::time::timeout(LIMIT, &mut self.task)
+                .await
+                .expect("the service did not stop")
+                .unwrap()
+                .unwrap();
+            self.dir
+        }
+    }
+
+    async fn decode(r: reqwest::Response) -> (StatusCode, Value) {
+        let code = StatusCode::from_u16(r.status().as_u16()).unwrap();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|h| h.to_str().unwrap_or("").to_owned())
+            .unwrap_or_default();
+        let text = r.text().await.unwrap();
+        assert!(ct.starts_with("application/json"), "{code}: {ct}: {text}");
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        )
+    }
+
+    /// A minimal Server-Sent Events parser over the response body.
+    struct SseReader {
+        stream: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        buf: String,
+    }
+
+    impl SseReader {
+        /// The next event `(name, data)`, or `None` when the stream ends.
+        async fn next(&mut self) -> Option<(String, Value)> {
+            loop {
+                if let Some(end) = self.buf.find("\n\n") {
+                    let block: String = self.buf.drain(..end + 2).collect();
+                    let (mut name, mut data) = (String::from("message"), String::new());
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("event:") {
+                            name = v.trim().to_owned();
+                        } else if let Some(v) = line.strip_prefix("data:") {
+                            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                        }
+                    }
+                    if data.is_empty() {
+                        continue; // keep-alive comment
+                    }
+                    return Some((name, serde_json::from_str(&data).unwrap()));
+                }
+                let chunk = tokio::time::timeout(LIMIT, self.stream.next())
+                    .await
+                    .expect("no event for too long")?;
+                self.buf.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+            }
+        }
+
+        /// Reads to the end of the stream; checks it ends right after `session_finished`.
+        async fn read_to_end(&mut self) -> Vec<(String, Value)> {
+            let mut out = Vec::new();
+            while let Some(ev) = self.next().await {
+                out.push(ev);
+            }
+            let last = out.last().expect("no event at all");
+            assert_eq!(last.0, "session_finished", "{out:?}");
+            assert_eq!(last.1["type"], "session_finished");
+            out
+        }
+    }
+
+    fn names(evs: &[(String, Value)]) -> Vec<&str> {
+        evs.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn submit_follow_events_read_status_and_measurements() {
+        let svc = start(Pacing::AsFastAsPossible).await;
+        let id = svc
+            .submit(
+                json!({"frequency_mhz": 145.5, "duration_seconds": 2, "websdrs": ["torino", "genova", "montanaro"]}),
+            )
+            .await;
+        let evs = svc.events(&id).await.read_to_end().await;
+        let n = names(&evs);
+        assert_eq!(n.first(), Some(&"session_started"), "{n:?}");
+        assert_eq!(n.iter().filter(|e| **e == "stored").count(), 3, "{n:?}");
+        assert_eq!(n.iter().filter(|e| **e == "recorded").count(), 3, "{n:?}");
+        let report = &evs.last().unwrap().1["report"];
+        assert_eq!(report["status"], "success");
+        assert_eq!(report["session_id"], id.as_str());
+
+        let (code, st) = svc.get(&format!("/api/v1/acquisitions/{id}")).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(st["status"], "SUCCESS", "{st}");
+        assert_eq!(st["progress"], 100.0);
+        assert_eq!(st["measurements_collected"], 3);
+        assert_eq!(st["receivers_total"], 3);
+        assert_eq!(st["source"], "engine");
+        assert_eq!(st["result"]["status"], "success");
+        assert!(st["errors"].as_object().unwrap().is_empty(), "{st}");
+
+        // A late subscriber gets the story so far and the end at once.
+        let replay = svc.events(&id).await.read_to_end().await;
+        assert_eq!(names(&replay).first(), Some(&"session_started"));
+
+        let (code, rows) = svc.get(&format!("/api/v1/measurements?session={id}")).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
+        let (_, rows) = svc
+            .get(&format!(
+                "/api/v1/measurements?session={id}&receiver=torino&freq_min_mhz=145&freq_max_mhz=146"
+            ))
+            .await;
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["receiver_id"], "torino");
+        let (_, rows) = svc.get("/api/v1/measurements?freq_min_mhz=146").await;
+        assert!(rows.as_array().unwrap().is_empty());
+        let (code, _) = svc.get("/api/v1/measurements?limit=0").await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        let (code, _) = svc.get("/api/v1/measurements?session=nope").await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let (code, snr) = svc.get("/api/v1/receivers/torino/snr-stats?hours=1").await;
+        assert_eq!(code, StatusCode::OK, "{snr}");
+        assert_eq!(snr["count"], 1, "{snr}");
+        assert!(snr["mean_db"].as_f64().unwrap().is_finite());
+        let (_, snr) = svc.get("/api/v1/receivers/coazze/snr-stats").await;
+        assert_eq!(snr["count"], 0, "{snr}");
+
+        let objects = svc.app.sink.list_objects(id.parse().unwrap()).await.unwrap();
+        assert!(objects.iter().any(|k| k.ends_with("manifest.json")), "{objects:?}");
+        let (code, _) = svc
+            .send(reqwest::Method::DELETE, &format!("/api/v1/acquisitions/{id}"), None)
+            .await;
+        assert_eq!(code, StatusCode::CONFLICT);
+
+        // After a restart the status comes from the database.
+        let dir = svc.stop().await;
+        let svc = start_in(dir, Pacing::AsFastAsPossible).await;
+        let (code, st) = svc.get(&format!("/api/v1/acquisitions/{id}")).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(st["status"], "SUCCESS", "{st}");
+        assert_eq!(st["source"], "database");
+        assert_eq!(st["measurements_collected"], 3);
+        let evs = svc.events(&id).await.read_to_end().await;
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].1["report"]["session_id"], id.as_str());
+        svc.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn cancelling_a_running_acquisition_leaves_nothing() {
+        let svc = start(Pacing::RealTime).await;
+        let id = svc
+            .submit(json!({"frequency_mhz": 145.5, "duration_seconds": 120, "websdrs": ["torino", "coazze"]}))
+            .await;
+        let mut events = svc.events(&id).await;
+        // Wait until samples flow (the session is really running).
+        loop {
+            let (name, _) = events.next().await.expect("stream ended before any progress");
+            if name == "progress" {
+                break;
+            }
+        }
+        let (_, st) = svc.get(&format!("/api/v1/acquisitions/{id}")).await;
+        assert_eq!(st["status"], "PROGRESS", "{st}");
+        assert!(st["progress"].as_f64().unwrap() < 50.0, "{st}");
+
+        let (code, st) = svc
+            .send(reqwest::Method::DELETE, &format!("/api/v1/acquisitions/{id}"), None)
+            .await;
+        assert_eq!(code, StatusCode::OK, "{st}");
+        assert_eq!(st["status"], "CANCELLED", "{st}");
+        let rest = events.read_to_end().await;
+        assert_eq!(rest.last().unwrap().1["report"]["status"], "cancelled");
+
+        let (_, st) = svc.get(&format!("/api/v1/acquisitions/{id}")).await;
+        assert_eq!(st["status"], "CANCELLED");
+        let (code, _) = svc
+            .send(reqwest::Method::DELETE, &format!("/api/v1/acquisitions/{id}"), None)
+            .await;
+        assert_eq!(code, StatusCode::CONFLICT);
+
+        let session: SessionId = id.parse().unwrap();
+        assert!(svc.files_of(&id).is_empty(), "{:?}", svc.files_of(&id));
+        assert!(svc.app.sink.list_objects(session).await.unwrap_or_default().is_empty());
+        assert!(svc.app.db.session(session).await.unwrap().is_none());
+        let (_, rows) = svc.get(&format!("/api/v1/measurements?session={id}")).await;
+        assert!(rows.as_array().unwrap().is_empty());
+        svc.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn shutdown_cancels_running_acquisitions_and_commits_nothing() {
+        let svc = start(Pacing::RealTime).await;
+        let id = svc
+            .submit(json!({"frequency_mhz": 7.1, "duration_seconds": 300, "websdrs": ["genova"]}))
+            .await;
+        let mut events = svc.events(&id).await;
+        loop {
+            let (name, _) = events.next().await.expect("stream ended before any progress");
+            if name == "progress" {
+                break;
+            }
+        }
+        let app = svc.app.clone();
+        let dir = svc.stop().await;
+        let session: SessionId = id.parse().unwrap();
+        let job = app.job(session).unwrap();
+        assert!(job.is_done());
+        assert_eq!(job.status().status, "CANCELLED");
+        let (sink, db) = open_backends(dir.path()).await;
+        assert!(sink.list_objects(session).await.unwrap_or_default().is_empty());
+        assert!(db.session(session).await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bad_bodies_are_422_naming_the_field() {
+        let svc = start(Pacing::AsFastAsPossible).await;
+        let cases: Vec<(&str, &str)> = vec![
+            (r#"{"frequency_mhz": "NaN", "duration_seconds": 10}"#, "frequency_mhz"),
+            (r#"{"frequency_mhz": -145.5, "duration_seconds": 10}"#, "frequency_mhz"),
+            (r#"{"frequency_mhz": 0, "duration_seconds": 10}"#, "frequency_mhz"),
+            (r#"{"frequency_mhz": 1e9, "duration_seconds": 10}"#, "frequency_mhz"),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 301}"#,
+                "duration_seconds",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": -1}"#,
+                "duration_seconds",
+            ),
+            (r#"{"frequency_mhz": 145.5, "duration_seconds": 0}"#, "duration_seconds"),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": "10"}"#,
+                "duration_seconds",
+            ),
+            (r#"{"duration_seconds": 10}"#, "frequency_mhz"),
+            (r#"{"frequency_mhz": 145.5}"#, "duration_seconds"),
+            (r#"{"frequency_mhz": true, "duration_seconds": 10}"#, "frequency_mhz"),
+            (r#"{"frequency_mhz": [145.5], "duration_seconds": 10}"#, "frequency_mhz"),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "start_time": "yesterday"}"#,
+                "start_time",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "start_time": 5}"#,
+                "start_time",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "websdrs": []}"#,
+                "websdrs",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "websdrs": "torino"}"#,
+                "websdrs",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "websdrs": ["bad id!"]}"#,
+                "websdrs",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "websdrs": ["torino", "torino"]}"#,
+                "websdrs",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "websdrs": ["nowhere"]}"#,
+                "websdrs",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "receivers": [1.5]}"#,
+                "receivers",
+            ),
+            (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "sample_rate_hz": 0}"#,
+                "sample_rate_hz",
+            ),
+        ];
+        for (body, field) in cases {
+            let (code, v) = svc
+                .send(reqwest::Method::POST, "/api/v1/acquisitions", Some(body))
+                .await;
+            assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+            let detail = v["detail"].as_array().unwrap_or_else(|| panic!("{body}: {v}"));
+            assert!(
+                detail
+                    .iter()
+                    .any(|d| d["loc"][0] == "body" && d["loc"][1] == field && d["msg"].is_string()),
+                "{body}: {v}"
+            );
+        }
+        // Malformed JSON (NaN is not JSON), numbers out of range, not an object, no body.
+        for body in [
+            r#"{"frequency_mhz": NaN, "duration_seconds": 10}"#,
+            r#"{"frequency_mhz": 1e999, "duration_seconds": 10}"#,
+            r#"{"frequency_mhz": 145.5,"#,
+            "[145.5, 10]",
+            "",
+        ] {
+            let (code, v) = svc
+                .send(reqwest::Method::POST, "/api/v1/acquisitions", Some(body))
+                .await;
+            assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+            assert_eq!(v["detail"][0]["loc"][0], "body", "{body}: {v}");
+        }
+        // Every error is reported at once.
+        let (_, v) = svc
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/acquisitions",
+                Some(r#"{"frequency_mhz": -1, "duration_seconds": 1000}"#),
+            )
+            .await;
+        assert_eq!(v["detail"].as_array().unwrap().len(), 2, "{v}");
+        // Nothing was started.
+        assert!(svc.app.running_jobs().is_empty());
+        assert!(lock(&svc.app.jobs).by_id.is_empty());
+        svc.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unknown_ids_are_404() {
+        let svc = start(Pacing::AsFastAsPossible).await;
+        let unknown = uuid::Uuid::new_v4().to_string();
+        for path in [
+            format!("/api/v1/acquisitions/{unknown}"),
+            format!("/api/v1/acquisitions/{unknown}/events"),
+            "/api/v1/acquisitions/not-a-uuid".to_owned(),
+            "/api/v1/acquisitions/00000000-0000-0000-0000-000000000000".to_owned(),
+            "/api/v1/receivers/nowhere".to_owned(),
+            "/api/v1/receivers/bad%20id".to_owned(),
+            "/api/v1/receivers/nowhere/snr-stats".to_owned(),
+            "/api/v1/nothing-here".to_owned(),
+        ] {
+            let (code, v) = svc.get(&path).await;
+            assert_eq!(code, StatusCode::NOT_FOUND, "{path}: {v}");
+            assert!(v["detail"].is_string(), "{path}: {v}");
+        }
+        for path in [
+            format!("/api/v1/acquisitions/{unknown}"),
+            "/api/v1/receivers/nowhere".to_owned(),
+        ] {
+            let (code, _) = svc.send(reqwest::Method::DELETE, &path, None).await;
+            assert_eq!(code, StatusCode::NOT_FOUND, "{path}");
+        }
+        let body = r#"{"name": "X", "kind": "simulated", "url": "sim://x", "latitude": 45, "longitude": 7}"#;
+        let (code, _) = svc
+            .send(reqwest::Method::PUT, "/api/v1/receivers/nowhere", Some(body))
+            .await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        let (code, v) = svc.send(reqwest::Method::PATCH, "/api/v1/receivers", None).await;
+        assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+        svc.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn receivers_crud_and_health() {
+        let svc = start(Pacing::AsFastAsPossible).await;
+        let (code, list) = svc.get("/api/v1/receivers").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(list.as_array().unwrap().len(), 7, "{list}");
+
+        let asti = r#"{"name": "Asti", "kind": "simulated", "url": "sim://asti", "latitude": 44.9, "longitude": 8.2, "altitude_m": 120}"#;
+        let (code, r) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(asti)).await;
+        assert_eq!(code, StatusCode::CREATED, "{r}");
+        assert_eq!(r["id"], "asti");
+        assert_eq!(r["active"], true);
+        let (code, _) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(asti)).await;
+        assert_eq!(code, StatusCode::CONFLICT);
+        let (code, r) = svc.get("/api/v1/receivers/asti").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(r["latitude"], 44.9);
+
+        for (body, field) in [
+            (
+                r#"{"name": "B", "kind": "radio", "url": "sim://b", "latitude": 1, "longitude": 2}"#,
+                "kind",
+            ),
+            (
+                r#"{"name": "B", "kind": "simulated", "url": "sim://b", "latitude": 95, "longitude": 2}"#,
+                "latitude",
+            ),
+            (
+                r#"{"name": "B", "kind": "simulated", "url": "sim://b", "latitude": 1}"#,
+                "longitude",
+            ),
+            (r#"{"name": "B", "kind": "simulated", "url": "sim://b"}"#, "latitude"),
+            (
+                r#"{"name": "B", "kind": "kiwisdr", "url": "http://u:p@h:8073/"}"#,
+                "url",
+            ),
+            (
+                r#"{"id": "no way", "name": "B", "kind": "kiwisdr", "url": "http://h:8073/"}"#,
+                "id",
+            ),
+            (r#"{"name": "B", "kind": "kiwisdr"}"#, "url"),
+            (
+                r#"{"name": "B", "kind": "kiwisdr", "url": "http://h/", "colour": "red"}"#,
+                "colour",
+            ),
+            (r#"{"name": 5, "kind": "kiwisdr", "url": "http://h/"}"#, "body"),
+        ] {
+            let (code, v) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(body)).await;
+            assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+            let loc = &v["detail"][0]["loc"];
+            assert!(loc[1] == field || (field == "body" && loc[0] == "body"), "{body}: {v}");
+        }
+
+        // The new receiver takes part in acquisitions.
+        let id = svc
+            .submit(json!({"frequency_mhz": 433.92, "duration_seconds": 1, "websdrs": ["asti"]}))
+            .await;
+        let evs = svc.events(&id).await.read_to_end().await;
+        assert_eq!(evs.last().unwrap().1["report"]["status"], "success");
+
+        let renamed =
+            r#"{"name": "Asti Nord", "kind": "simulated", "url": "sim://asti", "latitude": 44.95, "longitude": 8.2}"#;
+        let (code, r) = svc
+            .send(reqwest::Method::PUT, "/api/v1/receivers/asti", Some(renamed))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{r}");
+        assert_eq!(r["name"], "Asti Nord");
+        assert_eq!(r["latitude"], 44.95);
+        let (code, _) = svc
+            .send(
+                reqwest::Method::PUT,
+                "/api/v1/receivers/asti",
+                Some(&renamed.replace("44.95", "-91")),
+            )
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let (code, r) = svc.send(reqwest::Method::DELETE, "/api/v1/receivers/asti", None).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(r["active"], false);
+        let (_, list) = svc.get("/api/v1/receivers").await;
+        assert!(list.as_array().unwrap().iter().all(|r| r["id"] != "asti"));
+        let (_, list) = svc.get("/api/v1/receivers?include_inactive=true").await;
+        assert!(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["id"] == "asti" && r["active"] == false)
+        );
+        let (code, _) = svc.get("/api/v1/receivers?include_inactive=maybe").await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        // Deactivated: no longer usable.
+        let (code, v) = svc
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/acquisitions",
+                Some(r#"{"frequency_mhz": 145.5, "duration_seconds": 1, "websdrs": ["asti"]}"#),
+            )
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["detail"][0]["loc"], json!(["body", "websdrs", 0]));
+        // PUT with active=true brings it back; POST over an inactive one too.
+        let (code, r) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(asti)).await;
+        assert_eq!(code, StatusCode::CREATED, "{r}");
+        assert_eq!(r["active"], true);
+
+        let (code, health) = svc.get("/api/v1/receivers/health").await;
+        assert_eq!(code, StatusCode::OK);
+        let health = health.as_array().unwrap();
+        assert_eq!(health.len(), 8);
+        assert!(health.iter().all(|h| h["available"] == true), "{health:?}");
+        svc.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn health_and_openapi() {
+        let svc = start(Pacing::AsFastAsPossible).await;
+        let (code, h) = svc.get("/health").await;
+        assert_eq!(code, StatusCode::OK, "{h}");
+        assert_eq!(h["status"], "ok");
+        assert_eq!(h["store"]["ok"], true);
+        assert_eq!(h["database"]["ok"], true);
+
+        let (code, doc) = svc.get("/api/v1/openapi.json").await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, methods) in [
+            ("/api/v1/acquisitions", &["post"][..]),
+            ("/api/v1/acquisitions/{id}", &["get", "delete"][..]),
+            ("/api/v1/acquisitions/{id}/events", &["get"][..]),
+            ("/api/v1/receivers", &["get", "post"][..]),
+            ("/api/v1/receivers/{id}", &["get", "put", "delete"][..]),
+            ("/api/v1/receivers/health", &["get"][..]),
+            ("/api/v1/receivers/{id}/snr-stats", &["get"][..]),
+            ("/api/v1/measurements", &["get"][..]),
+            ("/health", &["get"][..]),
+            ("/api/v1/openapi.json", &["get"][..]),
+        ] {
+            let p = paths.get(path).unwrap_or_else(|| panic!("{path} missing"));
+            for m in methods {
+                assert!(p.get(*m).is_some(), "{m} {path}");
+            }
+        }
+        let schema = &doc["components"]["schemas"]["AcquisitionRequestBody"];
+        let required = schema["required"].as_array().unwrap();
+        assert!(required.contains(&json!("frequency_mhz")) && required.contains(&json!("duration_seconds")));
+        assert!(schema["properties"]["websdrs"].is_object());
+        svc.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn health_names_the_failing_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, _) = open_backends(dir.path()).await;
+        // A database file whose directory does not exist cannot be opened.
+        let db = Tsdb::from_url(&dir.path().join("missing/sub/h.db").display().to_string()).unwrap();
+        let app = AppState::new(sink, Arc::new(db), Pacing::AsFastAsPossible, 1);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, app, async move { drop(rx.await) }, Duration::ZERO));
+        let r = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+        let (code, h) = decode(r).await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{h}");
+        assert_eq!(h["status"], "failing");
+        assert_eq!(h["store"]["ok"], true);
+        assert_eq!(h["database"]["ok"], false);
+        assert!(h["database"]["error"].as_str().unwrap().len() > 5, "{h}");
+        tx.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn registry_records_become_sources_through_the_receivers_file() {
+        let now = Utc::now();
+        let rec = ReceiverRecord {
+            info: ReceiverInfo::new(
+                ReceiverId::new("owrx-1").unwrap(),
+                "Some \"quoted\" name",
+                ReceiverKind::OpenWebRx,
+                "http://example.org:8073/",
+            )
+            .with_position(GeoPosition::new(45.0, 7.5, Some(250.0)).unwrap()),
+            active: true,
+            options: json!({"mode": "nfm", "source": "api", "bad key": 1, "nested": {"a": 1}}),
+            created_at: now,
+            updated_at: now,
+        };
+        let s = build_from_record(&rec).unwrap();
+        assert_eq!(s.info().id.as_str(), "owrx-1");
+        let mut no_pos = rec.clone();
+        no_pos.info.position = None;
+        assert!(build_from_record(&no_pos).is_err());
+    }
+}
