@@ -712,3 +712,17 @@ fn builder_validates_without_io() {
     let s = OpenWebRxBuilder::new(i).build().unwrap();
     assert_eq!(s.to_string(), "openwebrx mock-owrx (ws://127.0.0.1:9/ws/)");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_kit() {
+    let mock = MockOpenWebRx::start(MockConfig {
+        audio: MockAudio::Adpcm,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let src: Arc<dyn ReceiverSource> = Arc::new(builder(&mock).build().unwrap());
+    heimdall_core::testkit::source_conformance(src, &req(145.0e6, 0.5)).await;
+    let boxed: Box<dyn ReceiverSource> = Box::new(builder(&mock).build().unwrap());
+    heimdall_core::testkit::source_conformance(Arc::new(boxed), &req(145.0e6, 0.25)).await;
+}

@@ -39,7 +39,6 @@ latitude = -33.5
 longitude = 151
 password = "s3cret"
 gain_db = 50
-agc = false
 enabled = false
 "#;
 
@@ -72,9 +71,21 @@ fn example_file_has_the_reference_network() {
     let ids: Vec<_> = f.receivers().iter().map(|r| r.info.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["aquila-di-giaveno", "montanaro", "torino", "coazze", "passo-del-giovi", "genova", "milano-baggio"]
+        [
+            "aquila-di-giaveno",
+            "montanaro",
+            "torino",
+            "coazze",
+            "passo-del-giovi",
+            "genova",
+            "milano-baggio"
+        ]
     );
-    assert!(f.receivers().iter().all(|r| r.info.kind == ReceiverKind::OpenWebRx && r.enabled));
+    assert!(
+        f.receivers()
+            .iter()
+            .all(|r| r.info.kind == ReceiverKind::OpenWebRx && r.enabled)
+    );
     let genova = &f.receivers()[5];
     assert_eq!(genova.info.url, "http://iq1zw.ddns.net:42154/");
     let p = genova.info.position.unwrap();
@@ -104,26 +115,81 @@ fn err_of(text: &str) -> ReceiversFileError {
 fn errors_name_line_and_field() {
     // (file, line, field, message fragment)
     let cases: Vec<(String, usize, &str, &str)> = vec![
-        (entry(&BASE.replace("latitude = 45", "latitude = 95")), 5, "latitude", "-90..=90"),
-        (entry(&BASE.replace("longitude = 7", "longitude = -200")), 6, "longitude", "-180..=180"),
-        (entry(&BASE.replace("kind = \"openwebrx\"", "kind = \"radio\"")), 3, "kind", "radio"),
+        (
+            entry(&BASE.replace("latitude = 45", "latitude = 95")),
+            5,
+            "latitude",
+            "-90..=90",
+        ),
+        (
+            entry(&BASE.replace("longitude = 7", "longitude = -200")),
+            6,
+            "longitude",
+            "-180..=180",
+        ),
+        (
+            entry(&BASE.replace("kind = \"openwebrx\"", "kind = \"radio\"")),
+            3,
+            "kind",
+            "radio",
+        ),
         (entry(&BASE.replace("id = \"a\"", "id = \"../etc\"")), 2, "id", "../etc"),
-        (entry(&BASE.replace("http://h:8073/", "not a url")), 4, "url", "not a URL"),
+        (
+            entry(&BASE.replace("http://h:8073/", "not a url")),
+            4,
+            "url",
+            "not a URL",
+        ),
         (
             entry(&BASE.replace("http://h:8073/", "http://u:pw@h:8073/")),
             4,
             "url",
             "password",
         ),
-        (entry(&BASE.replace("latitude = 45", "latitude = \"north\"")), 5, "latitude", "invalid type"),
-        (entry(&format!("{BASE}altitude_m = 1e9\n")), 7, "altitude_m", "-500..=100000"),
-        (entry(&format!("{BASE}colour = \"red\"\n")), 7, "colour", "unknown field"),
+        (
+            entry(&BASE.replace("latitude = 45", "latitude = \"north\"")),
+            5,
+            "latitude",
+            "invalid type",
+        ),
+        (
+            entry(&format!("{BASE}altitude_m = 1e9\n")),
+            7,
+            "altitude_m",
+            "-500..=100000",
+        ),
+        (
+            entry(&format!("{BASE}colour = \"red\"\n")),
+            7,
+            "colour",
+            "unknown field",
+        ),
         (entry(&format!("{BASE}mode = \"USB\"\n")), 7, "mode", "a-z0-9"),
-        (entry(&format!("{BASE}passband_low_hz = 10\npassband_high_hz = -10\n")), 7, "passband_low_hz", "below"),
-        (entry(&format!("{BASE}passband_low_hz = 10\n")), 7, "passband_high_hz", "both"),
+        (
+            entry(&format!("{BASE}passband_low_hz = 10\npassband_high_hz = -10\n")),
+            7,
+            "passband_low_hz",
+            "below",
+        ),
+        (
+            entry(&format!("{BASE}passband_low_hz = 10\n")),
+            7,
+            "passband_high_hz",
+            "both",
+        ),
         (entry(&format!("{BASE}gain_db = 1000\n")), 7, "gain_db", "dB"),
-        (entry(&format!("{BASE}enabled = \"yes\"\n")), 7, "enabled", "invalid type"),
-        (format!("{}\n{}", entry(BASE), entry(BASE)), 8, "id", "already used by the receiver at line 1"),
+        (
+            entry(&format!("{BASE}enabled = \"yes\"\n")),
+            7,
+            "enabled",
+            "invalid type",
+        ),
+        (
+            format!("{}\n{}", entry(BASE), entry(BASE)),
+            8,
+            "id",
+            "already used by the receiver at line 1",
+        ),
     ];
     for (text, line, field, needle) in cases {
         let e = err_of(&text);
@@ -131,13 +197,18 @@ fn errors_name_line_and_field() {
         assert_eq!(e.field.as_deref(), Some(field), "{e}\n{text}");
         assert!(e.message.contains(needle), "{field}: {e}");
         let shown = ReceiversFile::parse(&text).unwrap_err().to_string();
-        assert!(shown.contains(&format!("line {line}")) && shown.contains(field), "{shown}");
+        assert!(
+            shown.contains(&format!("line {line}")) && shown.contains(field),
+            "{shown}"
+        );
     }
 }
 
 #[test]
 fn missing_field_and_syntax_errors() {
-    let e = err_of(&entry("id = \"a\"\nkind = \"openwebrx\"\nlatitude = 1\nlongitude = 2\n"));
+    let e = err_of(&entry(
+        "id = \"a\"\nkind = \"openwebrx\"\nlatitude = 1\nlongitude = 2\n",
+    ));
     assert_eq!(e.field.as_deref(), Some("url"), "{e}");
     assert!(e.message.contains("missing field"), "{e}");
     assert!(e.line <= 2, "{e}");
@@ -166,5 +237,130 @@ fn load_reports_the_path() {
 #[test]
 fn empty_file_is_empty() {
     assert!(ReceiversFile::parse("").unwrap().receivers().is_empty());
-    assert!(ReceiversFile::parse("# nothing\n").unwrap().build_sources().unwrap().is_empty());
+    assert!(
+        ReceiversFile::parse("# nothing\n")
+            .unwrap()
+            .build_sources()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+const ALL_KINDS: &str = r#"
+[simulation]
+seed = 7
+latitude = 45.1
+longitude = 7.6
+altitude_m = 300
+frequency_hz = 145500000
+modulation = "fm_tone"
+
+[[receiver]]
+id = "owrx"
+kind = "openwebrx"
+url = "http://127.0.0.1:8073/"
+latitude = 45
+longitude = 7
+
+[[receiver]]
+id = "kiwi"
+kind = "kiwisdr"
+url = "http://127.0.0.1:8073/"
+latitude = 45
+longitude = 7
+password = "pw"
+gain_db = 40
+passband_low_hz = -3000
+passband_high_hz = 3000
+
+[[receiver]]
+id = "rtl"
+kind = "rtl_tcp"
+url = "rtl_tcp://127.0.0.1:1234"
+latitude = 45
+longitude = 7
+sample_rate_hz = 2048000
+gain_db = 29.7
+ppm = 1
+
+[[receiver]]
+id = "http"
+kind = "http_iq"
+url = "http://127.0.0.1:8080/"
+latitude = 45
+longitude = 7
+sample_rate_hz = 48000
+
+[[receiver]]
+id = "sim"
+name = "Sim One"
+kind = "simulated"
+url = "sim://sim"
+latitude = 45.05
+longitude = 7.65
+sample_rate_hz = 24000
+"#;
+
+#[tokio::test]
+async fn builds_every_kind() {
+    let f = ReceiversFile::parse(ALL_KINDS).unwrap();
+    let sim = f.simulation().unwrap();
+    assert_eq!(
+        (sim.seed, sim.frequency_hz, sim.modulation.as_str()),
+        (7, 145.5e6, "fm_tone")
+    );
+    let sources = f.build_sources().unwrap();
+    let kinds: Vec<_> = sources.iter().map(|s| s.info().kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ReceiverKind::OpenWebRx,
+            ReceiverKind::KiwiSdr,
+            ReceiverKind::RtlTcp,
+            ReceiverKind::HttpIq,
+            ReceiverKind::Simulated
+        ]
+    );
+    // The simulated source keeps the file's identity and options and works offline.
+    let s = &sources[4];
+    assert_eq!(s.info().id.as_str(), "sim");
+    assert_eq!(s.info().name, "Sim One");
+    let req = heimdall_core::CaptureRequest::from_request(
+        heimdall_core::SessionId::new(),
+        &heimdall_core::AcquisitionRequest::new(145.5e6, std::time::Duration::from_millis(100)),
+    );
+    let c = heimdall_core::ReceiverSourceExt::open_uncancellable(s.as_ref(), &req)
+        .await
+        .unwrap();
+    assert_eq!(c.info.sample_rate_hz, 24_000.0);
+    assert_eq!(c.info.expected_samples, Some(2400));
+}
+
+#[test]
+fn kind_specific_url_and_simulation_errors() {
+    let e = err_of(&entry(&BASE.replace("http://h:8073/", "tcp://h:1234")));
+    assert_eq!((e.line, e.field.as_deref()), (4, Some("url")), "{e}");
+    assert!(e.message.contains("not usable for kind openwebrx"), "{e}");
+    let e = err_of(&entry(&BASE.replace("openwebrx", "simulated")));
+    assert_eq!((e.line, e.field.as_deref()), (1, Some("kind")), "{e}");
+    assert!(e.message.contains("[simulation]"), "{e}");
+    let e = err_of("[simulation]\nlatitude = 45\nlongitude = 7\nfrequency_hz = -1\n");
+    assert_eq!((e.line, e.field.as_deref()), (4, Some("frequency_hz")), "{e}");
+    let e = err_of("[simulation]\nlatitude = 45\nlongitude = 700\nfrequency_hz = 1e6\n");
+    assert_eq!((e.line, e.field.as_deref()), (3, Some("longitude")), "{e}");
+    let e = err_of("[simulation]\nlatitude = 45\nlongitude = 7\nfrequency_hz = 1e6\nmodulation = \"am\"\n");
+    assert_eq!((e.line, e.field.as_deref()), (5, Some("modulation")), "{e}");
+}
+
+#[test]
+fn builder_errors_name_the_entry_line() {
+    let text = ALL_KINDS.replace("sample_rate_hz = 2048000", "sample_rate_hz = 5000000");
+    let f = ReceiversFile::parse(&text).unwrap();
+    let e = f.build_sources().unwrap_err();
+    assert!(matches!(e, Error::Config { .. }), "{e:?}");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("\"rtl\"") && shown.contains("line 28") && shown.contains("sample rate"),
+        "{shown}"
+    );
 }

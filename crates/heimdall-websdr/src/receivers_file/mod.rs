@@ -17,11 +17,24 @@
 //! allow_profile_switch = false      # openwebrx: may move a shared receiver
 //! passband_low_hz = -4000           # passband relative to the tuned frequency
 //! passband_high_hz = 4000
-//! gain_db = 30                      # kiwisdr manual gain / rtl_tcp tuner gain
-//! agc = false                       # kiwisdr AGC
+//! gain_db = 30                      # kiwisdr manual gain (AGC is always off) / rtl_tcp tuner gain
 //! sample_rate_hz = 2048000          # rtl_tcp / http_iq rate
 //! ppm = 0                           # rtl_tcp frequency correction
+//!
+//! # Only needed by `kind = "simulated"` entries: the emitter they all hear.
+//! [simulation]
+//! seed = 42
+//! latitude = 45.1                   # transmitter position
+//! longitude = 7.6
+//! altitude_m = 300
+//! frequency_hz = 145500000
+//! eirp_dbm = 30
+//! modulation = "carrier"            # carrier | fm_tone | fm_voice
 //! ```
+//!
+//! Accepted URLs per kind: `openwebrx` http:// or ws:// (the page or `/ws/` URL); `kiwisdr`
+//! http://, ws://, kiwisdr:// or `host:port`; `rtl_tcp` tcp://, rtl_tcp:// or `host:port`;
+//! `http_iq` http:// or https://; `simulated` anything (e.g. `sim://id`).
 //!
 //! Errors name the line and the field: `receivers.toml:12:11: field `latitude`: 95 is not
 //! within -90..=90 degrees`. They are [`heimdall_core::Error::Config`] whose source is a
@@ -117,8 +130,6 @@ pub struct ReceiverOptions {
     pub passband: Option<Passband>,
     /// Manual gain, dB (KiwiSDR RF gain, rtl_tcp tuner gain).
     pub gain_db: Option<f64>,
-    /// AGC on/off (KiwiSDR).
-    pub agc: Option<bool>,
     /// Sample rate, Hz (rtl_tcp, HTTP IQ).
     pub sample_rate_hz: Option<f64>,
     /// Frequency correction, ppm (rtl_tcp).
@@ -135,7 +146,6 @@ impl fmt::Debug for ReceiverOptions {
             .field("allow_profile_switch", &self.allow_profile_switch)
             .field("passband", &self.passband)
             .field("gain_db", &self.gain_db)
-            .field("agc", &self.agc)
             .field("sample_rate_hz", &self.sample_rate_hz)
             .field("ppm", &self.ppm)
             .finish()
@@ -160,6 +170,7 @@ pub struct ReceiverEntry {
 pub struct ReceiversFile {
     path: Option<PathBuf>,
     receivers: Vec<ReceiverEntry>,
+    simulation: Option<SimulationSpec>,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +178,36 @@ pub struct ReceiversFile {
 struct RawFile {
     #[serde(default)]
     receiver: Vec<Spanned<RawEntry>>,
+    simulation: Option<Spanned<RawSimulation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSimulation {
+    seed: Option<u64>,
+    latitude: Spanned<f64>,
+    longitude: Spanned<f64>,
+    altitude_m: Option<Spanned<f64>>,
+    frequency_hz: Spanned<f64>,
+    eirp_dbm: Option<Spanned<f64>>,
+    modulation: Option<Spanned<String>>,
+}
+
+/// The `[simulation]` table: the transmitter every `simulated` receiver hears.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulationSpec {
+    /// Seed of every random quantity (default 0).
+    pub seed: u64,
+    /// Transmitter position.
+    pub position: GeoPosition,
+    /// Carrier frequency, Hz.
+    pub frequency_hz: f64,
+    /// EIRP, dBm (default 30 dBm = 1 W).
+    pub eirp_dbm: f64,
+    /// `carrier` (default), `fm_tone` (3 kHz deviation, 1 kHz tone) or `fm_voice` (3 kHz deviation).
+    pub modulation: String,
+    /// Line of the `[simulation]` table.
+    pub line: usize,
 }
 
 #[derive(Deserialize)]
@@ -188,7 +229,6 @@ struct RawEntry {
     passband_low_hz: Option<Spanned<f64>>,
     passband_high_hz: Option<Spanned<f64>>,
     gain_db: Option<Spanned<f64>>,
-    agc: Option<bool>,
     sample_rate_hz: Option<Spanned<f64>>,
     ppm: Option<i32>,
 }
@@ -260,6 +300,7 @@ impl ReceiversFile {
     pub fn parse_located(text: &str, path: Option<&Path>) -> std::result::Result<ReceiversFile, ReceiversFileError> {
         let loc = Locator { text, path };
         let raw: RawFile = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
+        let simulation = raw.simulation.map(|s| validate_simulation(&loc, s)).transpose()?;
         let mut receivers = Vec::with_capacity(raw.receiver.len());
         let mut ids: HashMap<ReceiverId, usize> = HashMap::new();
         for entry in raw.receiver {
@@ -279,9 +320,21 @@ impl ReceiversFile {
             }
             receivers.push(entry);
         }
+        if simulation.is_none()
+            && let Some(e) = receivers.iter().find(|e| e.info.kind == ReceiverKind::Simulated)
+        {
+            return Err(ReceiversFileError {
+                path: path.map(Path::to_path_buf),
+                line: e.line,
+                column: 1,
+                field: Some("kind".into()),
+                message: "simulated receivers need a [simulation] table describing the transmitter".into(),
+            });
+        }
         Ok(ReceiversFile {
             path: path.map(Path::to_path_buf),
             receivers,
+            simulation,
         })
     }
 
@@ -295,6 +348,11 @@ impl ReceiversFile {
         self.receivers.iter().filter(|r| r.enabled)
     }
 
+    /// The `[simulation]` table, if any.
+    pub fn simulation(&self) -> Option<&SimulationSpec> {
+        self.simulation.as_ref()
+    }
+
     /// The file it was loaded from.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
@@ -303,7 +361,7 @@ impl ReceiversFile {
     /// Builds a source for every enabled entry (no I/O). OpenWebRX entries share one
     /// [`crate::openwebrx::HostLimiter`] with the default 10 s interval.
     pub fn build_sources(&self) -> Result<Vec<Arc<DynReceiverSource>>> {
-        let ctx = BuildContext::default();
+        let ctx = BuildContext::new(self.simulation.as_ref())?;
         self.enabled().map(|e| build_entry(e, &ctx)).collect()
     }
 
@@ -314,10 +372,8 @@ impl ReceiversFile {
         &self,
         limiter: Arc<crate::openwebrx::HostLimiter>,
     ) -> Result<Vec<Arc<DynReceiverSource>>> {
-        let ctx = BuildContext {
-            #[cfg(feature = "openwebrx")]
-            owrx_limiter: limiter,
-        };
+        let mut ctx = BuildContext::new(self.simulation.as_ref())?;
+        ctx.owrx_limiter = limiter;
         self.enabled().map(|e| build_entry(e, &ctx)).collect()
     }
 }
@@ -331,21 +387,7 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
         .parse()
         .map_err(|err: Error| loc.err(e.kind.span(), Some("kind"), reason_of(&err)))?;
     let url = e.url.get_ref().trim().to_owned();
-    match url::Url::parse(&url) {
-        Err(err) => return Err(loc.err(e.url.span(), Some("url"), format!("{url:?} is not a URL: {err}"))),
-        Ok(u) => {
-            if u.password().is_some() {
-                return Err(loc.err(
-                    e.url.span(),
-                    Some("url"),
-                    "must not contain a password; use the `password` field",
-                ));
-            }
-            if u.host_str().is_none() && kind != ReceiverKind::Simulated {
-                return Err(loc.err(e.url.span(), Some("url"), format!("{url:?} has no host")));
-            }
-        }
-    }
+    check_url(kind, &url).map_err(|m| loc.err(e.url.span(), Some("url"), m))?;
     let lat = *e.latitude.get_ref();
     let lon = *e.longitude.get_ref();
     if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
@@ -449,10 +491,97 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
             allow_profile_switch: e.allow_profile_switch,
             passband,
             gain_db: e.gain_db.map(Spanned::into_inner),
-            agc: e.agc,
             sample_rate_hz: e.sample_rate_hz.map(Spanned::into_inner),
             ppm: e.ppm,
         },
+        line,
+    })
+}
+
+/// Checks a URL for its kind (schemes each backend accepts; a host; no password).
+fn check_url(kind: ReceiverKind, url: &str) -> std::result::Result<(), String> {
+    let normalized = match kind {
+        ReceiverKind::RtlTcp | ReceiverKind::KiwiSdr if !url.contains("://") => format!("tcp://{url}"),
+        ReceiverKind::RtlTcp => url.replacen("rtl_tcp://", "rtltcp://", 1),
+        _ => url.to_owned(),
+    };
+    let u = url::Url::parse(&normalized).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if u.password().is_some() {
+        return Err("must not contain a password; use the `password` field".into());
+    }
+    let allowed: &[&str] = match kind {
+        ReceiverKind::OpenWebRx => &["http", "ws"],
+        ReceiverKind::KiwiSdr => &["http", "ws", "kiwisdr", "tcp"],
+        ReceiverKind::RtlTcp => &["tcp", "rtltcp"],
+        ReceiverKind::HttpIq => &["http", "https"],
+        _ => return Ok(()),
+    };
+    if !allowed.contains(&u.scheme()) {
+        return Err(format!(
+            "{url:?}: scheme {:?} is not usable for kind {kind} (use {})",
+            u.scheme(),
+            allowed.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(())
+}
+
+fn validate_simulation(
+    loc: &Locator<'_>,
+    s: Spanned<RawSimulation>,
+) -> std::result::Result<SimulationSpec, ReceiversFileError> {
+    let line = loc.line_col(s.span().start).0;
+    let s = s.into_inner();
+    let (lat, lon) = (*s.latitude.get_ref(), *s.longitude.get_ref());
+    let alt = s.altitude_m.as_ref().map(|a| *a.get_ref());
+    let position = GeoPosition::new(lat, lon, alt).map_err(|err| {
+        let (span, field) = match &err {
+            Error::InvalidInput { field: "longitude", .. } => (s.longitude.span(), "longitude"),
+            Error::InvalidInput {
+                field: "altitude_m", ..
+            } => (
+                s.altitude_m.as_ref().map_or(s.latitude.span(), |a| a.span()),
+                "altitude_m",
+            ),
+            _ => (s.latitude.span(), "latitude"),
+        };
+        loc.err(span, Some(field), reason_of(&err))
+    })?;
+    let f = *s.frequency_hz.get_ref();
+    if !f.is_finite() || f <= 0.0 || f > heimdall_core::request::MAX_FREQUENCY_HZ {
+        return Err(loc.err(
+            s.frequency_hz.span(),
+            Some("frequency_hz"),
+            format!("{f} Hz is not a frequency"),
+        ));
+    }
+    let eirp = match &s.eirp_dbm {
+        Some(e) if !e.get_ref().is_finite() => {
+            return Err(loc.err(e.span(), Some("eirp_dbm"), "must be finite"));
+        }
+        Some(e) => *e.get_ref(),
+        None => 30.0,
+    };
+    let modulation = match &s.modulation {
+        Some(m) if !matches!(m.get_ref().as_str(), "carrier" | "fm_tone" | "fm_voice") => {
+            return Err(loc.err(
+                m.span(),
+                Some("modulation"),
+                format!("{:?} is not one of carrier, fm_tone, fm_voice", m.get_ref()),
+            ));
+        }
+        Some(m) => m.get_ref().clone(),
+        None => "carrier".into(),
+    };
+    Ok(SimulationSpec {
+        seed: s.seed.unwrap_or(0),
+        position,
+        frequency_hz: f,
+        eirp_dbm: eirp,
+        modulation,
         line,
     })
 }
@@ -469,15 +598,30 @@ fn reason_of(e: &Error) -> String {
 struct BuildContext {
     #[cfg(feature = "openwebrx")]
     owrx_limiter: Arc<crate::openwebrx::HostLimiter>,
+    #[cfg(feature = "simulated")]
+    transmitter: Option<(Arc<crate::simulated::Transmitter>, u64)>,
 }
 
-#[allow(clippy::derivable_impls)]
-impl Default for BuildContext {
-    fn default() -> Self {
-        BuildContext {
+impl BuildContext {
+    #[allow(unused_variables)]
+    fn new(sim: Option<&SimulationSpec>) -> Result<Self> {
+        Ok(BuildContext {
             #[cfg(feature = "openwebrx")]
             owrx_limiter: Arc::new(crate::openwebrx::HostLimiter::default()),
-        }
+            #[cfg(feature = "simulated")]
+            transmitter: sim.map(|s| {
+                use crate::simulated::{Modulation, Transmitter};
+                let m = match s.modulation.as_str() {
+                    "fm_tone" => Modulation::fm_tone(3000.0, 1000.0),
+                    "fm_voice" => Modulation::fm_voice(3000.0),
+                    _ => Modulation::Carrier,
+                };
+                (
+                    Arc::new(Transmitter::new(s.position, s.frequency_hz, s.eirp_dbm, m)),
+                    s.seed,
+                )
+            }),
+        })
     }
 }
 
@@ -485,16 +629,20 @@ impl Default for BuildContext {
 fn entry_error(e: &ReceiverEntry, err: Error) -> Error {
     Error::Config {
         reason: format!(
-            "receiver {:?} (line {}, kind {}): cannot build the source",
+            "receiver {:?} (line {}, kind {}): cannot build the source: {}",
             e.info.id.as_str(),
             e.line,
-            e.info.kind
+            e.info.kind,
+            match &err {
+                Error::Config { reason, .. } => reason.clone(),
+                other => other.to_string(),
+            }
         ),
         source: Some(Box::new(err)),
     }
 }
 
-#[allow(unused_variables)]
+#[allow(dead_code)] // unused when every backend feature is enabled
 fn not_compiled(e: &ReceiverEntry) -> Error {
     Error::config(format!(
         "receiver {:?} (line {}): receiver kind {} is not compiled in / not available (enable the heimdall-websdr feature `{}`)",
@@ -507,21 +655,86 @@ fn not_compiled(e: &ReceiverEntry) -> Error {
 
 #[allow(unused_variables)]
 fn build_entry(e: &ReceiverEntry, ctx: &BuildContext) -> Result<Arc<DynReceiverSource>> {
+    let o = &e.options;
     match e.info.kind {
         #[cfg(feature = "openwebrx")]
         ReceiverKind::OpenWebRx => {
             let mut b =
                 crate::openwebrx::OpenWebRxBuilder::new(e.info.clone()).with_host_limiter(ctx.owrx_limiter.clone());
-            if let Some(m) = &e.options.mode {
+            if let Some(m) = &o.mode {
                 b = b.with_mode(m.clone());
             }
-            if let Some(p) = e.options.passband {
+            if let Some(p) = o.passband {
                 b = b.with_passband(p);
             }
-            if let Some(a) = e.options.allow_profile_switch {
+            if let Some(a) = o.allow_profile_switch {
                 b = b.with_allow_profile_switch(a);
             }
             Ok(Arc::new(b.build().map_err(|err| entry_error(e, err))?))
+        }
+        #[cfg(feature = "kiwisdr")]
+        ReceiverKind::KiwiSdr => {
+            let mut b = crate::kiwisdr::KiwiSdrBuilder::new(e.info.clone());
+            if let Some(p) = &o.password {
+                b = b.with_password(p.clone());
+            }
+            if let Some(p) = &o.time_limit_password {
+                b = b.with_tlimit_password(p.clone());
+            }
+            if let Some(g) = o.gain_db {
+                b = b.with_gain(g.round() as i32);
+            }
+            if let Some(p) = o.passband {
+                b = b.with_passband(p);
+            }
+            Ok(Arc::new(b.build().map_err(|err| entry_error(e, err))?))
+        }
+        #[cfg(feature = "rtl_tcp")]
+        ReceiverKind::RtlTcp => {
+            let mut b = crate::rtl_tcp::RtlTcpBuilder::new(e.info.clone());
+            if let Some(sr) = o.sample_rate_hz {
+                b = b.with_sample_rate(sr);
+            }
+            if let Some(g) = o.gain_db {
+                b = b.with_gain_db(g);
+            }
+            if let Some(p) = o.ppm {
+                b = b.with_ppm(p);
+            }
+            Ok(Arc::new(b.build().map_err(|err| entry_error(e, err))?))
+        }
+        #[cfg(feature = "http_iq")]
+        ReceiverKind::HttpIq => {
+            let mut b = crate::http_iq::HttpIqBuilder::new(e.info.clone());
+            if let Some(sr) = o.sample_rate_hz {
+                b = b.with_sample_rate(sr);
+            }
+            Ok(Arc::new(b.build().map_err(|err| entry_error(e, err))?))
+        }
+        #[cfg(feature = "simulated")]
+        ReceiverKind::Simulated => {
+            let Some((tx, seed)) = &ctx.transmitter else {
+                return Err(Error::config(format!(
+                    "receiver {:?} (line {}): simulated receivers need a [simulation] table",
+                    e.info.id.as_str(),
+                    e.line
+                )));
+            };
+            let mut c = crate::simulated::SimulatedReceiverConfig::new(
+                &e.info.name,
+                e.info.position.ok_or_else(|| {
+                    Error::config(format!(
+                        "receiver {:?} (line {}): no position",
+                        e.info.id.as_str(),
+                        e.line
+                    ))
+                })?,
+            );
+            c.info = e.info.clone();
+            if let Some(sr) = o.sample_rate_hz {
+                c.sample_rate_hz = sr;
+            }
+            Ok(Arc::new(crate::simulated::SimulatedReceiver::new(c, tx.clone(), *seed)))
         }
         _ => Err(not_compiled(e)),
     }
