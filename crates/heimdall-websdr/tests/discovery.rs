@@ -6,7 +6,7 @@ use std::time::Duration;
 use heimdall_core::{Error, ReceiverKind};
 use heimdall_websdr::discovery::{
     KiwiStatus, OpenWebRxStatus, check_http_liveness, fetch_kiwisdr_status, fetch_openwebrx_status,
-    load_kiwisdr_directory, parse_kiwisdr_directory, parse_kiwisdr_directory_entries,
+    load_kiwisdr_directory, parse_kiwisdr_directory, parse_kiwisdr_directory_entries, probe_health,
 };
 use heimdall_websdr::openwebrx::mock::{MockConfig, MockOpenWebRx};
 use proptest::prelude::*;
@@ -139,4 +139,65 @@ proptest! {
             let _ = (o.to_health(), o.position());
         }
     }
+}
+
+/// A one-route HTTP server answering `GET /status` like a KiwiSDR.
+async fn kiwi_status_server(body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let resp = if req.starts_with("GET /status ") {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+            };
+            let _ = s.write_all(resp.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn kiwisdr_status_over_http_and_probe_by_kind() {
+    let base = kiwi_status_server(
+        "status=active\noffline=no\nusers=1\nusers_max=4\nfixes_min=3\ngps=(45.0, 7.0)\nsw_version=KiwiSDR_v1.711\n",
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let t = Duration::from_secs(2);
+    let s = fetch_kiwisdr_status(&client, &base, t).await.unwrap();
+    assert_eq!(s.users(), Some(1));
+    assert_eq!(s.position().unwrap().latitude, 45.0);
+    let info = heimdall_core::ReceiverInfo::new(
+        heimdall_core::ReceiverId::new("k").unwrap(),
+        "K",
+        ReceiverKind::KiwiSdr,
+        base.clone(),
+    );
+    let h = probe_health(&client, &info, t).await.unwrap();
+    assert!(h.available);
+    assert_eq!(h.gps_locked, Some(true));
+    assert_eq!(h.version.as_deref(), Some("KiwiSDR_v1.711"));
+
+    let mock = MockOpenWebRx::start(MockConfig::default()).await.unwrap();
+    let mut info = info.clone();
+    info.kind = ReceiverKind::OpenWebRx;
+    info.url = mock.url().replacen("http://", "ws://", 1) + "ws/";
+    let h = probe_health(&client, &info, t).await.unwrap();
+    assert_eq!(h.users_max, Some(20));
+    info.kind = ReceiverKind::HttpIq;
+    info.url = mock.url();
+    assert!(probe_health(&client, &info, t).await.unwrap().available);
+    info.kind = ReceiverKind::RtlTcp;
+    info.url = "tcp://127.0.0.1:1234".into();
+    let e = probe_health(&client, &info, t).await.unwrap_err();
+    assert!(matches!(e, Error::NotImplemented { .. }), "{e:?}");
 }

@@ -551,8 +551,7 @@ async fn centre_moved_by_another_user() {
     for _ in 0..100 {
         retune = json_messages(&mock, 0)
             .into_iter()
-            .filter(|m| m.contains("offset_freq"))
-            .last()
+            .rfind(|m| m.contains("offset_freq"))
             .unwrap();
         if !retune.contains("100000") {
             break;

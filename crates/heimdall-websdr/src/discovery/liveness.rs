@@ -134,6 +134,41 @@ pub async fn check_http_liveness(client: &reqwest::Client, url: &str, timeout: D
     })
 }
 
+/// A health check chosen by the receiver's kind, without opening a capture:
+/// KiwiSDR `GET /status`, OpenWebRX `GET /status.json`, HTTP IQ (and any other `http(s)` URL)
+/// the HEAD-then-GET liveness check. rtl_tcp and simulated receivers are not probed over HTTP
+/// (`NotImplemented`; use their source's `health()`).
+pub async fn probe_health(
+    client: &reqwest::Client,
+    info: &heimdall_core::ReceiverInfo,
+    timeout: Duration,
+) -> Result<ReceiverHealth> {
+    use heimdall_core::ReceiverKind;
+    let url = info.url.as_str();
+    match info.kind {
+        ReceiverKind::KiwiSdr => {
+            let base = if url.contains("://") {
+                url.replacen("ws://", "http://", 1).replacen("kiwisdr://", "http://", 1)
+            } else {
+                format!("http://{url}")
+            };
+            Ok(fetch_kiwisdr_status(client, &base, timeout).await?.to_health())
+        }
+        ReceiverKind::OpenWebRx => {
+            let base = url.replacen("ws://", "http://", 1);
+            let base = base.strip_suffix("ws/").unwrap_or(&base);
+            Ok(fetch_openwebrx_status(client, base, timeout).await?.to_health())
+        }
+        _ if url.starts_with("http://") || url.starts_with("https://") => {
+            check_http_liveness(client, url, timeout).await
+        }
+        _ => Err(Error::NotImplemented {
+            operation: "HTTP health probe of a non-HTTP receiver",
+            backend: BACKEND,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

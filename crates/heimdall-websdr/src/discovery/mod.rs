@@ -4,6 +4,7 @@
 //!   offline, auth, name, loc, gps) → [`heimdall_core::ReceiverHealth`] and position;
 //! - [`OpenWebRxStatus`]: OpenWebRX `GET /status.json` (receiver, sdrs, profiles);
 //! - [`check_http_liveness`]: the old service's HEAD-then-GET check for anything else;
+//! - [`probe_health`]: the right one of the above for a [`heimdall_core::ReceiverInfo`];
 //! - [`parse_kiwisdr_directory`] / [`load_kiwisdr_directory`]: the public KiwiSDR directory
 //!   (kiwisdr.com/public HTML or the rx.linkfanel.net `kiwisdr_com.js` list) → receiver
 //!   descriptions, no network needed.
@@ -26,5 +27,5 @@ pub use directory::{
     DirectoryEntry, entries_to_infos, load_kiwisdr_directory, parse_kiwisdr_directory, parse_kiwisdr_directory_entries,
 };
 pub use kiwisdr_status::{KiwiStatus, parse_gps_pair};
-pub use liveness::{check_http_liveness, fetch_kiwisdr_status, fetch_openwebrx_status, join_url};
+pub use liveness::{check_http_liveness, fetch_kiwisdr_status, fetch_openwebrx_status, join_url, probe_health};
 pub use openwebrx_status::{LatLon, OpenWebRxProfile, OpenWebRxReceiver, OpenWebRxSdr, OpenWebRxStatus};
