@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# End-to-end check of examples/service.rs on real services: SeaweedFS (S3) and PostgreSQL.
+# Called by scripts/test.sh after `eval "$(scripts/s3.sh env)"`, with HEIMDALL_TEST_DATABASE_URL set:
+#   1. start the service (--realtime) on a random S3 prefix and a fresh PostgreSQL database;
+#   2. submit an acquisition with curl, follow its Server-Sent Events to `session_finished`,
+#      check the status (SUCCESS, 3 measurements), the measurement rows and the S3 manifest;
+#   3. submit a long one, cancel it once samples flow: CANCELLED, no object in S3, no row;
+#   4. stop with SIGTERM (exit 0), restart: the first session's status now comes from the database,
+#      the cancelled one is unknown (404);
+#   5. /health is 200 with both backends ok.
+# Fails loudly (non-zero exit, message on stderr) on any error. HEIMDALL_E2E_KEEP=1 keeps the logs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+: "${HEIMDALL_TEST_S3_URL:?run through scripts/test.sh (needs the SeaweedFS env of scripts/s3.sh env)}"
+: "${HEIMDALL_TEST_DATABASE_URL:?run through scripts/test.sh (needs HEIMDALL_TEST_DATABASE_URL)}"
+py="${HEIMDALL_PYTHON:-$root/.venv/bin/python}"
+tag="svc$(date +%s)$$"
+prefix="$HEIMDALL_TEST_S3_URL/$tag"
+pgbase="${HEIMDALL_TEST_DATABASE_URL%/*}"
+db="heimdall_${tag}"
+work=$(mktemp -d)
+pid=""
+
+fail() {
+  echo "service e2e FAILED: $*" >&2
+  if [ -f "$work/service.log" ]; then
+    echo "--- service log (last 40 lines) ---" >&2
+    tail -n 40 "$work/service.log" >&2 || true
+  fi
+  exit 1
+}
+stop_service() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    local rc=0
+    wait "$pid" || rc=$?
+    pid=""
+    [ "$rc" -eq 0 ] || fail "the service exited with $rc after SIGTERM"
+  fi
+}
+cleanup() {
+  if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+  psql -q "$HEIMDALL_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  if [ -n "${HEIMDALL_E2E_KEEP:-}" ]; then echo "service e2e: work dir $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# json EXPR: evaluates a Python expression over the JSON document on stdin (as `d`).
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
+start_service() {
+  : >"$work/service.out"
+  "$root/target/debug/examples/service" --store "$prefix" --database "$pgbase/$db" \
+    --listen 127.0.0.1:0 --realtime --shutdown-grace 5 >"$work/service.out" 2>>"$work/service.log" &
+  pid=$!
+  for _ in $(seq 1 300); do
+    if grep -q '^listening on ' "$work/service.out"; then break; fi
+    kill -0 "$pid" 2>/dev/null || fail "the service exited during startup"
+    sleep 0.1
+  done
+  base=$(sed -n 's/^listening on \(http:\/\/[^ ]*\).*/\1/p' "$work/service.out" | head -n1)
+  [ -n "$base" ] || fail "the service did not report its address within 30 s"
+  echo "service e2e: service at $base (store $prefix, database $pgbase/$db)"
+}
+
+# http METHOD PATH [BODY] -> sets $code (HTTP status) and $resp (body)
+http() {
+  local args=(-sS -o "$work/body" -w '%{http_code}' -X "$1" --max-time 60)
+  if [ $# -ge 3 ]; then args+=(-H 'content-type: application/json' --data "$3"); fi
+  code=$(curl "${args[@]}" "$base$2") || fail "curl $1 $2 failed"
+  resp=$(cat "$work/body")
+}
+
+psql -q "$HEIMDALL_TEST_DATABASE_URL" -c "CREATE DATABASE $db" || fail "cannot create database $db"
+cargo build -q --example service || fail "cannot build the service example"
+start_service
+
+# 2. submit, follow events, read status and measurements.
+http POST /api/v1/acquisitions '{"frequency_mhz": 145.5, "duration_seconds": 2, "websdrs": ["torino", "genova", "montanaro"]}'
+sub=$resp
+[ "$code" = 202 ] || fail "submit: HTTP $code: $sub"
+s1=$(echo "$sub" | json 'd["session_id"]')
+[ "$(echo "$sub" | json 'd["status"]')" = PENDING ] || fail "submit: $sub"
+curl -sSN --max-time 120 "$base/api/v1/acquisitions/$s1/events" >"$work/events1" || fail "event stream of $s1 failed"
+last_event=$(grep '^event:' "$work/events1" | tail -n1)
+[ "$last_event" = "event: session_finished" ] || fail "the event stream ended with '$last_event'"
+grep -q '^event: stored' "$work/events1" || fail "no stored event"
+http GET "/api/v1/acquisitions/$s1"
+st=$resp
+[ "$code" = 200 ] || fail "status: HTTP $code: $st"
+[ "$(echo "$st" | json 'd["status"]')" = SUCCESS ] || fail "status is not SUCCESS: $st"
+[ "$(echo "$st" | json 'd["measurements_collected"]')" = 3 ] || fail "measurements_collected: $st"
+http GET "/api/v1/measurements?session=$s1"
+rows=$resp
+[ "$(echo "$rows" | json 'len(d)')" = 3 ] || fail "expected 3 measurement rows: $rows"
+echo "service e2e: session $s1 SUCCESS with 3 measurements"
+
+s3_keys() {
+  "$py" - "$tag" "$1" <<'PY'
+import os, sys, boto3
+tag, session = sys.argv[1:3]
+bucket = os.environ["HEIMDALL_TEST_S3_URL"][len("s3://"):].split("/")[0]
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT"], region_name=os.environ["AWS_REGION"])
+for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{tag}/sessions/{session}/").get("Contents", []):
+    print(o["Key"])
+PY
+}
+if [ -x "$py" ]; then
+  s3_keys "$s1" | grep -q '/manifest.json$' || fail "no manifest of $s1 in S3"
+else
+  echo "service e2e: WARNING: $py missing, S3 listing skipped (run scripts/s3.sh pyenv)" >&2
+fi
+
+# 3. cancel a long acquisition once samples flow.
+http POST /api/v1/acquisitions '{"frequency_mhz": 145.5, "duration_seconds": 120, "websdrs": ["torino", "coazze"]}'
+sub=$resp
+[ "$code" = 202 ] || fail "submit long: HTTP $code: $sub"
+s2=$(echo "$sub" | json 'd["session_id"]')
+curl -sSN --max-time 60 "$base/api/v1/acquisitions/$s2/events" >"$work/events2" &
+curl_pid=$!
+for _ in $(seq 1 300); do
+  if grep -q '^event: progress' "$work/events2"; then break; fi
+  sleep 0.1
+done
+grep -q '^event: progress' "$work/events2" || fail "no progress event for $s2 within 30 s"
+http DELETE "/api/v1/acquisitions/$s2"
+del=$resp
+[ "$code" = 200 ] || fail "cancel: HTTP $code: $del"
+[ "$(echo "$del" | json 'd["status"]')" = CANCELLED ] || fail "cancel: $del"
+wait "$curl_pid" || fail "the event stream of the cancelled session failed"
+[ "$(grep '^event:' "$work/events2" | tail -n1)" = "event: session_finished" ] || fail "cancelled stream did not end with session_finished"
+http GET "/api/v1/measurements?session=$s2"
+rows=$resp
+[ "$(echo "$rows" | json 'len(d)')" = 0 ] || fail "rows remain for the cancelled session: $rows"
+if [ -x "$py" ]; then
+  left=$(s3_keys "$s2")
+  [ -z "$left" ] || fail "objects remain in S3 for the cancelled session: $left"
+fi
+echo "service e2e: session $s2 CANCELLED, nothing left behind"
+
+# 4. SIGTERM, restart, status from the database.
+stop_service
+start_service
+http GET "/api/v1/acquisitions/$s1"
+st=$resp
+[ "$code" = 200 ] || fail "status after restart: HTTP $code: $st"
+[ "$(echo "$st" | json 'd["status"]')" = SUCCESS ] || fail "status after restart: $st"
+[ "$(echo "$st" | json 'd["source"]')" = database ] || fail "status after restart is not from the database: $st"
+http GET "/api/v1/acquisitions/$s2"
+st=$resp
+[ "$code" = 404 ] || fail "the cancelled session is known after a restart: HTTP $code: $st"
+
+# 5. health.
+http GET /health
+h=$resp
+[ "$code" = 200 ] || fail "health: HTTP $code: $h"
+[ "$(echo "$h" | json 'd["store"]["ok"] and d["database"]["ok"]')" = True ] || fail "health: $h"
+stop_service
+echo "service e2e: OK"
