@@ -224,7 +224,13 @@ impl Session {
 
     /// Next message, or an error when the server goes away or stays silent past `stall`.
     async fn recv(&mut self, operation: &'static str) -> Result<Message, OwrxError> {
-        match tokio::time::timeout(self.stall, self.ws.next()).await {
+        self.recv_until(Instant::now() + self.stall, operation).await
+    }
+
+    /// Next message, or an error when the server goes away or `deadline` passes (reported as
+    /// a `stall` timeout).
+    async fn recv_until(&mut self, deadline: Instant, operation: &'static str) -> Result<Message, OwrxError> {
+        match tokio::time::timeout_at(deadline, self.ws.next()).await {
             Err(_) => Err(OwrxError::Timeout {
                 operation,
                 after: self.stall,
@@ -391,6 +397,9 @@ struct Capture {
     pending: VecDeque<CaptureChunk>,
     cancel: CancellationToken,
     done: bool,
+    /// When audio last arrived: the stall timeout runs on audio, not on any message (status
+    /// and S-meter messages keep flowing when the demodulator chain is stuck).
+    last_audio: Instant,
 }
 
 impl Capture {
@@ -407,10 +416,11 @@ impl Capture {
                 self.close().await;
                 return None;
             }
+            let deadline = self.last_audio + self.sess.stall;
             let m = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => Err(OwrxError::Cancelled),
-                m = self.sess.recv("capture") => m,
+                m = self.sess.recv_until(deadline, "capture") => m,
             };
             let r = match m {
                 Ok(m) => self.on_message(m).await,
@@ -528,6 +538,9 @@ impl Capture {
 
     fn on_audio(&mut self, payload: &[u8]) {
         let now = Utc::now();
+        if !payload.is_empty() {
+            self.last_audio = Instant::now();
+        }
         let mut out = Vec::new();
         self.decode_audio(payload, &mut out);
         if out.is_empty() {
@@ -732,6 +745,7 @@ pub(crate) async fn open(
         pending: VecDeque::new(),
         cancel,
         done: false,
+        last_audio: Instant::now(),
     };
     let chunks = futures::stream::unfold(capture, |mut c| async move {
         let item = c.next_item().await?;

@@ -75,6 +75,8 @@ pub enum MockFault {
     Close,
     /// Stop sending (keep the socket open).
     Stall,
+    /// Stop sending audio and FFT frames but keep sending S-meter readings.
+    StallAudio,
     /// Send a text frame that is not JSON.
     GarbageText(String),
     /// Send this binary frame as is (e.g. empty).
@@ -483,6 +485,7 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
     let mut sent: u64 = 0;
     let mut frames: usize = 0;
     let mut stalled = false;
+    let mut audio_stalled = false;
     let mut faults = cfg.faults.clone();
     let mut tick = tokio::time::interval(cfg.frame_interval.max(Duration::from_micros(100)));
     let mut frame = Vec::with_capacity(frame_samples * 2 + 16);
@@ -527,6 +530,7 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
                             MockFault::Disconnect => return Ok(()),
                             MockFault::Close => { ws.close(None).await?; return Ok(()); }
                             MockFault::Stall => stalled = true,
+                            MockFault::StallAudio => audio_stalled = true,
                             MockFault::GarbageText(t) => ws.send(Message::text(t)).await?,
                             MockFault::RawBinary(b) => ws.send(Message::binary(b)).await?,
                             MockFault::MoveProfile(p) => {
@@ -541,6 +545,11 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
                     }
                 }
                 if stalled { continue; }
+                if audio_stalled {
+                    let v = cfg.smeter_values.first().copied().unwrap_or(1e-5);
+                    ws.send(Message::text(json!({"type": "smeter", "value": v}).to_string())).await?;
+                    continue;
+                }
                 let _ = profile;
                 chunk.clear();
                 let n = cfg.audio_samples.len().max(1);

@@ -2,7 +2,8 @@
 //!
 //! OpenWebRX never sends IQ to web clients (§2.8): a capture is **demodulated real audio**
 //! ([`heimdall_core::SampleFormat::RealF32`], int16 / 32768) at the `output_rate` asked for
-//! (12 kHz by default; `hd_output_rate`, 48 kHz, for `wfm`), plus:
+//! (12 kHz by default; `hd_output_rate`, 48 kHz, for `wfm`; a request's `sample_rate_hz` is
+//! not used: the rate is the builder's), plus:
 //!
 //! - [`heimdall_core::CaptureChunk::Rssi`]: every `smeter` reading, `10·log10(linear)` in
 //!   **dBFS** (channel power after the passband filter, uncalibrated, about 4 per second);
@@ -17,6 +18,30 @@
 //! `CaptureInfo::extra` records `server_version`, `mode`, `low_cut`, `high_cut`,
 //! `offset_freq`, `profile`, `profile_center_freq`, `profile_samp_rate`, `audio_compression`,
 //! `adpcm` (`raw`/`sync`/`sniff`), `fft_compression`, `rssi` (what the RSSI series is).
+//!
+//! The time mark of sample 0 is the host clock at the arrival of the first delivered audio
+//! frame minus that frame's duration ([`heimdall_core::TimeSource::Host`]: network latency
+//! included). With `req.start_at` the source connects and tunes at once, discards audio until
+//! that instant and drops the part of the first frame that precedes it.
+//!
+//! ```no_run
+//! # async fn demo() -> heimdall_core::Result<()> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use heimdall_core::{AcquisitionRequest, CaptureRequest, ReceiverId, ReceiverInfo, ReceiverKind,
+//!                     ReceiverSourceExt, SessionId};
+//! use heimdall_websdr::openwebrx::{HostLimiter, OpenWebRxBuilder};
+//!
+//! let limiter = Arc::new(HostLimiter::default()); // share across every source of the process
+//! let info = ReceiverInfo::new(ReceiverId::new("torino")?, "Torino", ReceiverKind::OpenWebRx,
+//!                              "http://vst-aero.it:8073/");
+//! let src = OpenWebRxBuilder::new(info).with_mode("nfm").with_host_limiter(limiter).build()?;
+//! let req = CaptureRequest::from_request(SessionId::new(),
+//!                                        &AcquisitionRequest::new(145.5e6, Duration::from_secs(10)));
+//! let capture = src.open_uncancellable(&req).await?;
+//! assert_eq!(capture.info.expected_samples, Some(120_000));
+//! # Ok(()) }
+//! ```
 //!
 //! **Politeness.** The server bans IPs that open several sockets within seconds (§2.9). Every
 //! `open` first takes a slot from a [`HostLimiter`] (per host, default 10 s apart). Each source

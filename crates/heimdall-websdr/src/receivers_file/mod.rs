@@ -343,6 +343,11 @@ impl ReceiversFile {
         &self.receivers
     }
 
+    /// The receiver descriptions of the enabled entries.
+    pub fn infos(&self) -> Vec<ReceiverInfo> {
+        self.enabled().map(|e| e.info.clone()).collect()
+    }
+
     /// The enabled entries.
     pub fn enabled(&self) -> impl Iterator<Item = &ReceiverEntry> {
         self.receivers.iter().filter(|r| r.enabled)
