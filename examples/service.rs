@@ -97,6 +97,8 @@ use utoipa::{OpenApi, ToSchema};
 const MAX_DURATION_SECONDS: f64 = 300.0;
 /// Highest frequency accepted, MHz (300 GHz).
 const MAX_FREQUENCY_MHZ: f64 = 300_000.0;
+/// How far ahead a scheduled start may be.
+const MAX_START_AHEAD_HOURS: i64 = 24;
 /// Deadline of each receiver health check.
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Deadline of the archive and database health checks.
@@ -155,6 +157,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     match run(args).await {
@@ -299,12 +302,19 @@ impl AppState {
     /// reference network if the registry is still empty.
     async fn init_registry(&self, file: Option<&ReceiversFile>) -> anyhow::Result<()> {
         if let Some(file) = file {
-            let sources = file
-                .build_sources()
-                .context("cannot build the receivers file's sources")?;
+            // All or nothing: when one entry's protocol cannot be built, every entry falls back
+            // to being built from its registry record (without the file's passwords).
             let mut map = HashMap::new();
-            for s in sources {
-                map.insert(s.info().id.clone(), s);
+            match file.build_sources() {
+                Ok(sources) => {
+                    for s in sources {
+                        map.insert(s.info().id.clone(), s);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "cannot build the receivers file's sources ({}); building them from the registry",
+                    e.chain()
+                ),
             }
             for e in file.receivers() {
                 // Protocol options (passwords) stay in the file; the registry only says where from.
@@ -542,6 +552,7 @@ struct SseItem {
 }
 
 struct JobState {
+    /// Samples flow (or a capture finished): `PROGRESS` instead of `PENDING`.
     started: bool,
     receivers: Vec<(ReceiverId, RxProgress)>,
     /// Every event but `progress` (superseded by the next one), for late SSE clients.
@@ -632,7 +643,6 @@ impl Job {
                 }
             }
             EngineEvent::ReceiverConnected { receiver, info } => {
-                st.started = true;
                 if let Some(i) = rx(&mut st, receiver) {
                     let p = &mut st.receivers[i].1;
                     p.state = "receiving";
@@ -655,6 +665,7 @@ impl Job {
                 }
             }
             EngineEvent::CaptureFinished { receiver, summary } => {
+                st.started = true;
                 if let Some(i) = rx(&mut st, receiver) {
                     let p = &mut st.receivers[i].1;
                     p.state = "captured";
@@ -1337,6 +1348,14 @@ fn parse_acquisition(body: &[u8]) -> Result<AcquisitionRequestBody, ApiError> {
     let start_time = match obj.get("start_time") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => match common::parse_time(s) {
+            Ok(t) if t > Utc::now() + chrono::Duration::hours(MAX_START_AHEAD_HOURS) => {
+                errors.push(ValidationItem::body(
+                    "start_time",
+                    format!("{s} is more than {MAX_START_AHEAD_HOURS} h ahead"),
+                    "value_error",
+                ));
+                None
+            }
             Ok(t) => Some(t),
             Err(msg) => {
                 errors.push(ValidationItem::body("start_time", msg, "datetime_parsing"));
@@ -2594,6 +2613,10 @@ mod tests {
                 "start_time",
             ),
             (
+                r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "start_time": "2999-01-01T00:00:00Z"}"#,
+                "start_time",
+            ),
+            (
                 r#"{"frequency_mhz": 145.5, "duration_seconds": 10, "websdrs": []}"#,
                 "websdrs",
             ),
@@ -2870,6 +2893,29 @@ mod tests {
         assert!(h["database"]["error"].as_str().unwrap().len() > 5, "{h}");
         tx.send(()).unwrap();
         task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn receivers_file_entries_go_into_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, db) = open_backends(dir.path()).await;
+        let file = ReceiversFile::parse(
+            "[[receiver]]\nid = \"owrx\"\nkind = \"openwebrx\"\nurl = \"http://127.0.0.1:1/\"\n\
+             latitude = 45.0\nlongitude = 7.0\n\n\
+             [[receiver]]\nid = \"off\"\nkind = \"openwebrx\"\nurl = \"http://127.0.0.1:1/\"\n\
+             latitude = 45.0\nlongitude = 7.0\nenabled = false\n",
+        )
+        .unwrap();
+        let app = AppState::new(sink, Arc::new(db), Pacing::AsFastAsPossible, 1);
+        app.init_registry(Some(&file)).await.unwrap();
+        // Not empty, so the simulated network is not seeded.
+        let all = app.db.list_receivers(false).await.unwrap();
+        let ids: Vec<&str> = all.iter().map(|r| r.info.id.as_str()).collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        let active = app.db.list_receivers(true).await.unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].info.id.as_str(), "owrx");
+        assert!(app.source_for(&active[0], 145e6).is_ok());
     }
 
     #[test]
