@@ -760,3 +760,52 @@ async fn conformance_kit() {
     let boxed: Box<dyn ReceiverSource> = Box::new(builder(&mock).build().unwrap());
     heimdall_core::testkit::source_conformance(Arc::new(boxed), &req(145.0e6, 0.25)).await;
 }
+
+/// Random frames injected into a live session never panic the client: the capture either
+/// completes with exactly the expected samples or ends with a typed error.
+#[tokio::test]
+async fn random_frames_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0x0eb1);
+    for round in 0..24 {
+        let mut faults = Vec::new();
+        for k in 0..4u64 {
+            let len = rng.random_range(0..300);
+            let mut frame: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            if let Some(first) = frame.first_mut()
+                && rng.random_bool(0.7)
+            {
+                *first = rng.random_range(1..=4);
+            }
+            let fault = if rng.random_bool(0.8) {
+                MockFault::RawBinary(frame)
+            } else {
+                MockFault::GarbageText(String::from_utf8_lossy(&frame).into_owned())
+            };
+            faults.push((600 * (k + 1), fault));
+        }
+        let audio = if round % 2 == 0 {
+            MockAudio::Int16
+        } else {
+            MockAudio::Adpcm
+        };
+        let mock = MockOpenWebRx::start(MockConfig {
+            audio,
+            fft_adpcm: round % 3 == 0,
+            faults,
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let src = builder(&mock).build().unwrap();
+        let c = capture(&src, &req(145e6, 0.5)).await.unwrap();
+        match c.error {
+            None => assert_eq!(c.samples.len(), 6000),
+            Some(e) => assert!(
+                matches!(e, Error::Malformed { .. } | Error::NotImplemented { .. }),
+                "round {round}: {e:?}"
+            ),
+        }
+        assert!(c.samples.iter().all(|x| x.is_finite() && x.abs() <= 1.0));
+    }
+}
