@@ -335,6 +335,28 @@ async fn profile_switch_refused_unless_allowed() {
     assert!(e.to_string().contains("no profile covers"), "{e}");
 }
 
+#[tokio::test]
+async fn ignored_profile_switch_is_refused_not_retried() {
+    let mock = MockOpenWebRx::start(MockConfig {
+        ignore_selectprofile: true,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let src = builder(&mock)
+        .with_allow_profile_switch(true)
+        .with_handshake_timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let e = capture(&src, &req(433.6e6, 0.1)).await.unwrap_err();
+    assert!(matches!(e, Error::Refused { .. }), "{e:?}");
+    assert!(!e.is_retryable());
+    assert!(
+        e.to_string().contains("did not apply selectprofile \"rtl|70cm\""),
+        "{e}"
+    );
+}
+
 async fn open_err(cfg: MockConfig) -> Error {
     let mock = MockOpenWebRx::start(cfg).await.unwrap();
     let src = builder(&mock)

@@ -77,6 +77,11 @@ pub(crate) enum OwrxError {
         center_mhz: f64,
         half_khz: f64,
     },
+    #[error(
+        "the server did not apply selectprofile {profile:?} within {after:?} (locked profile or profile \
+         switching disabled); not retrying, since repeated profile switches trip the bot detector"
+    )]
+    SwitchIgnored { profile: String, after: Duration },
     #[error("cannot fetch /status.json to choose a profile")]
     Status(#[source] Error),
     #[error("cancelled")]
@@ -174,12 +179,14 @@ impl OwrxError {
                 reason,
                 source: source.map(|s| Box::new(s) as _),
             },
-            e @ (OwrxError::NotCovered { .. } | OwrxError::NoProfile { .. }) => Error::Refused {
-                backend: BACKEND,
-                target,
-                reason: e.to_string(),
-                source: None,
-            },
+            e @ (OwrxError::NotCovered { .. } | OwrxError::NoProfile { .. } | OwrxError::SwitchIgnored { .. }) => {
+                Error::Refused {
+                    backend: BACKEND,
+                    target,
+                    reason: e.to_string(),
+                    source: None,
+                }
+            }
             e @ OwrxError::MovedAway { .. } => Error::Unavailable {
                 backend: BACKEND,
                 target,
@@ -211,6 +218,8 @@ struct Session {
     hello: Option<ServerHello>,
     profiles: Vec<ProfileRef>,
     stall: Duration,
+    /// The profile asked for with `selectprofile`, if any.
+    switch_requested: Option<String>,
 }
 
 impl Session {
@@ -320,6 +329,7 @@ impl Session {
             let profile = self.choose_profile(target, low, high).await?;
             tracing::info!(receiver = %self.cfg.info.id, %profile, "openwebrx: switching profile");
             self.send(protocol::select_profile(&profile)).await?;
+            self.switch_requested = Some(profile);
             self.pump_until("profile switch", |s| s.state.covers(target, low, high))
                 .await?;
         }
@@ -658,6 +668,7 @@ pub(crate) async fn open(
         state: ConfigState::default(),
         hello: None,
         profiles: Vec::new(),
+        switch_requested: None,
     };
     let deadline = Instant::now() + cfg.handshake_timeout;
     let setup = tokio::select! {
@@ -666,6 +677,13 @@ pub(crate) async fn open(
             Err(_) => Err(OwrxError::Timeout { operation: "handshake", after: cfg.handshake_timeout }),
             Ok(r) => r,
         },
+    };
+    let setup = match (setup, &sess.switch_requested) {
+        (Err(OwrxError::Timeout { after, .. }), Some(profile)) => Err(OwrxError::SwitchIgnored {
+            profile: profile.clone(),
+            after,
+        }),
+        (r, _) => r,
     };
     let offset = match setup {
         Ok(o) => o,

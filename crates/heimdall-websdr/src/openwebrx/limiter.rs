@@ -20,6 +20,9 @@ pub const DEFAULT_POLITENESS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Spaces connection attempts per host by at least a fixed interval.
 ///
+/// Keyed by host name or IP as written in the URL (lower-cased), not by port: servers on
+/// different ports of one machine share the client's robot score there.
+///
 /// ```
 /// # tokio_test_block_on(async {
 /// use std::time::Duration;

@@ -142,6 +142,8 @@ pub struct MockConfig {
     pub refuse_head: bool,
     /// Serve `/status.json` (else 404).
     pub serve_status: bool,
+    /// Ignore `selectprofile` (a locked profile on OpenWebRX+).
+    pub ignore_selectprofile: bool,
 }
 
 impl Default for MockConfig {
@@ -168,6 +170,7 @@ impl Default for MockConfig {
             faults: Vec::new(),
             refuse_head: false,
             serve_status: true,
+            ignore_selectprofile: false,
         }
     }
 }
@@ -510,7 +513,7 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
                             ws.send(Message::text(json!({"type": "log_message", "value": "offset_freq: not an int"}).to_string())).await?;
                         }
                     }
-                    Some("selectprofile") => {
+                    Some("selectprofile") if !cfg.ignore_selectprofile => {
                         let want = v["params"]["profile"].as_str().unwrap_or_default().to_owned();
                         if let Some(i) = cfg.profiles.iter().position(|p| format!("{}|{}", p.sdr_id, p.profile_id) == want) {
                             profile = i;

@@ -56,7 +56,10 @@
 //! other `sdr_error` → `Unavailable`; `demodulator_error` → `Refused`; malformed messages →
 //! `Malformed`; a close or reset mid-capture → `ConnectionLost { received }`; silence longer
 //! than the stall timeout → `Timeout`; target outside the current profile without permission to
-//! switch, or outside every profile → `Refused`; the legacy ≤ 0.18 protocol → `NotImplemented`.
+//! switch, or outside every profile, or a `selectprofile` the server ignores → `Refused`
+//! (never retried: repeated switches raise the robot score); another user moving the profile
+//! away from the target mid-capture → `Unavailable`; the legacy ≤ 0.18 protocol →
+//! `NotImplemented`.
 
 pub mod adpcm;
 mod builder;
