@@ -59,7 +59,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -147,6 +147,9 @@ struct Args {
     /// On SIGTERM, seconds running acquisitions get to finish before they are cancelled.
     #[arg(long, default_value_t = 10.0)]
     shutdown_grace: f64,
+    /// Most acquisitions running at once; more are refused with 429.
+    #[arg(long, default_value_t = 16)]
+    max_running: usize,
 }
 
 #[tokio::main]
@@ -184,6 +187,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Pacing::AsFastAsPossible
     };
     let app = AppState::new(sink, Arc::new(db), pacing, args.seed);
+    app.max_running.store(args.max_running.max(1), Ordering::Relaxed);
     app.init_registry(file.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -268,7 +272,10 @@ struct Inner {
     pacing: Pacing,
     seed: u64,
     jobs: Mutex<Jobs>,
+    /// Set on shutdown: new acquisitions are refused.
     draining: AtomicBool,
+    /// Most acquisitions running at once (`--max-running`).
+    max_running: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -295,6 +302,7 @@ impl AppState {
             seed,
             jobs: Mutex::new(Jobs::default()),
             draining: AtomicBool::new(false),
+            max_running: AtomicUsize::new(16),
         }))
     }
 
@@ -399,6 +407,17 @@ impl AppState {
             }
             match self.source_for(rec, frequency_hz) {
                 Ok(s) => sources.push(s),
+                Err(reason) if wanted.is_some() => {
+                    // Asked for by name: say so rather than run without it.
+                    let i = wanted
+                        .and_then(|w| w.iter().position(|x| *x == rec.info.id))
+                        .unwrap_or(0);
+                    return Err(ApiError::Validation(vec![ValidationItem::new(
+                        vec![json!("body"), json!("websdrs"), json!(i)],
+                        format!("receiver {} cannot be used: {reason}", rec.info.id),
+                        "value_error.unusable_receiver",
+                    )]));
+                }
                 Err(reason) => {
                     tracing::warn!(receiver = %rec.info.id, "receiver skipped: {reason}");
                     skipped.push(SkippedReceiver {
@@ -782,6 +801,15 @@ impl Job {
             task_id: self.session_id.to_string(),
             status: status.to_owned(),
             progress: (progress * 10.0).round() / 10.0,
+            message: match &st.failure {
+                Some(f) => format!("failed: {f}"),
+                None if !st.started => format!("waiting for {} receivers", self.receivers.len()),
+                None => format!(
+                    "acquiring: {} of {} receivers done",
+                    st.receivers.iter().filter(|(_, p)| p.fraction() >= 1.0).count(),
+                    self.receivers.len()
+                ),
+            },
             measurements_collected: st.receivers.iter().filter(|(_, p)| p.state == "recorded").count(),
             receivers_total: self.receivers.len(),
             receivers,
@@ -913,6 +941,8 @@ struct AcquisitionStatus {
     status: String,
     /// Percent done (0-100).
     progress: f64,
+    /// A human-readable summary.
+    message: String,
     /// Measurement rows collected so far.
     measurements_collected: usize,
     /// Receivers in the session.
@@ -961,6 +991,12 @@ impl AcquisitionStatus {
             task_id: report.session_id.to_string(),
             status: status_name(report.status).to_owned(),
             progress: 100.0,
+            message: format!(
+                "{}: {} of {} receivers recorded",
+                report.status.as_str(),
+                report.recorded(),
+                report.receivers.len()
+            ),
             measurements_collected: report.measurements().len(),
             receivers_total: report.receivers.len(),
             receivers,
@@ -1668,6 +1704,7 @@ fn router(state: AppState) -> Router {
     responses(
         (status = 202, description = "Started", body = AcquisitionAccepted),
         (status = 422, description = "Invalid body", body = ValidationError),
+        (status = 429, description = "Too many acquisitions running", body = ErrorDetail),
         (status = 503, description = "Shutting down, or the registry is unreachable", body = ErrorDetail),
     )
 )]
@@ -1680,6 +1717,13 @@ async fn submit_acquisition(State(app): State<AppState>, body: Bytes) -> Result<
     }
     let body = parse_acquisition(&body)?;
     let req = body.to_request()?;
+    let max = app.max_running.load(Ordering::Relaxed);
+    if app.running_jobs().len() >= max {
+        return Err(ApiError::Status(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{max} acquisitions are already running; retry when one has finished"),
+        ));
+    }
     let (sources, skipped) = app.sources(req.receivers.as_deref(), req.frequency_hz).await?;
     if sources.is_empty() {
         let detail = if skipped.is_empty() {
@@ -2683,6 +2727,16 @@ mod tests {
         assert_eq!(v["detail"].as_array().unwrap().len(), 2, "{v}");
         // Nothing was started.
         assert!(svc.app.running_jobs().is_empty());
+        // The running limit.
+        svc.app.max_running.store(0, Ordering::Relaxed);
+        let (code, v) = svc
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/acquisitions",
+                Some(r#"{"frequency_mhz": 145.5, "duration_seconds": 1}"#),
+            )
+            .await;
+        assert_eq!(code, StatusCode::TOO_MANY_REQUESTS, "{v}");
         assert!(lock(&svc.app.jobs).by_id.is_empty());
         svc.stop().await;
     }
@@ -2828,11 +2882,40 @@ mod tests {
         assert_eq!(code, StatusCode::CREATED, "{r}");
         assert_eq!(r["active"], true);
 
+        // A receiver no source can be built for (no position): refused by name, skipped otherwise.
+        let nopos = r#"{"name": "NoPos", "kind": "kiwisdr", "url": "http://127.0.0.1:1/"}"#;
+        let (code, r) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(nopos)).await;
+        assert_eq!(code, StatusCode::CREATED, "{r}");
+        let (code, v) = svc
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/acquisitions",
+                Some(r#"{"frequency_mhz": 7.1, "duration_seconds": 1, "websdrs": ["torino", "nopos"]}"#),
+            )
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["detail"][0]["loc"], json!(["body", "websdrs", 1]), "{v}");
+        let (code, v) = svc
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/acquisitions",
+                Some(r#"{"frequency_mhz": 7.1, "duration_seconds": 1}"#),
+            )
+            .await;
+        assert_eq!(code, StatusCode::ACCEPTED, "{v}");
+        assert_eq!(v["receivers"], 8, "{v}");
+        assert_eq!(v["skipped"][0]["id"], "nopos", "{v}");
+        let id = v["session_id"].as_str().unwrap().to_owned();
+        let evs = svc.events(&id).await.read_to_end().await;
+        assert_eq!(evs.last().unwrap().1["report"]["status"], "success");
+
         let (code, health) = svc.get("/api/v1/receivers/health").await;
         assert_eq!(code, StatusCode::OK);
         let health = health.as_array().unwrap();
-        assert_eq!(health.len(), 8);
-        assert!(health.iter().all(|h| h["available"] == true), "{health:?}");
+        assert_eq!(health.len(), 9);
+        for h in health {
+            assert_eq!(h["available"], h["id"] != "nopos", "{h}");
+        }
         svc.stop().await;
     }
 
