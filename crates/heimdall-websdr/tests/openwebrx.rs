@@ -211,6 +211,7 @@ async fn adpcm_raw_stream_v11() {
     let c = capture(&src, &req(145.0e6, 0.5)).await.unwrap();
     assert!(c.error.is_none(), "{:?}", c.error);
     assert_eq!(c.info.extra["adpcm"], Value::from("raw"));
+    assert_eq!(c.info.extra["smeter_bias_db_estimate"], Value::from(-7.0));
     assert_eq!(c.samples, adpcm_reference(&cfg, 6000));
 }
 

@@ -731,6 +731,12 @@ pub(crate) async fn open(
     put("audio_compression", Value::from(compression));
     put("adpcm", Value::from(adpcm_kind));
     put("fft_compression", Value::from(fft_compression.clone()));
+    if let Some(v) = sess.hello.as_ref().and_then(ServerHello::version_tuple)
+        && v < (1, 2)
+    {
+        // csdr's get_power_c (1.1) sums every 5th sample over the full buffer (RECEIVERS.md §2.6).
+        put("smeter_bias_db_estimate", Value::from(-7.0));
+    }
     put(
         "rssi",
         Value::from("openwebrx smeter: 10*log10(linear channel power after the passband filter), dBFS, uncalibrated"),

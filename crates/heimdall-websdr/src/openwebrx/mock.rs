@@ -464,6 +464,10 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
     ws.send(Message::text(json!({"type": "features", "value": {}}).to_string()))
         .await?;
     ws.send(Message::text(profiles_msg)).await?;
+    ws.send(Message::text(json!({"type": "clients", "value": 3}).to_string()))
+        .await?;
+    ws.send(Message::text(json!({"type": "cpuusage", "value": 0.25}).to_string()))
+        .await?;
     if !cfg.hello_first {
         ws.send(Message::text(hello)).await?;
     }

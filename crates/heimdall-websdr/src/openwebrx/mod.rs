@@ -17,7 +17,9 @@
 //! offset_freq`, `offset_freq` an integer) and `target_frequency_hz` the request's frequency.
 //! `CaptureInfo::extra` records `server_version`, `mode`, `low_cut`, `high_cut`,
 //! `offset_freq`, `profile`, `profile_center_freq`, `profile_samp_rate`, `audio_compression`,
-//! `adpcm` (`raw`/`sync`/`sniff`), `fft_compression`, `rssi` (what the RSSI series is).
+//! `adpcm` (`raw`/`sync`/`sniff`), `fft_compression`, `rssi` (what the RSSI series is) and, for
+//! servers older than 1.2, `smeter_bias_db_estimate` (-7: their S-meter reads low; values are
+//! not corrected).
 //!
 //! The time mark of sample 0 is the host clock at the arrival of the first delivered audio
 //! frame minus that frame's duration ([`heimdall_core::TimeSource::Host`]: network latency
