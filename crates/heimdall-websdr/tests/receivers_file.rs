@@ -364,3 +364,41 @@ fn builder_errors_name_the_entry_line() {
         "{shown}"
     );
 }
+
+/// OpenWebRX entries built from one file share one host limiter: two receivers on one host are
+/// never connected to within the interval.
+#[tokio::test]
+async fn openwebrx_entries_share_the_host_limiter() {
+    use heimdall_websdr::openwebrx::HostLimiter;
+    use heimdall_websdr::openwebrx::mock::{MockConfig, MockOpenWebRx};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let mock = MockOpenWebRx::start(MockConfig::default()).await.unwrap();
+    let url = mock.url();
+    let text = format!(
+        "[[receiver]]\nid = \"a\"\nkind = \"openwebrx\"\nurl = \"{url}\"\nlatitude = 45\nlongitude = 7\n\n\
+         [[receiver]]\nid = \"b\"\nkind = \"openwebrx\"\nurl = \"{url}\"\nlatitude = 45\nlongitude = 7\n"
+    );
+    let f = ReceiversFile::parse(&text).unwrap();
+    let sources = f
+        .build_sources_with_limiter(Arc::new(HostLimiter::new(Duration::from_millis(300))))
+        .unwrap();
+    let req = heimdall_core::CaptureRequest::from_request(
+        heimdall_core::SessionId::new(),
+        &heimdall_core::AcquisitionRequest::new(145e6, Duration::from_millis(50)),
+    );
+    let (x, y) = tokio::join!(
+        heimdall_core::ReceiverSourceExt::open_uncancellable(sources[0].as_ref(), &req),
+        heimdall_core::ReceiverSourceExt::open_uncancellable(sources[1].as_ref(), &req)
+    );
+    x.unwrap();
+    y.unwrap();
+    let c = mock.connections();
+    assert_eq!(c.len(), 2);
+    let gap = if c[1].at > c[0].at {
+        c[1].at - c[0].at
+    } else {
+        c[0].at - c[1].at
+    };
+    assert!(gap >= Duration::from_millis(280), "{gap:?}");
+}
