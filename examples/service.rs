@@ -2741,6 +2741,125 @@ mod tests {
         svc.stop().await;
     }
 
+    /// A tiny deterministic generator (xorshift64*), enough to vary bodies.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+            &xs[(self.next() % xs.len() as u64) as usize]
+        }
+
+        fn value(&mut self, depth: u32) -> Value {
+            match self.next() % if depth > 1 { 7 } else { 9 } {
+                0 => Value::Null,
+                1 => json!(self.next().is_multiple_of(2)),
+                2 => json!(f64::from_bits(self.next())),
+                3 => json!(*self.pick(&[0.0, -1.0, 1e-300, 145.5, 300.0, 300.0001, 3e5, 1e308, -0.0])),
+                4 => json!(self.next() as i64),
+                5 => json!(*self.pick(&["", "NaN", "inf", "torino", "2026-01-01T00:00:00Z", "\u{0}", "é"])),
+                6 => json!(*self.pick(&[1u64, 300, 301, u64::MAX])),
+                7 => Value::Array((0..self.next() % 4).map(|_| self.value(depth + 1)).collect()),
+                _ => {
+                    let mut m = serde_json::Map::new();
+                    for _ in 0..self.next() % 3 {
+                        m.insert(
+                            self.pick(&["a", "websdrs", "frequency_mhz"]).to_string(),
+                            self.value(depth + 1),
+                        );
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn random_bodies_and_paths_never_break_the_server() {
+        let svc = start(Pacing::AsFastAsPossible).await;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let fields = [
+            "frequency_mhz",
+            "duration_seconds",
+            "start_time",
+            "websdrs",
+            "receivers",
+            "websdr_ids",
+            "sample_rate_hz",
+            "label",
+        ];
+        let mut accepted = Vec::new();
+        for _ in 0..200 {
+            let mut body = serde_json::Map::new();
+            body.insert("frequency_mhz".into(), json!(145.5));
+            body.insert("duration_seconds".into(), json!(0.5));
+            body.insert("websdrs".into(), json!(["torino"]));
+            for _ in 0..1 + rng.next() % 3 {
+                let f = *rng.pick(&fields);
+                if rng.next().is_multiple_of(5) {
+                    body.remove(f);
+                } else {
+                    body.insert(f.into(), rng.value(0));
+                }
+            }
+            let text = Value::Object(body).to_string();
+            let (code, v) = svc
+                .send(reqwest::Method::POST, "/api/v1/acquisitions", Some(&text))
+                .await;
+            match code {
+                StatusCode::ACCEPTED => accepted.push(v["session_id"].as_str().unwrap().to_owned()),
+                StatusCode::UNPROCESSABLE_ENTITY => {
+                    assert!(!v["detail"].as_array().unwrap().is_empty(), "{text}: {v}")
+                }
+                StatusCode::TOO_MANY_REQUESTS => {}
+                other => panic!("{text}: {other}: {v}"),
+            }
+            let rbody = json!({
+                "name": rng.value(1), "kind": rng.pick(&["simulated", "kiwisdr", "x"]), "url": rng.value(1),
+                "latitude": rng.value(1), "longitude": rng.value(1),
+            })
+            .to_string();
+            let (code, v) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(&rbody)).await;
+            assert!(
+                [
+                    StatusCode::CREATED,
+                    StatusCode::CONFLICT,
+                    StatusCode::UNPROCESSABLE_ENTITY
+                ]
+                .contains(&code),
+                "{rbody}: {code}: {v}"
+            );
+        }
+        for path in [
+            "/api/v1/acquisitions/%00",
+            "/api/v1/acquisitions/..%2F..%2Fetc",
+            "/api/v1/receivers/%E2%80%AE",
+            "/api/v1/receivers/a/snr-stats?hours=-1",
+            "/api/v1/receivers/torino/snr-stats?hours=1e308",
+            "/api/v1/receivers/torino/snr-stats?hours=x",
+            "/api/v1/measurements?limit=-1",
+            "/api/v1/measurements?since=yesterday",
+            "/api/v1/measurements?freq_min_mhz=NaN",
+        ] {
+            let (code, v) = svc.get(path).await;
+            assert!(
+                [StatusCode::NOT_FOUND, StatusCode::UNPROCESSABLE_ENTITY, StatusCode::OK].contains(&code),
+                "{path}: {code}: {v}"
+            );
+        }
+        // Every accepted session ends.
+        for id in accepted {
+            svc.events(&id).await.read_to_end().await;
+        }
+        svc.stop().await;
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn unknown_ids_are_404() {
         let svc = start(Pacing::AsFastAsPossible).await;
