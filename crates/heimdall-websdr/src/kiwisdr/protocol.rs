@@ -176,7 +176,7 @@ pub fn parse_snd(frame: &[u8]) -> Result<SndFrame<'_>, FrameError> {
             gpsnsec: u32_le(frame, 16).unwrap_or(0),
         };
         let payload = &frame[SND_IQ_HEADER_LEN..];
-        if payload.len() % 4 != 0 {
+        if !payload.len().is_multiple_of(4) {
             return Err(FrameError::PartialSample {
                 tag: "SND",
                 len: payload.len(),
@@ -192,7 +192,7 @@ pub fn parse_snd(frame: &[u8]) -> Result<SndFrame<'_>, FrameError> {
         })
     } else {
         let payload = &frame[SND_MONO_HEADER_LEN..];
-        if flags & FLAG_COMPRESSED == 0 && payload.len() % 2 != 0 {
+        if flags & FLAG_COMPRESSED == 0 && !payload.len().is_multiple_of(2) {
             return Err(FrameError::PartialSample {
                 tag: "SND",
                 len: payload.len(),
