@@ -199,6 +199,24 @@ async fn adpcm_sync_stream_v12_hello_after_json() {
 }
 
 #[tokio::test]
+async fn wfm_uses_hd_audio() {
+    let cfg = MockConfig::default();
+    let mock = MockOpenWebRx::start(cfg.clone()).await.unwrap();
+    let src = builder(&mock).with_mode("wfm").build().unwrap();
+    let c = capture(&src, &req(145.0e6, 0.1)).await.unwrap();
+    assert!(c.error.is_none(), "{:?}", c.error);
+    assert_eq!(c.info.sample_rate_hz, 48_000.0);
+    assert_eq!(c.samples.len(), 4800);
+    let expect: Vec<f32> = signal(&cfg, 4800).iter().map(|s| f32::from(*s) / 32768.0).collect();
+    assert_eq!(c.samples, expect);
+    let v: Value = serde_json::from_str(&json_messages(&mock, 0)[2]).unwrap();
+    assert_eq!(
+        (v["params"]["low_cut"].as_i64(), v["params"]["high_cut"].as_i64()),
+        (Some(-75_000), Some(75_000))
+    );
+}
+
+#[tokio::test]
 async fn adpcm_raw_stream_v11() {
     let cfg = MockConfig {
         audio: MockAudio::Adpcm,

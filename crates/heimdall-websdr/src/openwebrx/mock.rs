@@ -493,6 +493,8 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
     let mut frames: usize = 0;
     let mut stalled = false;
     let mut audio_stalled = false;
+    // HD demodulators (wfm) send audio as type 0x04 at hd_output_rate.
+    let mut hd = false;
     let mut faults = cfg.faults.clone();
     let mut tick = tokio::time::interval(cfg.frame_interval.max(Duration::from_micros(100)));
     let mut frame = Vec::with_capacity(frame_samples * 2 + 16);
@@ -512,6 +514,9 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
                         }
                     }
                     Some("dspcontrol") => {
+                        if let Some(m) = v["params"].get("mod").and_then(Value::as_str) {
+                            hd = m == "wfm";
+                        }
                         // The server's validator: offset_freq must be an int.
                         if let Some(o) = v["params"].get("offset_freq") && !o.is_i64() {
                             ws.send(Message::text(json!({"type": "log_message", "value": "offset_freq: not an int"}).to_string())).await?;
@@ -564,7 +569,7 @@ async fn serve_ws(stream: TcpStream, cfg: Arc<MockConfig>, shared: Arc<Mutex<Sha
                     chunk.push(cfg.audio_samples.get((sent as usize + k) % n).copied().unwrap_or(0));
                 }
                 frame.clear();
-                frame.push(0x02);
+                frame.push(if hd { 0x04 } else { 0x02 });
                 enc.encode(&chunk, &mut frame);
                 ws.send(Message::binary(frame.clone())).await?;
                 sent += frame_samples as u64;
