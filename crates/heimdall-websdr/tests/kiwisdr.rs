@@ -562,3 +562,38 @@ async fn conformance_kit() {
     let src: Arc<dyn ReceiverSource> = Arc::new(source(&mock, |b| b));
     heimdall_core::testkit::source_conformance(src, &req(0.3)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalives_keep_the_server_from_dropping_us() {
+    // The server drops connections without a keepalive for 300 ms; the capture lasts ~1 s.
+    let mock = MockKiwi::start(MockKiwiConfig {
+        frame_interval: Some(Duration::from_millis(20)),
+        keepalive_timeout: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let src = source(&mock, |b| b.with_keepalive_interval(Duration::from_millis(100)));
+    let (_, c) = collect(&src, &req(25_000.0 / RATE)).await.unwrap();
+    assert!(c.error.is_none(), "{:?}", c.error);
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+
+    // Without the timer (keepalive every 30 s) the same server drops the capture.
+    let src = source(&mock, |b| b.with_keepalive_interval(Duration::from_secs(30)));
+    let (_, c) = collect(&src, &req(25_000.0 / RATE)).await.unwrap();
+    assert!(matches!(c.error, Some(Error::ConnectionLost { .. })), "{:?}", c.error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frequencies_outside_the_span_are_invalid() {
+    let mock = MockKiwi::start(MockKiwiConfig::default()).await.unwrap();
+    let mut r = req(0.1);
+    r.frequency_hz = 145_000_000.0;
+    let e = collect(&source(&mock, |b| b), &r).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+    assert!(e.to_string().contains("tunable span"), "{e}");
+    assert!(
+        !mock.commands().iter().any(|c| c.text.starts_with("SET mod=")),
+        "no tuning sent"
+    );
+}
