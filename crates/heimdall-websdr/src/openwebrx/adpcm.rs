@@ -185,7 +185,7 @@ enum SyncState {
 /// Decoder for OpenWebRX ≥ 1.2 audio (sync blocks every 1001 bytes), state carried across calls.
 ///
 /// Bytes before the first `SYNC` are skipped. When the next `SYNC` is not where expected the
-/// decoder hunts for it again, skipping bytes (counted in [`SyncAdpcmDecoder::resyncs`]).
+/// decoder hunts for it again, skipping bytes (counted in [`SyncAdpcmDecoder::skipped_bytes`]).
 #[derive(Debug, Clone)]
 pub struct SyncAdpcmDecoder {
     codec: ImaAdpcmDecoder,
@@ -218,11 +218,6 @@ impl SyncAdpcmDecoder {
 
     /// Bytes skipped while hunting for a sync block (0 on a clean stream).
     pub fn skipped_bytes(&self) -> u64 {
-        self.skipped
-    }
-
-    /// Alias of [`SyncAdpcmDecoder::skipped_bytes`] kept for readability in logs.
-    pub fn resyncs(&self) -> u64 {
         self.skipped
     }
 
