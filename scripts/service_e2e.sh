@@ -42,6 +42,16 @@ stop_service() {
 cleanup() {
   if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
   psql -q "$HEIMDALL_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  if [ -x "$py" ] && [ -z "${HEIMDALL_E2E_KEEP:-}" ]; then
+    "$py" - "$tag" <<'PY' >/dev/null 2>&1 || true
+import os, sys, boto3
+bucket = os.environ["HEIMDALL_TEST_S3_URL"][len("s3://"):].split("/")[0]
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT"], region_name=os.environ["AWS_REGION"])
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=sys.argv[1] + "/"):
+    for o in page.get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=o["Key"])
+PY
+  fi
   if [ -n "${HEIMDALL_E2E_KEEP:-}" ]; then echo "service e2e: work dir $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
