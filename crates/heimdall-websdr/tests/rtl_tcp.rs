@@ -272,3 +272,9 @@ async fn conformance_kit() {
     let src: Arc<dyn ReceiverSource> = Arc::new(source(&mock, |b| b));
     heimdall_core::testkit::source_conformance(src, &req(2_048_000.0, 0.2)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_endpoints_keep_their_brackets() {
+    let s = RtlTcpBuilder::new(info("rtl_tcp://[::1]:1235")).build().unwrap();
+    assert_eq!(s.to_string(), "rtl_tcp rtl-test ([::1]:1235)");
+}

@@ -109,9 +109,7 @@ impl RtlTcpBuilder {
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| Error::config(format!("rtl_tcp url {raw:?} has no host")))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+            .to_owned(); // IPv6 hosts keep their brackets: "[::1]:1234" is what connect() wants
         let port = u.port().unwrap_or(DEFAULT_PORT);
         if !protocol::is_valid_sample_rate(self.sample_rate) {
             return Err(Error::config(format!(
