@@ -597,3 +597,22 @@ async fn frequencies_outside_the_span_are_invalid() {
         "no tuning sent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_auth_times_out() {
+    let (e, _) = open_err(behave(KiwiBehavior::PasswordTimeout(Duration::from_secs(60))), |b| {
+        b.with_handshake_timeout(Duration::from_millis(300))
+    })
+    .await;
+    assert!(
+        matches!(
+            e,
+            Error::Timeout {
+                operation: "handshake",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.is_retryable());
+}
