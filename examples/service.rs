@@ -46,10 +46,16 @@
 //!
 //! On SIGTERM or Ctrl-C the service stops accepting connections, lets running acquisitions
 //! finish for `--shutdown-grace` seconds, cancels the rest (the engine aborts their archive
-//! sessions and writes no row) and exits once they are cleaned up.
+//! sessions and writes no row) and exits once they are cleaned up. At most `--max-running`
+//! acquisitions run at once (more are `429`).
+//!
+//! Receiver kinds without a builder yet, and registry records without a position, cannot be
+//! turned into sources: an acquisition naming them is `422`, one over all receivers skips them
+//! (listed in the `202` answer's `skipped`).
 //!
 //! Tests: `cargo test --example service` (in-process service on 127.0.0.1:0, simulated network,
-//! local-disk archive and SQLite in a temporary directory).
+//! local-disk archive and SQLite in a temporary directory); `scripts/service_e2e.sh` runs the
+//! binary against SeaweedFS and PostgreSQL.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
@@ -1531,7 +1537,7 @@ fn parse_receiver_input(
     body: &[u8],
     path_id: Option<&ReceiverId>,
 ) -> Result<(ReceiverInfo, Value, Option<bool>), ApiError> {
-    let input: ReceiverInput = serde_json::from_slice(body).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         let msg = e.to_string();
         let field = msg.split('`').nth(1).map(str::to_owned);
         let mut loc = vec![json!("body")];
@@ -1539,7 +1545,14 @@ fn parse_receiver_input(
             loc.push(json!(f));
         }
         ApiError::Validation(vec![ValidationItem::new(loc, msg, "json_invalid")])
-    })?;
+    };
+    let mut value: Value = serde_json::from_slice(body).map_err(invalid)?;
+    // A GET answer may be sent back as is: its read-only fields are ignored.
+    if let Value::Object(m) = &mut value {
+        m.remove("created_at");
+        m.remove("updated_at");
+    }
+    let input: ReceiverInput = serde_json::from_value(value).map_err(invalid)?;
     let mut errors = Vec::new();
     let id = match (path_id, &input.id) {
         (Some(p), Some(b)) if p.as_str() != b => {
@@ -2963,6 +2976,14 @@ mod tests {
         assert_eq!(code, StatusCode::OK, "{r}");
         assert_eq!(r["name"], "Asti Nord");
         assert_eq!(r["latitude"], 44.95);
+        // A GET answer can be PUT back after an edit.
+        let (_, mut got) = svc.get("/api/v1/receivers/asti").await;
+        got["name"] = json!("Asti Sud");
+        let (code, r) = svc
+            .send(reqwest::Method::PUT, "/api/v1/receivers/asti", Some(&got.to_string()))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{r}");
+        assert_eq!(r["name"], "Asti Sud");
         let (code, _) = svc
             .send(
                 reqwest::Method::PUT,
