@@ -1,0 +1,160 @@
+//! Storage benchmark of [`heimdall_storage::ArchiveSink`] against an S3-compatible server.
+//!
+//! ```text
+//! eval "$(scripts/s3.sh env)"
+//! cargo run --release -p heimdall-storage --example storage_bench -- small 20
+//! cargo run --release -p heimdall-storage --example storage_bench -- large 5
+//! /usr/bin/time -v target/release/examples/storage_bench stream 1024
+//! ```
+//!
+//! Modes (the URL comes from `HEIMDALL_BENCH_URL`, else `HEIMDALL_TEST_S3_URL`, plus a fresh prefix):
+//! - `small [rounds]`: 7 captures of 512 KiB stored concurrently (`.npy` + `_metadata.json` each);
+//!   prints the median and best wall time of a round.
+//! - `large [rounds]`: 7 captures of 32 MiB stored concurrently; prints aggregate MB/s.
+//! - `stream [MiB]`: one capture of that size streamed in 1 MiB chunks; prints the resident
+//!   memory before and the peak after (`VmRSS` / `VmHWM` from /proc/self/status).
+//!
+//! Everything written is deleted at the end.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::time::{Duration, Instant};
+
+use heimdall_core::testkit::{test_capture_info, test_summary};
+use heimdall_core::{CaptureChunk, Complex32, IqSink, SampleBlock, SampleFormat, SessionId};
+use heimdall_storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
+
+fn proc_status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn block(n: usize, seed: usize) -> SampleBlock {
+    SampleBlock::Complex(
+        (0..n)
+            .map(|k| Complex32::new((k + seed) as f32, -((k ^ seed) as f32)))
+            .collect(),
+    )
+}
+
+/// Stores one capture of `bytes` bytes (complex64), in chunks of `chunk_bytes`.
+async fn store(sink: &ArchiveSink, session: SessionId, rx: &str, bytes: usize, chunk_bytes: usize) {
+    let n = bytes / 8;
+    let info = test_capture_info(rx, SampleFormat::ComplexF32, n as u64);
+    let mut w = sink.begin_capture(session, &info).await.expect("begin");
+    let per = (chunk_bytes / 8).max(1);
+    let mut done = 0;
+    while done < n {
+        let m = per.min(n - done);
+        w.write(CaptureChunk::Samples(block(m, done))).await.expect("write");
+        done += m;
+    }
+    w.finish(&test_summary(&info, n as u64), None).await.expect("finish");
+}
+
+async fn round(sink: &ArchiveSink, bytes: usize, chunk: usize) -> (Duration, SessionId) {
+    let session = SessionId::new();
+    let t = Instant::now();
+    let futs = (0..7).map(|i| {
+        let sink = sink.clone();
+        let rx = format!("websdr_{i}");
+        tokio::spawn(async move { store(&sink, session, &rx, bytes, chunk).await })
+    });
+    for f in futures::future::join_all(futs).await {
+        f.expect("task");
+    }
+    (t.elapsed(), session)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("small");
+    let arg: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let base = std::env::var("HEIMDALL_BENCH_URL")
+        .or_else(|_| std::env::var("HEIMDALL_TEST_S3_URL"))
+        .expect("set HEIMDALL_BENCH_URL or HEIMDALL_TEST_S3_URL (eval \"$(scripts/s3.sh env)\")");
+    let format: ArchiveFormat = std::env::var("HEIMDALL_BENCH_FORMAT")
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(ArchiveFormat::Npy);
+    let url = format!("{}/bench-{}", base.trim_end_matches('/'), uuid::Uuid::new_v4().simple());
+    // Extra builder options, e.g. HEIMDALL_BENCH_OPTS="part_size=16777216,max_concurrency=4".
+    let opts: Vec<(String, String)> = std::env::var("HEIMDALL_BENCH_OPTS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect();
+    let sink = ArchiveBuilder::from_url(&url)
+        .with_format(format)
+        .with_options(opts)
+        .build()
+        .expect("sink");
+    sink.health().await.expect("health");
+    let mut sessions = Vec::new();
+    match mode {
+        "small" | "large" => {
+            let (bytes, rounds, chunk) = if mode == "small" {
+                (512 * 1024, if arg == 0 { 20 } else { arg }, 64 * 1024)
+            } else {
+                (32 * 1024 * 1024, if arg == 0 { 5 } else { arg }, 1024 * 1024)
+            };
+            // Warm-up (connections, allocator).
+            sessions.push(round(&sink, bytes, chunk).await.1);
+            let mut ms = Vec::new();
+            for _ in 0..rounds {
+                let (d, s) = round(&sink, bytes, chunk).await;
+                sessions.push(s);
+                ms.push(d.as_secs_f64() * 1e3);
+            }
+            let best = ms.iter().copied().fold(f64::INFINITY, f64::min);
+            let med = median(&mut ms);
+            let total_mb = 7.0 * bytes as f64 / 1e6;
+            println!(
+                "heimdall {mode}: 7 x {} KiB ({format}): median {med:.1} ms, best {best:.1} ms, aggregate {:.0} MB/s (median), {rounds} rounds",
+                bytes / 1024,
+                total_mb / (med / 1e3)
+            );
+        }
+        "stream" => {
+            let mib = if arg == 0 { 1024 } else { arg };
+            let base_rss = proc_status("VmRSS:");
+            let base_hwm = proc_status("VmHWM:");
+            let session = SessionId::new();
+            let t = Instant::now();
+            store(&sink, session, "websdr_big", mib * 1024 * 1024, 1024 * 1024).await;
+            let d = t.elapsed();
+            sessions.push(session);
+            let peak = proc_status("VmHWM:");
+            println!(
+                "heimdall stream: {mib} MiB ({format}) in {:.2} s = {:.0} MB/s; RSS before {:.1} MiB (peak so far {:.1} MiB), peak after {:.1} MiB, peak - baseline = {:.1} MiB",
+                d.as_secs_f64(),
+                (mib * 1024 * 1024) as f64 / 1e6 / d.as_secs_f64(),
+                base_rss as f64 / 1024.0,
+                base_hwm as f64 / 1024.0,
+                peak as f64 / 1024.0,
+                (peak.saturating_sub(base_rss)) as f64 / 1024.0
+            );
+        }
+        other => {
+            eprintln!("unknown mode {other:?}: use small, large or stream");
+            std::process::exit(2);
+        }
+    }
+    for s in sessions {
+        sink.abort_session(s).await.expect("clean up");
+    }
+}
