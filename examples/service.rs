@@ -490,7 +490,17 @@ impl AppState {
         for j in &left {
             j.cancel.cancel();
         }
-        let all_done = futures::future::join_all(left.iter().map(|j| j.wait_done()));
+        let all_done = async {
+            // Again until none is left: a submission racing with the shutdown cancels itself.
+            loop {
+                let left = self.running_jobs();
+                if left.is_empty() {
+                    break;
+                }
+                left.iter().for_each(|j| j.cancel.cancel());
+                futures::future::join_all(left.iter().map(|j| j.wait_done())).await;
+            }
+        };
         if tokio::time::timeout(Duration::from_secs(30), all_done).await.is_err() {
             tracing::error!("some cancelled acquisitions did not finish their cleanup within 30 s");
         }
@@ -1759,12 +1769,22 @@ async fn submit_acquisition(State(app): State<AppState>, body: Bytes) -> Result<
     let job = Arc::new(Job::new(session_id, receiver_ids.clone(), handle.cancel_token()));
     let mut events = handle.events();
     app.insert_job(job.clone());
+    if app.draining.load(Ordering::SeqCst) {
+        // The shutdown began meanwhile and may not have seen this job.
+        job.cancel.cancel();
+    }
     tokio::spawn(async move {
         while let Some(ev) = events.next().await {
             job.apply(&ev);
         }
         match handle.finish().await {
             Ok(report) => {
+                if lock(&job.state).report.is_none() {
+                    // The last event was lost (cannot happen unless the stream lagged): use the result.
+                    job.apply(&EngineEvent::SessionFinished {
+                        report: Box::new(report.clone()),
+                    });
+                }
                 tracing::info!(session = %report.session_id, status = report.status.as_str(), "acquisition finished")
             }
             Err(e) => {
