@@ -2587,6 +2587,18 @@ mod tests {
         let evs = svc.events(&id).await.read_to_end().await;
         assert_eq!(evs.len(), 1);
         assert_eq!(evs[0].1["report"]["session_id"], id.as_str());
+
+        // With a new, empty database the archive's manifest still answers.
+        let dir = svc.stop().await;
+        for f in ["heimdall.db", "heimdall.db-wal", "heimdall.db-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(f));
+        }
+        let svc = start_in(dir, Pacing::AsFastAsPossible).await;
+        let (code, st) = svc.get(&format!("/api/v1/acquisitions/{id}")).await;
+        assert_eq!(code, StatusCode::OK, "{st}");
+        assert_eq!(st["status"], "SUCCESS", "{st}");
+        assert_eq!(st["source"], "archive");
+        assert_eq!(st["measurements_collected"], 3);
         svc.stop().await;
     }
 
