@@ -856,10 +856,10 @@ fn status_name(s: SessionStatus) -> &'static str {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 struct AcquisitionRequestBody {
     /// Frequency to capture, MHz (> 0, ≤ 300 000).
-    #[schema(example = 145.5)]
+    #[schema(example = 145.5, exclusive_minimum = 0.0, maximum = 300000.0)]
     frequency_mhz: f64,
     /// Capture length, seconds (> 0, ≤ 300).
-    #[schema(example = 10.0)]
+    #[schema(example = 10.0, exclusive_minimum = 0.0, maximum = 300.0)]
     duration_seconds: f64,
     /// Common start time of every receiver (RFC 3339); omitted: as soon as possible.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -870,6 +870,7 @@ struct AcquisitionRequestBody {
     websdrs: Option<Vec<String>>,
     /// Preferred sample rate, Hz (receivers with fixed rates use theirs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0.0, maximum = 1e9)]
     sample_rate_hz: Option<f64>,
     /// Free-form label stored with the session (≤ 1024 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -3125,6 +3126,7 @@ mod tests {
         let required = schema["required"].as_array().unwrap();
         assert!(required.contains(&json!("frequency_mhz")) && required.contains(&json!("duration_seconds")));
         assert!(schema["properties"]["websdrs"].is_object());
+        assert_eq!(schema["properties"]["duration_seconds"]["maximum"], 300.0, "{schema}");
         svc.stop().await;
     }
 
