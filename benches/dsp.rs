@@ -1,1 +1,107 @@
-fn main(){}
+//! DSP core benchmarks, throughput in samples: Welch alone, the full metrics pipeline
+//! (`Analyzer` push + finish) and the sample conversions, 2^14 to 2^22 samples.
+//!
+//! `cargo bench --bench dsp` (add e.g. `-- analyzer/4194304` to pick one).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use heimdall::core::Complex32;
+use heimdall::core::dsp::{Analyzer, AnalyzerConfig, IqFormat, Welch, convert_to_slice};
+
+const SIZES: [usize; 5] = [1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22];
+
+/// A tone plus xorshift noise (no RNG dependency).
+fn capture(n: usize) -> Vec<Complex32> {
+    let mut s = 0x9E37_79B9u32;
+    let mut noise = move || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        (s as f32 / u32::MAX as f32 - 0.5) * 0.2
+    };
+    (0..n)
+        .map(|i| {
+            let ph = 0.123_f32 * i as f32;
+            Complex32::new(0.25 * ph.cos() + noise(), 0.25 * ph.sin() + noise())
+        })
+        .collect()
+}
+
+fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 3) as u8).collect()
+}
+
+fn bench_welch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("welch");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for n in SIZES {
+        let x = capture(n);
+        let mut w = Welch::new(2.048e6, 1024).unwrap();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| {
+            b.iter(|| {
+                w.reset();
+                w.push(black_box(x));
+                black_box(w.finish().unwrap())
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_analyzer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("analyzer");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for n in SIZES {
+        let x = capture(n);
+        let mut a = Analyzer::new(AnalyzerConfig::new(2.048e6)).unwrap();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| {
+            b.iter(|| {
+                a.reset();
+                // Chunks as a receiver delivers them.
+                for chunk in black_box(x).chunks(65_536) {
+                    a.push_complex(chunk).unwrap();
+                }
+                black_box(a.finish().unwrap())
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_convert(c: &mut Criterion) {
+    let mut g = c.benchmark_group("convert");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for n in SIZES {
+        let mut out = vec![Complex32::default(); n];
+        g.throughput(Throughput::Elements(n as u64));
+        for (name, format) in [
+            ("i16_le", IqFormat::I16Le),
+            ("i16_be", IqFormat::I16Be),
+            ("u8", IqFormat::U8),
+        ] {
+            let input = bytes(n * format.bytes_per_sample());
+            g.bench_with_input(BenchmarkId::new(name, n), &input, |b, input| {
+                b.iter(|| convert_to_slice(format, black_box(input), &mut out).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // No plots: plotters needs system fonts that minimal hosts lack.
+    config = Criterion::default().without_plots();
+    targets = bench_welch, bench_analyzer, bench_convert
+}
+criterion_main!(benches);

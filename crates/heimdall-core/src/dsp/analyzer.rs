@@ -13,8 +13,8 @@ use crate::metrics::SignalMetrics;
 
 use super::estimate::{Estimate, SpectrumInputs, estimate};
 use super::welch::{
-    DEFAULT_SEGMENT_LEN, Framer, Psd, accumulate_power, density_scale, two_sided_psd, validate_rate,
-    validate_segment_len, window_complex, window_real,
+    DEFAULT_SEGMENT_LEN, Framer, Psd, density_scale, two_sided_psd, validate_rate, validate_segment_len,
+    window_complex, window_real,
 };
 use super::window::{hann_periodic, overlap_correlation};
 
@@ -147,6 +147,10 @@ enum Mode {
     Real,
 }
 
+/// Segments summed in `f32` before being added to the `f64` totals (by segment index, so the
+/// result does not depend on chunking).
+const FLUSH_EVERY: u64 = 32;
+
 /// Per-segment spectral accumulators.
 struct Spectra {
     /// Bins per segment (n for IQ, n/2+1 for audio).
@@ -158,6 +162,16 @@ struct Spectra {
     power: Box<[f64]>,
     lag1: Box<[Complex64]>,
     lag_long: Box<[Complex64]>,
+    power32: Box<[f32]>,
+    lag1_32: Box<[Complex32]>,
+    lag_long32: Box<[Complex32]>,
+}
+
+/// Accumulated spectra in `f64`.
+pub(crate) struct SpectraTotals {
+    pub(crate) power: Vec<f64>,
+    pub(crate) lag1: Vec<Complex64>,
+    pub(crate) lag_long: Vec<Complex64>,
 }
 
 impl Spectra {
@@ -170,6 +184,9 @@ impl Spectra {
             power: vec![0.0; n].into_boxed_slice(),
             lag1: vec![Complex64::default(); n].into_boxed_slice(),
             lag_long: vec![Complex64::default(); n].into_boxed_slice(),
+            power32: vec![0.0; n].into_boxed_slice(),
+            lag1_32: vec![Complex32::default(); n].into_boxed_slice(),
+            lag_long32: vec![Complex32::default(); n].into_boxed_slice(),
         }
     }
 
@@ -179,6 +196,9 @@ impl Spectra {
         self.power.fill(0.0);
         self.lag1.fill(Complex64::default());
         self.lag_long.fill(Complex64::default());
+        self.power32.fill(0.0);
+        self.lag1_32.fill(Complex32::default());
+        self.lag_long32.fill(Complex32::default());
     }
 
     fn slot(&self, frame: u64) -> usize {
@@ -189,26 +209,77 @@ impl Spectra {
     fn commit(&mut self) {
         let m = self.frames;
         let b = self.bins;
-        let cur = &self.ring[self.slot(m)..][..b];
-        accumulate_power(cur, &mut self.power[..b]);
-        if m >= 1 {
-            let prev = &self.ring[self.slot(m - 1)..][..b];
-            accumulate_cross(cur, prev, &mut self.lag1[..b]);
-        }
+        let (s_cur, s_prev, s_old) = (
+            self.slot(m),
+            self.slot(m.wrapping_sub(1)),
+            self.slot(m.wrapping_sub(LONG_LAG as u64)),
+        );
+        let cur = &self.ring[s_cur..][..b];
+        let power = &mut self.power32[..b];
         if m >= LONG_LAG as u64 {
-            let prev = &self.ring[self.slot(m - LONG_LAG as u64)..][..b];
-            accumulate_cross(cur, prev, &mut self.lag_long[..b]);
+            let prev = &self.ring[s_prev..][..b];
+            let old = &self.ring[s_old..][..b];
+            let (l1, ll) = (&mut self.lag1_32[..b], &mut self.lag_long32[..b]);
+            for (((((c, p), o), pw), a1), al) in cur.iter().zip(prev).zip(old).zip(power).zip(l1).zip(ll) {
+                *pw += c.re * c.re + c.im * c.im;
+                a1.re += c.re * p.re + c.im * p.im;
+                a1.im += c.im * p.re - c.re * p.im;
+                al.re += c.re * o.re + c.im * o.im;
+                al.im += c.im * o.re - c.re * o.im;
+            }
+        } else if m >= 1 {
+            let prev = &self.ring[s_prev..][..b];
+            for (((c, p), pw), a1) in cur.iter().zip(prev).zip(power).zip(&mut self.lag1_32[..b]) {
+                *pw += c.re * c.re + c.im * c.im;
+                a1.re += c.re * p.re + c.im * p.im;
+                a1.im += c.im * p.re - c.re * p.im;
+            }
+        } else {
+            for (c, pw) in cur.iter().zip(power) {
+                *pw += c.re * c.re + c.im * c.im;
+            }
         }
         self.frames += 1;
+        if self.frames % FLUSH_EVERY == 0 {
+            self.flush();
+        }
     }
-}
 
-/// `acc[k] += cur[k] * conj(prev[k])`.
-#[inline]
-fn accumulate_cross(cur: &[Complex32], prev: &[Complex32], acc: &mut [Complex64]) {
-    for ((a, c), p) in acc.iter_mut().zip(cur).zip(prev) {
-        a.re += f64::from(c.re * p.re + c.im * p.im);
-        a.im += f64::from(c.im * p.re - c.re * p.im);
+    fn flush(&mut self) {
+        for (a, p) in self.power.iter_mut().zip(self.power32.iter_mut()) {
+            *a += f64::from(std::mem::take(p));
+        }
+        for (a, p) in self.lag1.iter_mut().zip(self.lag1_32.iter_mut()) {
+            let p = std::mem::take(p);
+            *a += Complex64::new(f64::from(p.re), f64::from(p.im));
+        }
+        for (a, p) in self.lag_long.iter_mut().zip(self.lag_long32.iter_mut()) {
+            let p = std::mem::take(p);
+            *a += Complex64::new(f64::from(p.re), f64::from(p.im));
+        }
+    }
+
+    /// The `f64` totals including the segments not flushed yet (computed, not consumed).
+    fn totals(&self) -> SpectraTotals {
+        let b = self.bins;
+        let widen = |c: &Complex32| Complex64::new(f64::from(c.re), f64::from(c.im));
+        SpectraTotals {
+            power: self.power[..b]
+                .iter()
+                .zip(&self.power32[..b])
+                .map(|(a, p)| a + f64::from(*p))
+                .collect(),
+            lag1: self.lag1[..b]
+                .iter()
+                .zip(&self.lag1_32[..b])
+                .map(|(a, p)| a + widen(p))
+                .collect(),
+            lag_long: self.lag_long[..b]
+                .iter()
+                .zip(&self.lag_long32[..b])
+                .map(|(a, p)| a + widen(p))
+                .collect(),
+        }
     }
 }
 
@@ -251,21 +322,46 @@ impl BlockSums {
 
 /// A sample type the analyser takes.
 trait StatSample: Copy {
-    /// (power, re, im, clipped) of one sample.
-    fn parts(self, clip: f32) -> (f32, f32, f32, u32);
+    /// Sums of one block, in a fixed lane order.
+    fn block_sums(block: &[Self], clip: f32) -> BlockSums;
     /// Why the sample cannot be analysed, if it cannot.
     fn defect(self) -> Option<String>;
 }
 
 impl StatSample for Complex32 {
-    #[inline(always)]
-    fn parts(self, clip: f32) -> (f32, f32, f32, u32) {
-        (
-            self.re * self.re + self.im * self.im,
-            self.re,
-            self.im,
-            u32::from(self.re.abs().max(self.im.abs()) >= clip),
-        )
+    #[inline]
+    fn block_sums(block: &[Self], clip: f32) -> BlockSums {
+        let f: &[f32] = bytemuck::cast_slice(block);
+        let mut p = [0f32; 2 * LANES];
+        let mut s = [0f32; 2 * LANES];
+        let mut c = [0u32; LANES];
+        let chunks = f.chunks_exact(2 * LANES);
+        let rem = chunks.remainder();
+        for ch in chunks {
+            if let Ok(ch) = <&[f32; 2 * LANES]>::try_from(ch) {
+                for l in 0..2 * LANES {
+                    p[l] += ch[l] * ch[l];
+                    s[l] += ch[l];
+                }
+                for j in 0..LANES {
+                    c[j] += u32::from(ch[2 * j].abs().max(ch[2 * j + 1].abs()) >= clip);
+                }
+            }
+        }
+        for (j, pair) in rem.chunks_exact(2).enumerate() {
+            let (re, im) = (pair[0], pair[1]);
+            p[2 * j] += re * re;
+            p[2 * j + 1] += im * im;
+            s[2 * j] += re;
+            s[2 * j + 1] += im;
+            c[j] += u32::from(re.abs().max(im.abs()) >= clip);
+        }
+        BlockSums {
+            power: p.iter().sum(),
+            sum_re: s.iter().step_by(2).sum(),
+            sum_im: s.iter().skip(1).step_by(2).sum(),
+            clipped: c.iter().sum(),
+        }
     }
     fn defect(self) -> Option<String> {
         if !(self.re.is_finite() && self.im.is_finite()) {
@@ -279,9 +375,33 @@ impl StatSample for Complex32 {
 }
 
 impl StatSample for f32 {
-    #[inline(always)]
-    fn parts(self, clip: f32) -> (f32, f32, f32, u32) {
-        (self * self, self, 0.0, u32::from(self.abs() >= clip))
+    #[inline]
+    fn block_sums(block: &[Self], clip: f32) -> BlockSums {
+        let mut p = [0f32; 2 * LANES];
+        let mut s = [0f32; 2 * LANES];
+        let mut c = [0u32; 2 * LANES];
+        let chunks = block.chunks_exact(2 * LANES);
+        let rem = chunks.remainder();
+        for ch in chunks {
+            if let Ok(ch) = <&[f32; 2 * LANES]>::try_from(ch) {
+                for l in 0..2 * LANES {
+                    p[l] += ch[l] * ch[l];
+                    s[l] += ch[l];
+                    c[l] += u32::from(ch[l].abs() >= clip);
+                }
+            }
+        }
+        for (l, &v) in rem.iter().enumerate() {
+            p[l] += v * v;
+            s[l] += v;
+            c[l] += u32::from(v.abs() >= clip);
+        }
+        BlockSums {
+            power: p.iter().sum(),
+            sum_re: s.iter().sum(),
+            sum_im: 0.0,
+            clipped: c.iter().sum(),
+        }
     }
     fn defect(self) -> Option<String> {
         if !self.is_finite() {
@@ -291,39 +411,6 @@ impl StatSample for f32 {
         } else {
             None
         }
-    }
-}
-
-/// Sums of one block, in a fixed lane order.
-#[inline]
-fn block_sums<T: StatSample>(b: &[T], clip: f32) -> BlockSums {
-    let mut p = [0f32; LANES];
-    let mut r = [0f32; LANES];
-    let mut i = [0f32; LANES];
-    let mut c = [0u32; LANES];
-    let chunks = b.chunks_exact(LANES);
-    let rem = chunks.remainder();
-    for ch in chunks {
-        for l in 0..LANES {
-            let (pp, rr, ii, cc) = ch[l].parts(clip);
-            p[l] += pp;
-            r[l] += rr;
-            i[l] += ii;
-            c[l] += cc;
-        }
-    }
-    for (l, &v) in rem.iter().enumerate() {
-        let (pp, rr, ii, cc) = v.parts(clip);
-        p[l] += pp;
-        r[l] += rr;
-        i[l] += ii;
-        c[l] += cc;
-    }
-    BlockSums {
-        power: p.iter().sum(),
-        sum_re: r.iter().sum(),
-        sum_im: i.iter().sum(),
-        clipped: c.iter().sum(),
     }
 }
 
@@ -368,27 +455,51 @@ impl<T: StatSample> StatAccumulator<T> {
     /// it by its index in the capture (`first_index` is the index of `x[0]`).
     fn push(&mut self, x: &[T], first_index: u64) -> Result<()> {
         let clip = self.clip;
-        for (bi, block) in x.chunks(STAT_BLOCK).enumerate() {
-            if !block_sums(block, clip).is_finite() {
-                return Err(first_defect(block, first_index + (bi * STAT_BLOCK) as u64));
+        let old = self.carry.len();
+        let mut add = SampleStats::default();
+        let mut rest = x;
+        let mut carry_done = false;
+        if old > 0 {
+            let take = (STAT_BLOCK - old).min(x.len());
+            let (prefix, r) = x.split_at(take);
+            if !T::block_sums(prefix, clip).is_finite() {
+                return Err(first_defect(prefix, first_index));
             }
-        }
-        let mut x = x;
-        if !self.carry.is_empty() {
-            let take = (STAT_BLOCK - self.carry.len()).min(x.len());
-            self.carry.extend_from_slice(&x[..take]);
-            x = &x[take..];
+            self.carry.extend_from_slice(prefix);
             if self.carry.len() < STAT_BLOCK {
                 return Ok(());
             }
-            self.total.add_block(block_sums(&self.carry, clip), STAT_BLOCK);
+            let b = T::block_sums(&self.carry, clip);
+            // Keep the old carry until the whole push is known to be valid.
+            self.carry.truncate(old);
+            if !b.is_finite() {
+                return Err(first_defect(prefix, first_index));
+            }
+            add.add_block(b, STAT_BLOCK);
+            carry_done = true;
+            rest = r;
+        }
+        let at = (x.len() - rest.len()) as u64;
+        let full = rest.len() / STAT_BLOCK * STAT_BLOCK;
+        for (bi, block) in rest[..full].chunks_exact(STAT_BLOCK).enumerate() {
+            let b = T::block_sums(block, clip);
+            if !b.is_finite() {
+                return Err(first_defect(block, first_index + at + (bi * STAT_BLOCK) as u64));
+            }
+            add.add_block(b, STAT_BLOCK);
+        }
+        let tail = &rest[full..];
+        if !T::block_sums(tail, clip).is_finite() {
+            return Err(first_defect(tail, first_index + at + full as u64));
+        }
+        if carry_done {
             self.carry.clear();
         }
-        let full = x.len() / STAT_BLOCK * STAT_BLOCK;
-        for block in x[..full].chunks_exact(STAT_BLOCK) {
-            self.total.add_block(block_sums(block, clip), STAT_BLOCK);
-        }
-        self.carry.extend_from_slice(&x[full..]);
+        self.carry.extend_from_slice(tail);
+        self.total.samples += add.samples;
+        self.total.power += add.power;
+        self.total.sum += add.sum;
+        self.total.clipped += add.clipped;
         Ok(())
     }
 
@@ -396,7 +507,7 @@ impl<T: StatSample> StatAccumulator<T> {
     fn totals(&self) -> SampleStats {
         let mut t = self.total;
         if !self.carry.is_empty() {
-            t.add_block(block_sums(&self.carry, self.clip), self.carry.len());
+            t.add_block(T::block_sums(&self.carry, self.clip), self.carry.len());
         }
         t
     }
@@ -633,11 +744,8 @@ impl Analyzer {
         let bin_scale: Vec<f64> = (0..bins)
             .map(|i| if doubled(i) { 2.0 * scale } else { scale })
             .collect();
-        let natural: Vec<f64> = self.spectra.power[..bins]
-            .iter()
-            .zip(&bin_scale)
-            .map(|(&p, &s)| p * s)
-            .collect();
+        let totals = self.spectra.totals();
+        let natural: Vec<f64> = totals.power.iter().zip(&bin_scale).map(|(&p, &s)| p * s).collect();
         if natural.iter().any(|d| !d.is_finite()) {
             return Err(Error::invalid(
                 "samples",
@@ -651,8 +759,8 @@ impl Analyzer {
         let inputs = SpectrumInputs {
             density: &natural,
             bin_scale: &bin_scale,
-            lag1: &self.spectra.lag1[..bins],
-            lag_long: &self.spectra.lag_long[..bins],
+            lag1: &totals.lag1,
+            lag_long: &totals.lag_long,
             n: self.n,
             hop: self.hop,
             real,
