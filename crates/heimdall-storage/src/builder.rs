@@ -428,3 +428,74 @@ fn parse_prefix(p: &str) -> Result<Path> {
         source: Some(Box::new(e)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_and_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        let s = ArchiveBuilder::from_url(nested.to_str().unwrap()).build().unwrap();
+        assert!(nested.is_dir(), "a bare path is created");
+        assert!(s.to_string().starts_with("file://"), "{s}");
+        let url = url::Url::from_directory_path(dir.path().join("c")).unwrap().to_string();
+        ArchiveBuilder::from_url(url).build().unwrap();
+        assert!(dir.path().join("c").is_dir());
+        let m = ArchiveBuilder::from_url("memory:///pre/fix").build().unwrap();
+        assert_eq!(m.prefix().as_ref(), "pre/fix");
+        assert_eq!(m.format(), ArchiveFormat::Both);
+        let s3 = ArchiveBuilder::from_url("s3://bkt/deep/prefix/")
+            .with_env(false)
+            .with_option("endpoint", "http://127.0.0.1:9000")
+            .build()
+            .unwrap();
+        assert_eq!(s3.prefix().as_ref(), "deep/prefix");
+        assert_eq!(s3.to_string(), "s3://bkt/deep/prefix at http://127.0.0.1:9000/");
+    }
+
+    #[test]
+    fn bad_configuration_is_a_config_error() {
+        for b in [
+            ArchiveBuilder::from_url("ftp://x/y"),
+            ArchiveBuilder::from_url(""),
+            ArchiveBuilder::from_url("memory://").with_option("endpoint", "http://x"),
+            ArchiveBuilder::from_url("memory://").with_option("format", "tiff"),
+            ArchiveBuilder::from_url("memory://").with_option("part_size", "1024"),
+            ArchiveBuilder::from_url("memory://").with_option("max_concurrency", "0"),
+            ArchiveBuilder::from_url("s3://b")
+                .with_env(false)
+                .with_option("no_such_option", "1"),
+            ArchiveBuilder::from_url("s3:///nobucket").with_env(false),
+        ] {
+            let e = b.clone().build().unwrap_err();
+            assert!(matches!(e, Error::Config { .. }), "{b:?}: {e:?}");
+        }
+        let b = ArchiveBuilder::from_url("memory://")
+            .with_options([("format", "npy"), ("part_size", "6291456"), ("retry_timeout", "2.5")])
+            .build()
+            .unwrap();
+        assert_eq!(b.format(), ArchiveFormat::Npy);
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let b = ArchiveBuilder::from_url("s3://user:pw@bkt/p?token=zz")
+            .with_env(false)
+            .with_options([
+                ("access_key_id", "AK"),
+                ("aws_secret_access_key", "SECRET1"),
+                ("session_token", "SECRET2"),
+            ]);
+        let shown = format!("{b:?}");
+        for s in ["SECRET1", "SECRET2", "pw", "zz"] {
+            assert!(!shown.contains(s), "{s} in {shown}");
+        }
+        let sink = b.build().unwrap();
+        let shown = format!("{sink} {sink:?}");
+        for s in ["SECRET1", "SECRET2", "pw@", "zz"] {
+            assert!(!shown.contains(s), "{s} in {shown}");
+        }
+    }
+}

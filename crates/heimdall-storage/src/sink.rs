@@ -561,3 +561,26 @@ fn decode_raw(format: SampleFormat, bytes: &[u8]) -> std::result::Result<SampleB
         _ => return Err("unsupported sample format".into()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ArchiveBuilder;
+
+    #[test]
+    fn object_paths_never_escape_the_session() {
+        let sink = ArchiveBuilder::from_url("memory:///root").build().unwrap();
+        let s = SessionId::new();
+        let ok = sink.inner.object_path(s, "rx-1.npy").unwrap();
+        assert_eq!(ok.as_ref(), format!("root/sessions/{s}/rx-1.npy"));
+        for bad in ["", ".", "..", "../x", "a/b", "x/../../y", "a\\b", "%2e%2e", "é"] {
+            assert!(sink.inner.object_path(s, bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn raw_decoding_rejects_partial_samples() {
+        assert!(decode_raw(SampleFormat::ComplexF32, &[0u8; 12]).is_err());
+        assert_eq!(decode_raw(SampleFormat::RealF32, &[0u8; 8]).unwrap().len(), 2);
+    }
+}

@@ -175,17 +175,20 @@ impl ObjectUpload {
                 });
             }
         }
-        let sha512 = self.sha512.take().map(|h| hex::encode(h.finalize()));
-        let sha256 = hex::encode(std::mem::take(&mut self.sha256).finalize());
-        Ok(Uploaded {
+        Ok(self.describe())
+    }
+
+    /// The object as it will be once completed: key, size and checksums of everything pushed.
+    pub(crate) fn describe(&self) -> Uploaded {
+        Uploaded {
             object: StoredObject {
                 key: self.path.to_string(),
                 size: self.size,
-                sha256,
+                sha256: hex::encode(self.sha256.clone().finalize()),
                 content_type: self.content_type.to_owned(),
             },
-            sha512,
-        })
+            sha512: self.sha512.as_ref().map(|h| hex::encode(h.clone().finalize())),
+        }
     }
 
     /// Discards the upload: aborts a multipart upload; a buffered one never reached the store.

@@ -185,32 +185,22 @@ impl ArchiveWriter {
                 ),
             ));
         }
-        let npy_path = self.npy.as_ref().map(|u| u.path().clone());
-        let sigmf_path = self.sigmf.as_ref().map(|u| u.path().clone());
-        let (npy, sigmf) = futures::future::join(finish(self.npy.take()), finish(self.sigmf.take())).await;
-        // Remember what completed before looking at errors, so that cleanup removes it.
-        if let (Ok(Some(_)), Some(p)) = (&npy, &npy_path) {
-            completed.push(p.clone());
-        }
-        if let (Ok(Some(_)), Some(p)) = (&sigmf, &sigmf_path) {
-            completed.push(p.clone());
-        }
-        let (npy, sigmf) = (npy?, sigmf?);
+        // Every byte is pushed, so sizes and checksums are known: the metadata files are put
+        // while the data uploads complete (the manifest, not the order, marks completeness).
+        let npy_desc = self.npy.as_ref().map(ObjectUpload::describe);
+        let sigmf_desc = self.sigmf.as_ref().map(ObjectUpload::describe);
         let rx = self.info.receiver.id.as_str().to_owned();
-        let mut out = Vec::new();
         let mut meta_puts = Vec::new();
-        if let Some(n) = npy {
+        if let Some(n) = &npy_desc {
             let path = self.inner.object_path(self.session, &format!("{rx}_metadata.json"))?;
             let doc = formats::legacy_metadata(self.session, summary, metrics, &n.object.key, &n.object);
             meta_puts.push((path, doc));
-            out.push(n.object);
         }
-        if let Some(s) = sigmf {
+        if let Some(s) = &sigmf_desc {
             let path = self.inner.object_path(self.session, &format!("{rx}.sigmf-meta"))?;
             let sha512 = s.sha512.clone().unwrap_or_default();
             let doc = formats::sigmf_meta(self.session, summary, metrics, &sha512);
             meta_puts.push((path, doc));
-            out.push(s.object);
         }
         let inner = self.inner.clone();
         let puts = meta_puts.into_iter().map(|(path, doc)| {
@@ -222,31 +212,32 @@ impl ArchiveWriter {
                     key: path.to_string(),
                     retryable: false,
                     source: Box::new(e),
-                })?;
-                let r = put_small(&inner, &path, "application/json", body, PutMode::Overwrite).await;
-                Ok::<_, Error>((path, r))
+                });
+                let r = match body {
+                    Ok(body) => put_small(&inner, &path, "application/json", body, PutMode::Overwrite).await,
+                    Err(e) => Err(e),
+                };
+                (path, r)
             }
         });
-        let results = futures::future::join_all(puts).await;
-        let mut first_err = None;
-        for r in results {
-            match r {
-                Ok((path, Ok(obj))) => {
-                    completed.push(path);
-                    out.push(obj);
-                }
-                Ok((path, Err(e))) => {
-                    // A failed put may still have landed: delete it too.
-                    completed.push(path);
-                    first_err.get_or_insert(e);
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
+        let npy_path = self.npy.as_ref().map(|u| u.path().clone());
+        let sigmf_path = self.sigmf.as_ref().map(|u| u.path().clone());
+        let (npy, sigmf, metas) = futures::future::join3(
+            finish(self.npy.take()),
+            finish(self.sigmf.take()),
+            futures::future::join_all(puts),
+        )
+        .await;
+        // Remember everything that may have landed before looking at errors, so that cleanup
+        // removes it (a failed put may still have landed).
+        completed.extend(npy_path.filter(|_| matches!(npy, Ok(Some(_)))));
+        completed.extend(sigmf_path.filter(|_| matches!(sigmf, Ok(Some(_)))));
+        completed.extend(metas.iter().map(|(p, _)| p.clone()));
+        let mut out = Vec::new();
+        out.extend(npy?.map(|u| u.object));
+        out.extend(sigmf?.map(|u| u.object));
+        for (_, r) in metas {
+            out.push(r?);
         }
         tracing::debug!(session = %self.session, receiver = %rx, samples = self.samples, "capture stored");
         Ok(out)
