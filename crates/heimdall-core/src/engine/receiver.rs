@@ -13,7 +13,7 @@ use super::ENGINE;
 use super::events::EngineEvent;
 use super::session::Shared;
 use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, Gap, RssiAccumulator, TimeMark, TimeSource};
-use crate::dsp::{Analyzer, AnalyzerConfig, Psd};
+use crate::dsp::{Analysis, Analyzer, AnalyzerConfig, Psd};
 use crate::error::{Error, ErrorReport};
 use crate::metrics::SignalMetrics;
 use crate::report::{ReceiverReport, ReceiverStatus, StoredObject};
@@ -225,14 +225,7 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
         Ok(w) => w,
         Err(e) => return Err(Failure::Store(e)),
     };
-    let mut analyzer = match new_analyzer(&info) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            warn!(error = %e.chain(), "no metrics for this capture: analyser rejected its parameters");
-            None
-        }
-    };
-    let mut analysis_error: Option<Error> = None;
+    let mut analysis = Analysing::new(&info);
 
     let mut samples = 0u64;
     let mut first_mark: Option<TimeMark> = None;
@@ -308,13 +301,7 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
                 if host_start.is_none() {
                     host_start = Some(Utc::now());
                 }
-                if let Some(a) = analyzer.as_mut()
-                    && let Err(e) = a.push(&block)
-                {
-                    warn!(error = %e.chain(), "analyser failed; no metrics for this capture");
-                    analysis_error = Some(e);
-                    analyzer = None;
-                }
+                analysis.push(&block).await;
                 samples += block.len() as u64;
                 CaptureChunk::Samples(block)
             }
@@ -386,14 +373,12 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
         rssi: rssi.summary(),
         spectra,
     };
-    let (metrics, psd) = match analyzer.map(|a| a.finish()) {
-        Some(Ok(a)) => (Some(a.metrics), Some(a.psd)),
-        Some(Err(e)) => {
-            warn!(error = %e.chain(), "analysis failed; no metrics for this capture");
-            analysis_error = Some(e);
-            (None, None)
+    let (metrics, psd, analysis_error) = match analysis.finish().await {
+        Ok(a) => (Some(a.metrics), Some(a.psd), None),
+        Err(e) => {
+            warn!(error = %e.chain(), "no metrics for this capture");
+            (None, None, Some(e))
         }
-        None => (None, None),
     };
     shared.emit(EngineEvent::CaptureFinished {
         receiver: id.clone(),
@@ -414,6 +399,72 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
         analysis_error,
         objects,
     })
+}
+
+/// Sample rate from which analysis runs on a thread of its own, overlapping with storage.
+const OFFLOAD_RATE_HZ: f64 = 250_000.0;
+
+/// The analyser of one capture: inline for low rates, on a blocking thread fed through a
+/// bounded channel for high rates (the copy of each block costs far less than the analysis
+/// it moves off the storage path).
+enum Analysing {
+    Inline(Box<crate::Result<Analyzer>>),
+    Worker {
+        tx: Option<tokio::sync::mpsc::Sender<crate::capture::SampleBlock>>,
+        join: tokio::task::JoinHandle<crate::Result<Analysis>>,
+    },
+}
+
+impl Analysing {
+    fn new(info: &CaptureInfo) -> Self {
+        let analyzer = new_analyzer(info);
+        match analyzer {
+            Ok(mut a) if info.sample_rate_hz >= OFFLOAD_RATE_HZ => {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::capture::SampleBlock>(4);
+                let join = tokio::task::spawn_blocking(move || {
+                    while let Some(b) = rx.blocking_recv() {
+                        a.push(&b)?;
+                    }
+                    a.finish()
+                });
+                Analysing::Worker { tx: Some(tx), join }
+            }
+            other => Analysing::Inline(Box::new(other)),
+        }
+    }
+
+    async fn push(&mut self, block: &crate::capture::SampleBlock) {
+        match self {
+            Analysing::Inline(a) => {
+                if let Ok(an) = a.as_mut().as_mut()
+                    && let Err(e) = an.push(block)
+                {
+                    **a = Err(e);
+                }
+            }
+            Analysing::Worker { tx, .. } => {
+                // A closed channel means the worker stopped on an error, reported by `finish`.
+                if let Some(t) = tx
+                    && t.send(block.clone()).await.is_err()
+                {
+                    *tx = None;
+                }
+            }
+        }
+    }
+
+    async fn finish(self) -> crate::Result<Analysis> {
+        match self {
+            Analysing::Inline(a) => (*a)?.finish(),
+            Analysing::Worker { tx, join } => {
+                drop(tx);
+                join.await.map_err(|e| Error::Generic {
+                    backend: ENGINE,
+                    source: format!("analysis task failed: {e}").into(),
+                })?
+            }
+        }
+    }
 }
 
 fn truncate(block: &mut crate::capture::SampleBlock, n: usize) {

@@ -26,6 +26,7 @@ struct Scripted {
     script: Vec<CaptureChunk>,
     end_with: Option<fn() -> Error>,
     opens: AtomicU32,
+    rate: f64,
 }
 
 impl fmt::Display for Scripted {
@@ -47,7 +48,7 @@ impl ReceiverSource for Scripted {
         let info = CaptureInfo {
             receiver: self.info.clone(),
             format: SampleFormat::ComplexF32,
-            sample_rate_hz: 1000.0,
+            sample_rate_hz: self.rate,
             center_frequency_hz: 1e6,
             target_frequency_hz: 1e6,
             expected_samples: self.expected,
@@ -84,6 +85,7 @@ fn scripted(
         script,
         end_with,
         opens: AtomicU32::new(0),
+        rate: 1000.0,
     })
 }
 
@@ -191,4 +193,18 @@ async fn late_subscribers_do_not_hang_and_events_serialise() {
         let v = serde_json::to_value(e).unwrap();
         assert_eq!(v["type"], e.name());
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn high_rate_captures_are_analysed_off_the_storage_path() {
+    let mut fast = Arc::into_inner(scripted("fast", Some(300_000), vec![tone(100_000); 4], None)).unwrap();
+    fast.rate = 2.4e6;
+    let (engine, sink, _) = engine(vec![Arc::new(fast)]);
+    let out = engine.acquire_detailed(req()).await.unwrap();
+    let r = &out.report.receivers[0];
+    assert_eq!(r.status, ReceiverStatus::Recorded, "{r:?}");
+    assert_eq!(r.metrics.unwrap().samples, 300_000);
+    assert!(r.metrics.unwrap().snr_db.is_some());
+    assert_eq!(out.psds.len(), 1);
+    assert!(!sink.keys().is_empty());
 }

@@ -574,7 +574,6 @@ impl ReceiverSource for SimulatedReceiver {
             plan,
             id,
             clock: self.config.clock,
-            pacing: self.config.pacing,
             failure: self.config.failure,
             chunk: self.config.chunk_len(),
             full_scale_dbm: self.config.full_scale_dbm,
@@ -584,7 +583,11 @@ impl ReceiverSource for SimulatedReceiver {
             cancel,
         };
         let span = tracing::debug_span!("simulated_capture", receiver = %self.config.info.id);
-        tokio::spawn(tracing::Instrument::instrument(generator.run(), span));
+        if self.config.pacing == Pacing::AsFastAsPossible && self.config.failure != Failure::Stall {
+            tokio::task::spawn_blocking(move || span.in_scope(|| generator.run_blocking()));
+        } else {
+            tokio::spawn(tracing::Instrument::instrument(generator.run(), span));
+        }
         let chunks = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).boxed();
         Ok(CaptureStream { info, chunks })
     }
@@ -602,7 +605,6 @@ struct Generator {
     plan: CapturePlan,
     id: heimdall_core::ReceiverId,
     clock: Clock,
-    pacing: Pacing,
     failure: Failure,
     chunk: usize,
     full_scale_dbm: f64,
@@ -659,6 +661,99 @@ impl Generator {
         }
     }
 
+    fn cursor(&self) -> Cursor {
+        let gps_every = self.plan.fs.round().max(1.0) as u64;
+        Cursor {
+            n0: 0,
+            total: self.plan.expected_samples,
+            drop_at: match self.failure {
+                Failure::DropAfter { seconds } => Some((seconds.max(0.0) * self.plan.fs) as u64),
+                _ => None,
+            },
+            gps_every,
+            next_gps: gps_every,
+            done: false,
+        }
+    }
+
+    /// The next chunk's span `(n0, len, connection drops after it)`, or `None` when finished.
+    fn next_span(&self, c: &Cursor) -> Option<(u64, u64, bool)> {
+        if c.done || c.n0 >= c.total {
+            return None;
+        }
+        let mut len = (c.total - c.n0).min(self.chunk as u64);
+        let mut dropping = false;
+        if let Some(d) = c.drop_at
+            && c.n0 + len >= d
+        {
+            len = d.saturating_sub(c.n0);
+            dropping = true;
+        }
+        Some((c.n0, len, dropping))
+    }
+
+    /// Appends the items of one span to `out` and advances the cursor.
+    fn produce(&mut self, c: &mut Cursor, (n0, len, dropping): (u64, u64, bool), out: &mut Vec<Result<CaptureChunk>>) {
+        if len > 0 {
+            let (block, power) = self.plan.generate(n0, len as usize);
+            out.push(Ok(CaptureChunk::Samples(SampleBlock::Complex(block))));
+            out.push(Ok(CaptureChunk::Rssi(RssiReading {
+                sample_index: n0,
+                value: 10.0 * power.max(1e-30).log10() + self.full_scale_dbm,
+                unit: PowerUnit::Dbm,
+            })));
+        }
+        c.n0 = n0 + len;
+        if dropping {
+            c.done = true;
+            out.push(Err(Error::ConnectionLost {
+                backend: BACKEND,
+                target: self.id.to_string(),
+                received: c.n0,
+                reason: "connection reset by peer (simulated)".into(),
+                source: None,
+            }));
+            return;
+        }
+        if self.failure == Failure::Garbage {
+            c.done = true;
+            out.push(Err(Error::Malformed {
+                backend: BACKEND,
+                origin: self.id.to_string(),
+                reason: "frame header has an unknown tag (simulated garbage)".into(),
+            }));
+            return;
+        }
+        if self.clock == Clock::Gps && c.n0 >= c.next_gps && c.n0 < c.total {
+            c.next_gps = c.n0 + c.gps_every;
+            out.push(Ok(CaptureChunk::Time(self.time_mark(c.n0))));
+        }
+    }
+
+    /// As fast as possible, on a blocking thread: generation is CPU-bound, and a thread of its
+    /// own lets it overlap with the consumer on another core.
+    fn run_blocking(mut self) {
+        let mark = self.time_mark(0);
+        if self.out.blocking_send(Ok(CaptureChunk::Time(mark))).is_err() {
+            return;
+        }
+        let mut c = self.cursor();
+        let mut items = Vec::with_capacity(4);
+        while let Some(span) = self.next_span(&c) {
+            if self.cancel.is_cancelled() {
+                let _ = self.out.try_send(Err(cancelled(&self.id)));
+                return;
+            }
+            self.produce(&mut c, span, &mut items);
+            for item in items.drain(..) {
+                if self.out.blocking_send(item).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Real-time pacing and stalls, as an async task.
     async fn run(mut self) {
         let mark = self.time_mark(0);
         if let Sent::Stop = self.send(Ok(CaptureChunk::Time(mark))).await {
@@ -672,73 +767,31 @@ impl Generator {
             }
             return;
         }
-        let total = self.plan.expected_samples;
-        let drop_at = match self.failure {
-            Failure::DropAfter { seconds } => Some(((seconds.max(0.0)) * self.plan.fs) as u64),
-            _ => None,
-        };
-        let gps_every = self.plan.fs.round().max(1.0) as u64;
-        let mut next_gps = gps_every;
-        let mut n0 = 0u64;
-        while n0 < total {
-            let mut len = (total - n0).min(self.chunk as u64);
-            let mut dropping = false;
-            if let Some(d) = drop_at
-                && n0 + len >= d
-            {
-                len = d.saturating_sub(n0);
-                dropping = true;
-            }
-            if self.pacing == Pacing::RealTime {
-                let due = self.plan.time_of(n0 + len);
-                if let Sent::Stop = self.wait_until(due).await {
-                    return;
-                }
-            }
-            if len > 0 {
-                let (block, power) = self.plan.generate(n0, len as usize);
-                if let Sent::Stop = self.send(Ok(CaptureChunk::Samples(SampleBlock::Complex(block)))).await {
-                    return;
-                }
-                let rssi = RssiReading {
-                    sample_index: n0,
-                    value: 10.0 * power.max(1e-30).log10() + self.full_scale_dbm,
-                    unit: PowerUnit::Dbm,
-                };
-                if let Sent::Stop = self.send(Ok(CaptureChunk::Rssi(rssi))).await {
-                    return;
-                }
-            }
-            n0 += len;
-            if dropping {
-                let e = Error::ConnectionLost {
-                    backend: BACKEND,
-                    target: self.id.to_string(),
-                    received: n0,
-                    reason: "connection reset by peer (simulated)".into(),
-                    source: None,
-                };
-                let _ = self.send(Err(e)).await;
+        let mut c = self.cursor();
+        let mut items = Vec::with_capacity(4);
+        while let Some(span) = self.next_span(&c) {
+            let due = self.plan.time_of(span.0 + span.1);
+            if let Sent::Stop = self.wait_until(due).await {
                 return;
             }
-            if self.failure == Failure::Garbage {
-                let e = Error::Malformed {
-                    backend: BACKEND,
-                    origin: self.id.to_string(),
-                    reason: "frame header has an unknown tag (simulated garbage)".into(),
-                };
-                let _ = self.send(Err(e)).await;
-                return;
-            }
-            if self.clock == Clock::Gps && n0 >= next_gps && n0 < total {
-                let mark = self.time_mark(n0);
-                next_gps = n0 + gps_every;
-                if let Sent::Stop = self.send(Ok(CaptureChunk::Time(mark))).await {
+            self.produce(&mut c, span, &mut items);
+            for item in items.drain(..) {
+                if let Sent::Stop = self.send(item).await {
                     return;
                 }
             }
         }
     }
+}
+
+/// Position of a generator in its capture.
+struct Cursor {
+    n0: u64,
+    total: u64,
+    drop_at: Option<u64>,
+    gps_every: u64,
+    next_gps: u64,
+    done: bool,
 }
 
 #[cfg(test)]

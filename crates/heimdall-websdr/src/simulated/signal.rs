@@ -194,13 +194,24 @@ impl CapturePlan {
             Complex32::new(0.0, -1.0),
         ][(self.rng.random::<u32>() & 3) as usize];
         let nrot = quarter * self.noise_std;
-        let table = &self.noise.0;
+        let table: &[Complex32; NOISE_LEN] = match (*self.noise.0).try_into() {
+            Ok(t) => t,
+            Err(_) => return (Vec::new(), 0.0),
+        };
+        // Block rotator: 8 independent lanes `rot·step^k`, advanced by `step^8` per block, so
+        // the per-sample work has no loop-carried dependency (the recurrence is 8× shorter).
+        let mut pw = [Complex64::new(1.0, 0.0); LANES];
+        for k in 1..LANES {
+            pw[k] = pw[k - 1] * step;
+        }
+        let step_block = pw[LANES - 1] * step;
         let mut out = Vec::with_capacity(len);
         let power = match &self.modulation {
-            ModPlan::Carrier => fill(&mut out, len, table, off, nrot, |_| {
-                let s = rot;
-                rot *= step;
-                s
+            ModPlan::Carrier => fill(&mut out, len, table, off, nrot, |b| {
+                for (o, p) in b.iter_mut().zip(&pw) {
+                    *o = rot * p;
+                }
+                rot *= step_block;
             }),
             ModPlan::Fm { betas, tones, phase0 } => {
                 // Tone rotators: exp(j2π f_i u), advanced by one sample each step.
@@ -217,31 +228,56 @@ impl CapturePlan {
                         )
                     })
                     .collect();
-                fill(&mut out, len, table, off, nrot, |_| {
-                    let mut phi = 0.0;
-                    for (z, st, b) in tz.iter_mut() {
-                        phi += *b * z.im;
-                        *z *= *st;
+                fill(&mut out, len, table, off, nrot, |b| {
+                    for (o, p) in b.iter_mut().zip(&pw) {
+                        let mut phi = 0.0;
+                        for (z, st, beta) in tz.iter_mut() {
+                            phi += *beta * z.im;
+                            *z *= *st;
+                        }
+                        let (s, c) = phi.sin_cos();
+                        *o = rot * p * Complex64::new(c, s);
                     }
-                    let (s, c) = phi.sin_cos();
-                    let v = rot * Complex64::new(c, s);
-                    rot *= step;
-                    v
+                    rot *= step_block;
                 })
             }
             &ModPlan::Bursts { period, on, ramp, u0 } => {
-                let base = (u0 + tn0.rem_euclid(period)).rem_euclid(period);
-                fill(&mut out, len, table, off, nrot, |i| {
-                    let pos = (base + i as f64 * dt).rem_euclid(period);
-                    let v = rot * burst_envelope(pos, on, ramp);
-                    rot *= step;
-                    v
+                // Position in the burst period of the block's first sample, advanced
+                // incrementally (exact at each chunk start).
+                let mut pos = (u0 + tn0.rem_euclid(period)).rem_euclid(period);
+                let block_dt = LANES as f64 * dt;
+                let short_period = block_dt >= period;
+                fill(&mut out, len, table, off, nrot, |b| {
+                    if !short_period && pos >= on + ramp && pos + block_dt <= period {
+                        // The whole block is between bursts.
+                        b.fill(Complex64::new(0.0, 0.0));
+                    } else {
+                        for (k, (o, p)) in b.iter_mut().zip(&pw).enumerate() {
+                            let mut q = pos + k as f64 * dt;
+                            if short_period {
+                                q = q.rem_euclid(period);
+                            } else if q >= period {
+                                q -= period;
+                            }
+                            *o = rot * p * burst_envelope(q, on, ramp);
+                        }
+                    }
+                    rot *= step_block;
+                    pos += block_dt;
+                    if short_period {
+                        pos = pos.rem_euclid(period);
+                    } else if pos >= period {
+                        pos -= period;
+                    }
                 })
             }
         };
         (out, power)
     }
 }
+
+/// Lanes of the block rotator.
+const LANES: usize = 8;
 
 /// Raised-cosine keyed envelope: rises over `[0, ramp)`, on until `on`, falls over `[on, on+ramp)`.
 #[inline]
@@ -257,33 +293,41 @@ fn burst_envelope(pos: f64, on: f64, ramp: f64) -> f64 {
     }
 }
 
-/// Appends `len` samples `sig(i) + noise`, clipped to full scale; returns their mean power.
+/// Appends `len` samples `signal + noise`, clipped to full scale; returns their mean power.
+/// `sig` fills the next block of [`LANES`] signal samples (the last block may be used in part).
 #[inline]
-fn fill<F: FnMut(usize) -> Complex64>(
+fn fill<F: FnMut(&mut [Complex64; LANES])>(
     out: &mut Vec<Complex32>,
     len: usize,
-    table: &[Complex32],
+    table: &[Complex32; NOISE_LEN],
     off: usize,
     nrot: Complex32,
     mut sig: F,
 ) -> f64 {
     let mut acc = 0.0f64;
-    let mut i = 0usize;
-    let mut idx = off.min(table.len());
-    while i < len && !table.is_empty() {
-        let n = (len - i).min(table.len() - idx);
+    let mut block = [Complex64::new(0.0, 0.0); LANES];
+    let mut samples = [Complex32::new(0.0, 0.0); LANES];
+    let mut idx = off;
+    let mut done = 0usize;
+    while done < len {
+        sig(&mut block);
+        let n = (len - done).min(LANES);
         let mut part = 0.0f32;
-        for z in &table[idx..idx + n] {
-            let s = sig(i);
-            let nz = *z * nrot;
+        for (o, s) in samples.iter_mut().zip(&block) {
+            let nz = table[idx & NOISE_MASK] * nrot;
+            idx = idx.wrapping_add(1);
             let re = (s.re as f32 + nz.re).clamp(-1.0, 1.0);
             let im = (s.im as f32 + nz.im).clamp(-1.0, 1.0);
             part += re * re + im * im;
-            out.push(Complex32::new(re, im));
-            i += 1;
+            *o = Complex32::new(re, im);
         }
+        if n < LANES {
+            // Partial last block: only the first `n` samples count.
+            part = samples[..n].iter().map(|c| c.norm_sqr()).sum();
+        }
+        out.extend_from_slice(&samples[..n]);
         acc += f64::from(part);
-        idx = 0;
+        done += n;
     }
     if len == 0 { 0.0 } else { acc / len as f64 }
 }
