@@ -117,7 +117,8 @@ for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{tag}/sessions/{session}/").
 PY
 }
 if [ -x "$py" ]; then
-  s3_keys "$s1" | grep -q '/manifest.json$' || fail "no manifest of $s1 in S3"
+  keys=$(s3_keys "$s1") || fail "cannot list S3 objects of $s1"
+  grep -q '/manifest.json$' <<<"$keys" || fail "no manifest of $s1 in S3: $keys"
 else
   echo "service e2e: WARNING: $py missing, S3 listing skipped (run scripts/s3.sh pyenv)" >&2
 fi
@@ -144,7 +145,7 @@ http GET "/api/v1/measurements?session=$s2"
 rows=$resp
 [ "$(echo "$rows" | json 'len(d)')" = 0 ] || fail "rows remain for the cancelled session: $rows"
 if [ -x "$py" ]; then
-  left=$(s3_keys "$s2")
+  left=$(s3_keys "$s2") || fail "cannot list S3 objects of $s2"
   [ -z "$left" ] || fail "objects remain in S3 for the cancelled session: $left"
 fi
 echo "service e2e: session $s2 CANCELLED, nothing left behind"
