@@ -270,6 +270,21 @@ impl PgStore {
             .map(Columns::from_rows)
             .collect::<Result<Vec<_>>>()?;
         let mut conn = self.conn("insert measurements").await?;
+        if chunks.len() == 1 {
+            // One statement is atomic by itself: skip BEGIN/COMMIT (two round trips per batch).
+            let inserted = match chunks.into_iter().next() {
+                Some(cols) => cols
+                    .insert_query()
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| self.ctx().query("insert measurements", &e))?,
+                None => 0,
+            } as u64;
+            return Ok(RecordOutcome {
+                inserted,
+                duplicates: (rows.len() as u64).saturating_sub(inserted),
+            });
+        }
         let inserted = conn
             .transaction::<usize, diesel::result::Error, _>(async move |c| {
                 let mut n = 0;

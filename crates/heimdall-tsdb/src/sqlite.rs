@@ -33,11 +33,20 @@ pub(crate) const BACKEND: &str = "sqlite";
 /// SQLite's default maximum number of host parameters per statement (since 3.32.0).
 pub(crate) const MAX_BIND_PARAMS: usize = 32_766;
 
-/// Rows per multi-row INSERT: as many as fit under the parameter limit, capped at 1000.
-pub(crate) const ROWS_PER_INSERT: usize = {
-    let fit = MAX_BIND_PARAMS / MEASUREMENT_COLUMNS;
-    if fit < 1000 { fit } else { 1000 }
-};
+/// Rows per multi-row INSERT statement.
+pub(crate) const ROWS_PER_INSERT: usize = 200;
+const _: () = assert!(ROWS_PER_INSERT * MEASUREMENT_COLUMNS <= MAX_BIND_PARAMS);
+
+fn insert_rows(c: &mut SqliteConnection, rows: &[NewMeasurement]) -> QueryResult<usize> {
+    let mut n = 0;
+    for row in rows {
+        n += diesel::insert_into(schema::measurements::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?;
+    }
+    Ok(n)
+}
 
 /// The SQLite migrations, embedded in the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -133,7 +142,8 @@ impl SqliteStore {
                     })?
                     .map_err(|e| CTX.connection("open", &e))?;
                 let mut pragmas = format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; \
+                     PRAGMA temp_store = MEMORY;",
                     self.opts.busy_timeout.as_millis().min(i32::MAX as u128)
                 );
                 if self.path.is_some() {
@@ -192,13 +202,22 @@ impl SqliteStore {
         let inserted = self
             .run("insert measurements", move |c| {
                 c.immediate_transaction(|c| {
+                    // Fixed-size chunks give diesel a static query id, so the multi-row
+                    // statement is prepared once and cached; the tail goes row by row (also
+                    // cached). Each statement binds at most ROWS_PER_INSERT * MEASUREMENT_COLUMNS
+                    // parameters, far below SQLITE_MAX_BIND_PARAMS.
                     let mut n = 0usize;
-                    for chunk in rows.chunks(ROWS_PER_INSERT) {
-                        n += diesel::insert_into(schema::measurements::table)
-                            .values(chunk)
-                            .on_conflict_do_nothing()
-                            .execute(c)?;
+                    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+                    for chunk in &mut chunks {
+                        n += match <&[NewMeasurement; ROWS_PER_INSERT]>::try_from(chunk) {
+                            Ok(arr) => diesel::insert_into(schema::measurements::table)
+                                .values(arr)
+                                .on_conflict_do_nothing()
+                                .execute(c)?,
+                            Err(_) => insert_rows(c, chunk)?,
+                        };
                     }
+                    n += insert_rows(c, chunks.remainder())?;
                     Ok(n)
                 })
             })

@@ -60,3 +60,4 @@ CREATE TABLE IF NOT EXISTS measurements (
 CREATE INDEX IF NOT EXISTS measurements_receiver_time_idx ON measurements (receiver_id, captured_at DESC);
 CREATE INDEX IF NOT EXISTS measurements_captured_at_idx ON measurements (captured_at);
 CREATE INDEX IF NOT EXISTS measurements_frequency_time_idx ON measurements (frequency_hz, captured_at DESC);
+
