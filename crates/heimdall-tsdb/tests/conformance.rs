@@ -1,0 +1,12 @@
+//! The core conformance kit (`heimdall_core::testkit::metric_store_conformance`) on every backend.
+
+mod common;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn core_conformance_kit_on_every_backend() {
+    common::on_all_backends("conformance", |db, name| async move {
+        eprintln!("conformance on {name}");
+        heimdall_core::testkit::metric_store_conformance(db.as_ref(), db.as_ref(), db.as_ref()).await;
+    })
+    .await;
+}
