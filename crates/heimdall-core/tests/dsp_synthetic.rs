@@ -1,6 +1,7 @@
 //! Held-out synthetic captures (seeded Gaussian noise, tones anywhere in +-0.45 fs, with and
 //! without DC / LO leakage) against the accuracy targets, plus streaming, real-audio and
 //! bad-input behaviour.
+#![allow(clippy::print_stderr)] // the tests report their accuracy figures
 
 use heimdall_core::dsp::{Analysis, Analyzer, AnalyzerConfig, analyze_complex, analyze_real};
 use heimdall_core::{Complex32, Error, SampleBlock};

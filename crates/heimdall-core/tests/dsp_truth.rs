@@ -1,5 +1,6 @@
 //! The DSP core against the truth vectors in `testdata/dsp` (scipy's exact Welch output and
 //! the true SNR / tone frequency of each synthetic capture).
+#![allow(clippy::print_stderr)] // the tests report their accuracy figures
 
 use std::path::PathBuf;
 

@@ -240,7 +240,7 @@ impl Spectra {
             }
         }
         self.frames += 1;
-        if self.frames % FLUSH_EVERY == 0 {
+        if self.frames.is_multiple_of(FLUSH_EVERY) {
             self.flush();
         }
     }
