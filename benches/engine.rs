@@ -62,5 +62,10 @@ fn session(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, session);
+criterion_group! {
+    name = benches;
+    // No plots: plotters needs system fonts that minimal hosts lack.
+    config = Criterion::default().without_plots();
+    targets = session
+}
 criterion_main!(benches);
