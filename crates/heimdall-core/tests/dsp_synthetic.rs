@@ -154,6 +154,9 @@ fn snr_and_frequency_at_2m048() {
     let w = sweep(2_048_000.0, 1 << 18, 8, 7, (0.0, 40.0), true);
     eprintln!("2.048 MS/s, 2^18 samples, DC: {w:?}");
     assert!(w.freq <= 1.0, "{w:?}");
+    let w = sweep(2_048_000.0, 1 << 16, 24, 10, (0.0, 40.0), true);
+    eprintln!("2.048 MS/s, 2^16 samples, DC: {w:?}");
+    assert!(w.freq <= 1.0, "{w:?}");
     // Short captures: SNR still within 0.5 dB (frequency limited by the Cramer-Rao bound,
     // 0.38 Hz rms at 0 dB for 16384 samples).
     let w = sweep(2_048_000.0, 16_384, 40, 8, (-5.0, 40.0), true);
@@ -182,6 +185,39 @@ fn tones_at_the_band_edges_and_negative_offsets() {
             cap.snr_db
         );
     }
+}
+
+/// A narrowband signal (40 random-phase tones over ~600 Hz) is measured whole.
+#[test]
+fn narrowband_multitone_signal_power() {
+    let fs = 12_000.0;
+    let n = 65_536;
+    let mut g = Gauss::new(31);
+    let tones: Vec<(f64, f64)> = (0..40).map(|k| (2000.0 + 15.0 * k as f64, g.pair().0 * 3.0)).collect();
+    let amp = (0.0625f64 / 40.0).sqrt();
+    let sigma = (0.0625f64 * 10f64.powf(-10.0 / 10.0) / 2.0).sqrt();
+    let mut noise_power = 0.0;
+    let mut sig_power = 0.0;
+    let x: Vec<Complex32> = (0..n)
+        .map(|i| {
+            let t = i as f64 / fs;
+            let (mut re, mut im) = (0.0, 0.0);
+            for &(f, ph) in &tones {
+                let a = std::f64::consts::TAU * f * t + ph;
+                re += amp * a.cos();
+                im += amp * a.sin();
+            }
+            sig_power += re * re + im * im;
+            let (a, b) = g.pair();
+            let (nr, ni) = (a * sigma, b * sigma);
+            noise_power += nr * nr + ni * ni;
+            Complex32::new((re + nr) as f32, (im + ni) as f32)
+        })
+        .collect();
+    let truth = 10.0 * (sig_power / noise_power).log10();
+    let m = analyze(fs, &x).metrics;
+    eprintln!("multitone: snr {:?} vs {truth}", m.snr_db);
+    assert!((m.snr_db.unwrap() - truth).abs() < 0.5, "{:?} vs {truth}", m.snr_db);
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub struct AnalyzerConfig {
     /// Probability that pure noise is reported as a signal (default 1e-3).
     pub false_alarm_probability: f64,
     /// Bins either side of 0 Hz treated as DC / LO leakage when a DC component is present
-    /// (default 3).
+    /// (default 3; at most `segment_len / 8` is used).
     pub dc_guard_bins: usize,
 }
 
@@ -112,16 +112,6 @@ impl AnalyzerConfig {
             return Err(Error::invalid(
                 "false_alarm_probability",
                 format!("{p}: must be in (0, 0.5)"),
-            ));
-        }
-        if self.dc_guard_bins > self.segment_len / 8 {
-            return Err(Error::invalid(
-                "dc_guard_bins",
-                format!(
-                    "{}: at most segment_len / 8 = {}",
-                    self.dc_guard_bins,
-                    self.segment_len / 8
-                ),
             ));
         }
         Ok(())
@@ -771,7 +761,7 @@ impl Analyzer {
             dc_mean: mean,
             dc_bin_gain: sum_w * sum_w / (fs * sum_w2),
             false_alarm_probability: self.cfg.false_alarm_probability,
-            dc_guard_bins: self.cfg.dc_guard_bins,
+            dc_guard_bins: self.cfg.dc_guard_bins.min(self.n / 8),
         };
         let est: Estimate = estimate(&inputs);
         let db = |p: Option<f64>| p.filter(|&p| p > 0.0 && p.is_finite()).map(|p| 10.0 * p.log10());
