@@ -185,6 +185,12 @@ async fn late_subscribers_do_not_hang_and_events_serialise() {
     let h = engine.start(req(), Some(id)).unwrap();
     assert_eq!(h.session_id(), id);
     let first = h.events();
+    let second = h.events();
+    let evs: Vec<EngineEvent> = second.collect().await;
+    assert_eq!(evs.last().map(|e| e.name()), Some("session_finished"));
+    // Subscribing after the end gives a stream that ends, never one that hangs.
+    let late = tokio::time::timeout(Duration::from_secs(5), h.events().collect::<Vec<_>>()).await;
+    assert!(late.is_ok());
     let report = h.finish().await.unwrap();
     assert_eq!(report.session_id, id);
     let evs: Vec<EngineEvent> = first.collect().await;
