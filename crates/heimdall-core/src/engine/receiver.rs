@@ -217,8 +217,16 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
     }
     let expected = info.expected_samples.unwrap_or_else(|| req.samples_at(fs));
     let bytes_per_sample = info.format.bytes_per_sample() as u64;
-    let budget = req.start_at.map(time_until).unwrap_or_default() + req.duration + cfg.capture_timeout_margin;
-    let deadline = Instant::now() + budget;
+    let budget = req
+        .start_at
+        .map(time_until)
+        .unwrap_or_default()
+        .saturating_add(req.duration)
+        .saturating_add(cfg.capture_timeout_margin);
+    // A deadline beyond what the clock can represent is no deadline (one year is plenty).
+    let deadline = Instant::now()
+        .checked_add(budget)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
 
     // Begin storing.
     let mut writer = match shared.engine.sink.begin_capture(shared.session_id, &info).await {
@@ -349,7 +357,7 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
     let (start_time, time_source) = match (first_mark, host_start) {
         (Some(m), _) => {
             let back = chrono::Duration::nanoseconds((m.sample_index as f64 / fs * 1e9).round() as i64);
-            (m.time - back, m.source)
+            (m.time.checked_sub_signed(back).unwrap_or(m.time), m.source)
         }
         (None, Some(h)) => (h, TimeSource::Host),
         (None, None) => (Utc::now(), TimeSource::Host),

@@ -78,9 +78,14 @@ impl RetryConfig {
         Ok(())
     }
 
-    /// Whether `error` after `attempts` attempts (1-based) should be retried.
+    /// Whether `error` after `attempts` attempts (1-based) should be retried: it must be
+    /// retryable, retries must remain, and a server-requested wait ([`Error::retry_after`])
+    /// must not exceed `max_backoff` (a receiver that asks to come back much later is
+    /// reported failed rather than holding the session).
     pub fn should_retry(&self, error: &Error, attempts: u32) -> bool {
-        error.is_retryable() && attempts <= self.max_retries
+        error.is_retryable()
+            && attempts <= self.max_retries
+            && error.retry_after().is_none_or(|a| a <= self.max_backoff)
     }
 
     /// The wait before retry number `retry` (1-based) after `error`.
@@ -122,6 +127,15 @@ mod tests {
             source: None,
         };
         assert_eq!(r.backoff(1, Some(&busy)), Duration::from_secs(2));
+        assert!(!r.should_retry(&busy, 1), "asks for 2 s, more than max_backoff");
+        let busy = Error::Unavailable {
+            backend: "x",
+            target: "y".into(),
+            reason: "busy".into(),
+            retry_after: Some(Duration::from_millis(300)),
+            source: None,
+        };
+        assert_eq!(r.backoff(1, Some(&busy)), Duration::from_millis(300));
         let j = RetryConfig {
             jitter: true,
             ..r.clone()

@@ -640,7 +640,7 @@ impl Generator {
                 let _ = self.out.try_send(Err(cancelled(&self.id)));
                 Sent::Stop
             }
-            _ = tokio::time::sleep_until(self.opened_at + ahead) => Sent::Ok,
+            _ = tokio::time::sleep_until(self.opened_at.checked_add(ahead).unwrap_or(self.opened_at)) => Sent::Ok,
         }
     }
 
@@ -650,7 +650,11 @@ impl Generator {
             Clock::Gps => (true_time, TimeSource::Gps),
             Clock::Exact => (true_time, TimeSource::Simulated),
             Clock::Host { .. } => (
-                true_time + chrono::Duration::nanoseconds((self.plan.host_clock_error_s * 1e9) as i64),
+                true_time
+                    .checked_add_signed(chrono::Duration::nanoseconds(
+                        (self.plan.host_clock_error_s * 1e9) as i64,
+                    ))
+                    .unwrap_or(true_time),
                 TimeSource::Host,
             ),
         };

@@ -176,7 +176,9 @@ impl CapturePlan {
     /// True time of sample `n`.
     pub(super) fn time_of(&self, n: u64) -> DateTime<Utc> {
         let ns = (n as f64 / self.fs * 1e9).round();
-        self.t0 + chrono::Duration::nanoseconds(ns.min(i64::MAX as f64) as i64)
+        self.t0
+            .checked_add_signed(chrono::Duration::nanoseconds(ns as i64))
+            .unwrap_or(self.t0)
     }
 
     /// Generates samples `n0..n0+len` and their mean power (full-scale units).
