@@ -50,7 +50,11 @@ fn dataset(n: usize, seed: u64) -> Vec<Measurement> {
         x ^= x >> 7;
         x ^= x << 17;
         let u = (x % 10_000) as f64 / 10_000.0;
-        let snr = if x % 50 == 0 { None } else { Some(u * 40.0 - 5.0) };
+        let snr = if x.is_multiple_of(50) {
+            None
+        } else {
+            Some(u * 40.0 - 5.0)
+        };
         out.push(Measurement {
             session_id: session,
             receiver_id: receivers[i % nrx].clone(),
@@ -269,6 +273,35 @@ async fn run_pg(
         "postgres     store insert  {n} rows in {store:>9.3?}: {:>9.0} rows/s (batches of {BATCH}, UNNEST)",
         rate(n, store)
     );
+
+    // The same rows from 4 concurrent writers (commits overlap: group commit).
+    psql(url, &["-c", "TRUNCATE measurements"]);
+    let pg = std::sync::Arc::new(pg);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for part in rows.chunks(rows.len().div_ceil(4).max(1)) {
+        let pg = pg.clone();
+        let part = part.to_vec();
+        tasks.push(tokio::spawn(async move { insert_all(&pg, &part).await }));
+    }
+    for t in tasks {
+        t.await.expect("task")?;
+    }
+    let conc = started.elapsed();
+    println!(
+        "postgres     store insert  {n} rows in {conc:>9.3?}: {:>9.0} rows/s (4 concurrent writers)",
+        rate(n, conc)
+    );
+
+    // Without waiting for the WAL flush at each commit (durability trade-off, opt-in per URL).
+    psql(url, &["-c", "TRUNCATE measurements"]);
+    let nosync = Tsdb::builder().with_url(url).with_synchronous_commit(false).build()?;
+    let d = insert_all(&nosync, rows).await?;
+    println!(
+        "postgres     store insert  {n} rows in {d:>9.3?}: {:>9.0} rows/s (with_synchronous_commit(false))",
+        rate(n, d)
+    );
+    let pg = Tsdb::from_url(url)?;
 
     let csv = tmp.join("rows.csv");
     write_csv(rows, &csv).expect("csv");

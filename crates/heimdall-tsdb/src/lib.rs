@@ -146,6 +146,7 @@ impl Tsdb {
                     pool_size: 1,
                     connect_timeout: Duration::from_secs(10),
                     busy_timeout: Duration::from_secs(5),
+                    synchronous_commit: true,
                     timescale: TimescaleOptions::default(),
                 },
             )),

@@ -142,11 +142,12 @@ impl PgStore {
         self.pool
             .get_or_init(|| async {
                 let timeout = self.opts.connect_timeout;
+                let sync = self.opts.synchronous_commit;
                 let mut cfg = ManagerConfig::<AsyncPgConnection>::default();
                 cfg.custom_setup = Box::new(move |url: &str| {
                     let url = url.to_owned();
                     async move {
-                        match tokio::time::timeout(timeout, connect(&url)).await {
+                        match tokio::time::timeout(timeout, connect(&url, sync)).await {
                             Ok(r) => r,
                             Err(_) => ConnectionResult::Err(ConnectionError::BadConnection(format!(
                                 "connection timed out after {timeout:?}"
@@ -543,9 +544,18 @@ impl PgStore {
 
 /// Connects like `AsyncPgConnection::establish`, but keeps the whole cause chain of a failure
 /// ("error connecting to server: Connection refused") and its SQLSTATE in the message.
-async fn connect(url: &str) -> ConnectionResult<AsyncPgConnection> {
+async fn connect(url: &str, synchronous_commit: bool) -> ConnectionResult<AsyncPgConnection> {
     match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
-        Ok((client, connection)) => AsyncPgConnection::try_from_client_and_connection(client, connection).await,
+        Ok((client, connection)) => {
+            let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+            if !synchronous_commit {
+                use diesel_async::SimpleAsyncConnection;
+                conn.batch_execute("SET synchronous_commit = off")
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            }
+            Ok(conn)
+        }
         Err(e) => {
             let mut msg = e.to_string();
             let mut src = std::error::Error::source(&e);

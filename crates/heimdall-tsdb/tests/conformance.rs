@@ -1,4 +1,6 @@
 //! The core conformance kit (`heimdall_core::testkit::metric_store_conformance`) on every backend.
+#![cfg(all(feature = "postgres", feature = "sqlite"))]
+#![allow(clippy::print_stderr)]
 
 mod common;
 

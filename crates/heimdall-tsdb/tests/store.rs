@@ -1,4 +1,5 @@
 //! Behaviour tests of the store on SQLite (memory, file) and a real PostgreSQL.
+#![cfg(all(feature = "postgres", feature = "sqlite"))]
 #![allow(clippy::print_stderr)]
 
 mod common;
