@@ -203,7 +203,19 @@ impl PgStore {
     }
 
     async fn conn(&self, operation: &'static str) -> Result<Pooled<'_>> {
-        self.pool().await.get().await.map_err(|e| self.pool_error(operation, e))
+        let pool = self.pool().await;
+        if pool.state().connections == 0 {
+            // Nothing pooled yet (first use, or the server was down): connect here so that a
+            // refused connection or a bad password fails at once with the driver's reason,
+            // instead of bb8 retrying silently until the connect timeout.
+            let conn = pool.dedicated_connection().await.map_err(|e| match e {
+                PoolError::ConnectionError(c) => self.ctx().connection(operation, &c),
+                PoolError::QueryError(q) => self.ctx().query(operation, &q),
+            })?;
+            // A concurrent caller may have filled the pool meanwhile: then this one is dropped.
+            let _ = pool.add(conn);
+        }
+        pool.get().await.map_err(|e| self.pool_error(operation, e))
     }
 
     pub(crate) async fn migrate(&self) -> Result<usize> {

@@ -400,9 +400,9 @@ async fn receiver_registry_crud() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_postgres_is_a_quick_clear_retryable_error_without_the_password() {
+    // Default connect timeout (10 s): a refused connection must not wait for it.
     let db = Tsdb::builder()
         .with_url("postgres://heimdall:TopSecret-42@127.0.0.1:1/metrics")
-        .with_connect_timeout(Duration::from_secs(1))
         .build()
         .expect("build does not connect");
     let shown = format!("{db} {db:?}");
@@ -411,7 +411,7 @@ async fn unreachable_postgres_is_a_quick_clear_retryable_error_without_the_passw
     let started = Instant::now();
     let e = db.health().await.expect_err("port 1 is closed");
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert!(e.is_retryable(), "{e}");
     let all = format!("{e} | {e:?} | {}", e.chain());
     assert!(!all.contains("TopSecret"), "{all}");
@@ -434,12 +434,15 @@ async fn wrong_password_or_database_is_not_retryable() {
     let mut url = url::Url::parse(&admin).expect("url");
     url.set_path("/heimdall_does_not_exist_db");
     let _ = url.set_password(Some("Wr0ngPass"));
-    let db = Tsdb::builder()
-        .with_url(url.to_string())
-        .with_connect_timeout(Duration::from_secs(2))
-        .build()
-        .expect("build");
+    let db = Tsdb::builder().with_url(url.to_string()).build().expect("build");
+    let started = Instant::now();
     let e = db.health().await.expect_err("no such database");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(e.chain().contains("does not exist"), "{}", e.chain());
     assert!(!e.is_retryable(), "{}", e.chain());
     assert!(!format!("{e:?} {}", e.chain()).contains("Wr0ngPass"));
 }
