@@ -244,6 +244,26 @@ impl ArchiveWriter {
     }
 }
 
+/// A writer dropped without `finish` or `abort` (a cancelled task) still aborts its multipart
+/// uploads in the background, so no orphaned parts stay on the server.
+impl Drop for ArchiveWriter {
+    fn drop(&mut self) {
+        let uploads: Vec<ObjectUpload> = [self.npy.take(), self.sigmf.take()].into_iter().flatten().collect();
+        if uploads.is_empty() {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                for up in uploads {
+                    if let Err(e) = up.abort().await {
+                        tracing::warn!(error = %e, "could not abort the upload of a dropped capture writer");
+                    }
+                }
+            });
+        }
+    }
+}
+
 #[async_trait]
 impl CaptureWriter for ArchiveWriter {
     async fn write(&mut self, chunk: CaptureChunk) -> Result<()> {

@@ -243,3 +243,98 @@ async fn s3_server_behaviours() {
     assert!(sink.list_objects(session).await.unwrap().is_empty());
     store.delete(&p).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_writer_aborts_its_multipart_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = heimdall_storage::ArchiveBuilder::from_url(dir.path().to_str().unwrap())
+        .with_part_size(MIN_PART_SIZE)
+        .build()
+        .unwrap();
+    let session = SessionId::new();
+    let info = test_capture_info("rx", SampleFormat::ComplexF32, 2_000_000);
+    let mut w = sink.begin_capture(session, &info).await.unwrap();
+    for i in 0..8 {
+        w.write(CaptureChunk::Samples(block(i * 131_072, 131_072)))
+            .await
+            .unwrap();
+    }
+    let sdir = dir.path().join("sessions").join(session.to_string());
+    assert!(sdir.exists(), "multipart staging files exist while streaming");
+    drop(w);
+    let files = || -> Vec<_> {
+        std::fs::read_dir(&sdir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    for _ in 0..50 {
+        if files().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("staging files left after dropping the writer: {:?}", files());
+}
+
+/// Multipart uploads still open on the S3 test server under `prefix` (via boto3).
+fn open_multipart_uploads(python: &std::path::Path, bucket: &str, prefix: &str) -> usize {
+    let script = r#"
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT"], region_name=os.environ.get("AWS_REGION", "us-east-1"))
+r = s3.list_multipart_uploads(Bucket=sys.argv[1], Prefix=sys.argv[2])
+print(len(r.get("Uploads", [])))
+"#;
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(bucket)
+        .arg(prefix)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_or_aborted_writer_leaves_no_open_s3_multipart_upload() {
+    let Some(base) = common::s3_base("dropped_writer_s3") else {
+        return;
+    };
+    let Some(python) = common::tool("HEIMDALL_PYTHON", "python", "dropped_writer_s3") else {
+        return;
+    };
+    let bucket = base.trim_start_matches("s3://").split('/').next().unwrap().to_owned();
+    let prefix = common::fresh_prefix("dropmp");
+    let sink = heimdall_storage::ArchiveBuilder::from_url(format!("s3://{bucket}/{prefix}"))
+        .with_part_size(MIN_PART_SIZE)
+        .build()
+        .unwrap();
+    for how in ["drop", "abort"] {
+        let session = SessionId::new();
+        let info = test_capture_info("rx", SampleFormat::ComplexF32, 2_000_000);
+        let mut w = sink.begin_capture(session, &info).await.unwrap();
+        for i in 0..8 {
+            w.write(CaptureChunk::Samples(block(i * 131_072, 131_072)))
+                .await
+                .unwrap();
+        }
+        assert!(
+            open_multipart_uploads(&python, &bucket, &prefix) > 0,
+            "{how}: no multipart upload started"
+        );
+        if how == "drop" {
+            drop(w);
+        } else {
+            w.abort().await.unwrap();
+        }
+        let mut left = usize::MAX;
+        for _ in 0..40 {
+            left = open_multipart_uploads(&python, &bucket, &prefix);
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(left, 0, "{how}: multipart uploads left open");
+    }
+}
