@@ -126,14 +126,6 @@ pub(crate) fn window_real(head: &[f32], tail: &[f32], w: &[f32], out: &mut [f32]
     }
 }
 
-/// `psd[k] += |x[k]|^2`, accumulated in `f64`.
-#[inline]
-pub(crate) fn accumulate_power(x: &[Complex32], psd: &mut [f64]) {
-    for (p, x) in psd.iter_mut().zip(x) {
-        *p += f64::from(x.re * x.re + x.im * x.im);
-    }
-}
-
 /// Signed FFT bin index of natural bin `k` (numpy `fftfreq` order).
 #[inline]
 pub(crate) fn signed_bin(k: usize, n: usize) -> i64 {
@@ -211,6 +203,9 @@ pub struct Welch {
     scratch: Box<[Complex32]>,
     framer: Framer<Complex32>,
     acc: Box<[f64]>,
+    /// Segments since the last flush are summed here in `f32` (flushed every 32 segments by
+    /// segment index, so chunking does not change the result).
+    acc32: Box<[f32]>,
     segments: u64,
     samples: u64,
 }
@@ -241,6 +236,7 @@ impl Welch {
             scratch,
             framer: Framer::new(segment_len, segment_len - segment_len / 2),
             acc: vec![0.0; segment_len].into_boxed_slice(),
+            acc32: vec![0.0; segment_len].into_boxed_slice(),
             segments: 0,
             samples: 0,
         })
@@ -256,14 +252,22 @@ impl Welch {
             scratch,
             framer,
             acc,
+            acc32,
             segments,
             ..
         } = self;
         framer.push(x, |head, tail| {
             window_complex(head, tail, window, buf);
             fft.process_with_scratch(buf, scratch);
-            accumulate_power(buf, acc);
+            for (a, x) in acc32.iter_mut().zip(buf.iter()) {
+                *a += x.re * x.re + x.im * x.im;
+            }
             *segments += 1;
+            if segments.is_multiple_of(32) {
+                for (a, p) in acc.iter_mut().zip(acc32.iter_mut()) {
+                    *a += f64::from(std::mem::take(p));
+                }
+            }
         });
     }
 
@@ -287,7 +291,12 @@ impl Welch {
             ));
         }
         let scale = density_scale(self.sample_rate_hz, &self.window, self.segments);
-        let natural: Vec<f64> = self.acc.iter().map(|&a| a * scale).collect();
+        let natural: Vec<f64> = self
+            .acc
+            .iter()
+            .zip(self.acc32.iter())
+            .map(|(&a, &p)| (a + f64::from(p)) * scale)
+            .collect();
         if natural.iter().any(|d| !d.is_finite()) {
             return Err(Error::invalid(
                 "samples",
@@ -301,6 +310,7 @@ impl Welch {
     pub fn reset(&mut self) {
         self.framer.clear();
         self.acc.fill(0.0);
+        self.acc32.fill(0.0);
         self.segments = 0;
         self.samples = 0;
     }
