@@ -168,6 +168,7 @@ async fn s3_stopped_mid_session_gives_retryable_error_and_no_manifest() {
             .await
             .expect_err("finish after the server stopped"),
     };
+    eprintln!("server stopped mid-capture after {:?}: {}", t.elapsed(), err.chain());
     assert!(t.elapsed() < Duration::from_secs(60), "took {:?}", t.elapsed());
     assert!(err.is_retryable(), "{err:?}");
     assert!(err.to_string().contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
