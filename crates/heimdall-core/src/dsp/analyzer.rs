@@ -522,8 +522,15 @@ impl<T: StatSample> StatAccumulator<T> {
 /// - SNR: signal power / noise power;
 /// - frequency: coarse from the peak bins, refined from the phase of `sum X_m[k] conj(X_{m-L}[k])`
 ///   over segments, lags `L = 1` then `L = 8`, at the peak bins;
-/// - DC: the mean of the samples; when it shows above the floor, the bins around 0 Hz are
-///   excluded from the search and the floor, and its power is `dc_power_dbfs`.
+/// - DC: the mean of the samples, reported as `dc_power_dbfs` when it stands out of the noise.
+///   The `dc_guard_bins` around 0 Hz never count in the floor, and are left out of the signal
+///   search when the DC shows above the floor (so a tone that close to 0 Hz is then taken for
+///   LO leakage).
+///
+/// # Limits
+/// The floor assumes the noise is roughly white across the band: with a receiver whose
+/// passband filter rolls off well inside `+-fs/2`, `noise_power_dbfs` is the in-band floor
+/// times the full bandwidth.
 pub struct Analyzer {
     cfg: AnalyzerConfig,
     n: usize,
