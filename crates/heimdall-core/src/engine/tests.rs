@@ -214,3 +214,60 @@ async fn high_rate_captures_are_analysed_off_the_storage_path() {
     assert_eq!(out.psds.len(), 1);
     assert!(!sink.keys().is_empty());
 }
+
+/// Random chunkings of a known capture, with interleaved metadata and surplus: the archive
+/// always holds exactly the first `expected` samples, in order.
+#[tokio::test]
+async fn random_chunkings_store_exactly_the_expected_samples() {
+    use crate::capture::{Gap, PowerUnit, RssiReading};
+    use crate::sink::IqArchive;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    let mut rng = SmallRng::seed_from_u64(7);
+    for round in 0..40 {
+        let expected: u64 = rng.random_range(1..5000);
+        let total = expected + rng.random_range(0..300);
+        let all: Vec<Complex32> = (0..total).map(|k| Complex32::new(k as f32, -(k as f32))).collect();
+        let mut script = vec![CaptureChunk::Time(TimeMark {
+            sample_index: 0,
+            time: Utc::now(),
+            source: TimeSource::Gps,
+        })];
+        let (mut at, mut gaps) = (0usize, 0usize);
+        while at < all.len() {
+            let n = rng.random_range(0..700).min(all.len() - at);
+            script.push(CaptureChunk::Samples(SampleBlock::Complex(all[at..at + n].to_vec())));
+            at += n;
+            match rng.random_range(0..4) {
+                0 => script.push(CaptureChunk::Rssi(RssiReading {
+                    sample_index: at as u64,
+                    value: -90.0,
+                    unit: PowerUnit::Dbm,
+                })),
+                1 if (at as u64) < expected => {
+                    gaps += 1;
+                    script.push(CaptureChunk::Gap(Gap {
+                        sample_index: at as u64,
+                        missing_samples: 3,
+                    }))
+                }
+                _ => {}
+            }
+        }
+        let s = scripted("r", Some(expected), script, None);
+        let (engine, sink, _) = engine(vec![s]);
+        let report = engine.acquire(req()).await.unwrap();
+        let r = &report.receivers[0];
+        assert!(r.status.is_stored(), "round {round}: {r:?}");
+        let cap = r.capture.as_ref().unwrap();
+        assert_eq!(cap.samples, expected, "round {round}");
+        assert!(cap.gaps.len() <= gaps, "round {round}");
+        let back = sink.read_capture(report.session_id, &r.receiver.id).await.unwrap();
+        assert_eq!(
+            back.samples,
+            SampleBlock::Complex(all[..expected as usize].to_vec()),
+            "round {round}"
+        );
+    }
+}
