@@ -23,3 +23,8 @@ pub use heimdall_websdr as websdr;
 pub mod prelude {
     pub use heimdall_core::prelude::*;
 }
+
+/// The README's code samples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
