@@ -24,7 +24,7 @@ struct Args {
     /// The capture: a 1-D complex64 ('<c8') .npy file.
     capture: PathBuf,
     /// Actual sample rate, Hz.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     sample_rate: f64,
     /// Expected offset of the signal in baseband, Hz (frequency_offset_hz is measured from it).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
