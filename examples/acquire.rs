@@ -157,8 +157,7 @@ async fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("error"));
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -427,6 +426,9 @@ fn print_summary(report: &SessionReport, plot: Option<&str>) {
                 h
             );
         }
+    }
+    for e in &report.errors {
+        println!("session-level failure ({}): {}", e.kind, e.message);
     }
     println!(
         "session {}: {} ({} of {} receivers recorded) in {:.2} s",

@@ -8,7 +8,7 @@
 # of the full Heimdall pipeline (Analyzer push + finish) at 2^22 samples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PEER=${PEER:-/work/shared/peer/time_reference.py}
+PEER=${PEER:-benches/peer/time_reference.py}
 RATE=2048000
 CAPTURE=.tmp/dsp_peer_2p22.npy
 mkdir -p .tmp

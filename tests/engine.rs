@@ -536,7 +536,12 @@ async fn row_batch_is_retried_and_a_failed_batch_keeps_the_archive() {
     );
     assert_eq!(report.status, SessionStatus::Failed);
     assert!(rows(&rig.store, report.session_id).await.is_empty());
-    assert_same(&rig.sink.read_manifest(report.session_id).await.unwrap(), &report);
+    let manifest = rig.sink.read_manifest(report.session_id).await.unwrap();
+    assert_same(&manifest, &report);
+    // The session-level failure is in the report and in the committed manifest.
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(report.errors[0].kind, "database");
+    assert_eq!(manifest.errors, report.errors);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -552,7 +557,14 @@ async fn failed_commit_removes_the_session_objects() {
             .all(|r| r.status == ReceiverStatus::StoreFailed && r.objects.is_empty())
     );
     assert!(rig.sink.keys().is_empty(), "{:?}", rig.sink.keys());
-    assert_same(&rig.store.session(report.session_id).await.unwrap().unwrap(), &report);
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(report.errors[0].kind, "storage");
+    let recorded = rig.store.session(report.session_id).await.unwrap().unwrap();
+    assert_same(&recorded, &report);
+    assert_eq!(
+        recorded.errors, report.errors,
+        "the session record carries the commit failure"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,7 +16,8 @@ pub struct SignalMetrics {
     pub snr_db: Option<f64>,
     /// Offset of the signal from the target frequency, Hz (sub-bin accurate).
     pub frequency_offset_hz: Option<f64>,
-    /// Frequency of the strongest Welch bin relative to the capture centre, Hz.
+    /// Frequency of the detected signal relative to the capture centre (baseband), Hz, with
+    /// sub-bin accuracy; `None` when no signal stands above the floor.
     pub peak_frequency_hz: Option<f64>,
     /// Power of the signal alone (noise removed), dBFS.
     pub signal_power_dbfs: Option<f64>,

@@ -147,6 +147,10 @@ pub struct SessionReport {
     pub finished_at: DateTime<Utc>,
     /// One entry per selected receiver, in the engine's receiver order.
     pub receivers: Vec<ReceiverReport>,
+    /// Session-level failures that belong to no single receiver (the measurement batch, the
+    /// session record, the manifest commit), in the order they happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorReport>,
 }
 
 impl SessionReport {

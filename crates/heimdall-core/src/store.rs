@@ -71,7 +71,7 @@ impl<T: MetricStore + ?Sized> MetricStore for Box<T> {
 }
 
 /// Filter for [`MetricQuery::measurements`]. Results are newest first (by `captured_at`,
-/// then receiver id).
+/// then receiver id, then session id).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MeasurementQuery {
     /// Only this receiver.
@@ -160,13 +160,6 @@ pub struct TimeBucket {
     pub max_snr_db: Option<f64>,
     /// Mean signal power (dBFS) of rows with one.
     pub mean_signal_power_dbfs: Option<f64>,
-}
-
-/// A session as the database knows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// The report the engine produced (request, receivers, errors).
-    pub report: SessionReport,
 }
 
 /// Queries analysts run (optional capability of a [`MetricStore`]).

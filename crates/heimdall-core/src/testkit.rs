@@ -203,6 +203,7 @@ async fn write_capture(
 fn test_report(session: SessionId, receivers: Vec<ReceiverReport>) -> SessionReport {
     let status = SessionStatus::from_receivers(receivers.iter().map(|r| &r.status));
     SessionReport {
+        errors: Vec::new(),
         session_id: session,
         request: AcquisitionRequest::new(145.5e6, Duration::from_secs(1)),
         status,
@@ -522,6 +523,7 @@ pub async fn metric_store_conformance(
 
     // Sessions.
     let rep = SessionReport {
+        errors: Vec::new(),
         session_id: sessions[0],
         request: AcquisitionRequest::new(145.5e6, Duration::from_secs(10)),
         status: SessionStatus::Partial,

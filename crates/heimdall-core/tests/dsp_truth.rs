@@ -138,7 +138,7 @@ fn npy_streaming_reader_matches_in_memory_analysis() {
 
 #[test]
 fn npy_reader_rejects_other_dtypes_and_truncation() {
-    let npy = dir().join("npy");
+    let npy = dir().join("../npy");
     for (file, needle) in [
         ("c16_len3.npy", "complex128"),
         ("i16_len4.npy", "int16"),

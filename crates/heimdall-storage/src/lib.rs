@@ -60,6 +60,7 @@
 //! }
 //! let objects = w.finish(&summary, None).await?;
 //! let report = SessionReport {
+//!     errors: Vec::new(),
 //!     session_id: session,
 //!     request: AcquisitionRequest::new(7.1e6, std::time::Duration::from_secs(1)),
 //!     status: SessionStatus::Success,

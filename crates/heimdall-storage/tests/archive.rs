@@ -26,6 +26,7 @@ fn block(start: usize, n: usize) -> SampleBlock {
 
 fn report(session: SessionId, receivers: Vec<ReceiverReport>) -> SessionReport {
     SessionReport {
+        errors: Vec::new(),
         session_id: session,
         request: heimdall_core::AcquisitionRequest::new(145.5e6, Duration::from_secs(1)),
         status: SessionStatus::from_receivers(receivers.iter().map(|r| &r.status)),

@@ -38,6 +38,7 @@ fn s3_at(endpoint: &str, bucket_url: &str, secret: &str) -> ArchiveSink {
 
 fn report(session: SessionId, rx: Vec<ReceiverReport>) -> SessionReport {
     SessionReport {
+        errors: Vec::new(),
         session_id: session,
         request: heimdall_core::AcquisitionRequest::new(145.5e6, Duration::from_secs(1)),
         status: SessionStatus::Success,

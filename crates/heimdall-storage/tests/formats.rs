@@ -242,6 +242,7 @@ async fn collection_lists_the_sigmf_recordings() {
     let objs = store(&sink, session, "rx1", &ramp(100)).await;
     let info = test_capture_info("rx1", SampleFormat::ComplexF32, 100);
     let report = heimdall_core::SessionReport {
+        errors: Vec::new(),
         session_id: session,
         request: heimdall_core::AcquisitionRequest::new(145.5e6, std::time::Duration::from_secs(1)),
         status: heimdall_core::SessionStatus::Success,

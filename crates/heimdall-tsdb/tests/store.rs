@@ -316,6 +316,7 @@ async fn constraint_violation_is_clear_and_not_retryable_and_the_batch_is_atomic
 fn report(id: SessionId, started_offset_s: i64) -> SessionReport {
     let started = t0() + chrono::Duration::seconds(started_offset_s) + chrono::Duration::nanoseconds(123);
     SessionReport {
+        errors: Vec::new(),
         session_id: id,
         request: AcquisitionRequest::new(7.1e6, Duration::from_secs(10)),
         status: SessionStatus::Failed,

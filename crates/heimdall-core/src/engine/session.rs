@@ -160,6 +160,7 @@ impl Session {
             receivers.push(o.report);
         }
         let mut report = SessionReport {
+            errors: Vec::new(),
             session_id: shared.session_id,
             request: self.request,
             status: SessionStatus::Failed,
@@ -213,6 +214,7 @@ impl Session {
                     {
                         r.error = Some(er.clone());
                     }
+                    report.errors.push(er.clone());
                     shared.emit(EngineEvent::Failed {
                         receiver: None,
                         error: er,
@@ -223,7 +225,7 @@ impl Session {
         }
         report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
         report.finished_at = Utc::now();
-        record_session(&shared, &report).await;
+        record_session(&shared, &mut report).await;
 
         let any_stored = report.receivers.iter().any(|r| r.status.is_stored());
         if any_stored {
@@ -243,12 +245,13 @@ impl Session {
                         r.error = Some(er.clone());
                     }
                     report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
+                    report.errors.push(er.clone());
                     shared.emit(EngineEvent::Failed {
                         receiver: None,
                         error: er,
                         will_retry: false,
                     });
-                    record_session(&shared, &report).await;
+                    record_session(&shared, &mut report).await;
                 }
             }
         } else {
@@ -289,17 +292,24 @@ async fn cancel_session(shared: &Shared, report: &mut SessionReport) {
     report.finished_at = Utc::now();
 }
 
-async fn record_session(shared: &Shared, report: &SessionReport) {
+/// Writes the session record; a failure is added to the report's session-level errors (so the
+/// manifest committed next carries it) and reported as an event.
+async fn record_session(shared: &Shared, report: &mut SessionReport) {
     let store = shared.engine.store.clone();
-    if let Err(e) = retrying(&shared.engine.config.retry, "record session", || {
-        store.record_session(report)
-    })
-    .await
-    {
+    let result = {
+        let report: &SessionReport = report;
+        retrying(&shared.engine.config.retry, "record session", || {
+            store.record_session(report)
+        })
+        .await
+    };
+    if let Err(e) = result {
         error!(error = %e.chain(), "recording the session failed");
+        let er = ErrorReport::from(&e);
+        report.errors.push(er.clone());
         shared.emit(EngineEvent::Failed {
             receiver: None,
-            error: ErrorReport::from(&e),
+            error: er,
             will_retry: false,
         });
     }
