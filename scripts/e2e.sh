@@ -30,6 +30,27 @@ psql -q "$HEIMDALL_TEST_DATABASE_URL" -c "CREATE DATABASE $db1" -c "CREATE DATAB
 cargo build -q --examples
 bin="$root/target/debug/examples"
 
+echo "e2e: acquire on embedded defaults (./heimdall-data, SQLite) in an empty directory"
+mkdir -p "$work/defaults"
+(cd "$work/defaults" && "$bin/acquire" >stdout.txt 2>stderr.txt) || fail "acquire with defaults exited with $?"
+(cd "$work/defaults" && "$bin/acquire" --json >report.json 2>/dev/null) || fail "acquire --json exited with $?"
+(cd "$work/defaults" && "$bin/query" --json recent --limit 100 >rows.json)
+"$py" - "$work/defaults" <<'PY'
+import glob, json, os, sys
+d = sys.argv[1]
+report = json.load(open(f"{d}/report.json"))          # --json: exactly one JSON object on stdout
+sid = report["session_id"]
+sdir = f"{d}/heimdall-data/sessions/{sid}"
+assert report["status"] == "success" and report.get("overview_png", "").endswith("overview.png"), report.get("overview_png")
+assert len(glob.glob(f"{sdir}/*.npy")) == 7 and len(glob.glob(f"{sdir}/*.sigmf-meta")) == 7
+assert os.path.exists(f"{sdir}/manifest.json") and os.path.getsize(f"{sdir}/overview.png") > 10000
+assert os.path.exists(f"{d}/heimdall-data/heimdall.db")
+rows = json.load(open(f"{d}/rows.json"))
+assert len(rows) == 14 and sum(r["session_id"] == sid for r in rows) == 7, len(rows)
+assert "overview:" in open(f"{d}/stdout.txt").read()
+print("e2e: defaults: 7 captures (npy + SigMF), manifest, 7 rows in SQLite, PNG; --json parses")
+PY
+
 echo "e2e: acquire -> $prefix, $pgbase/$db1"
 "$bin/acquire" --store "$prefix" --database "$pgbase/$db1" --json >"$work/report.json" \
   || fail "acquire exited with $?"

@@ -132,6 +132,23 @@ pub struct ReceiverReport {
     pub retried_errors: Vec<ErrorReport>,
 }
 
+impl ReceiverReport {
+    /// The report of a receiver that has not (yet) produced anything: status
+    /// [`ReceiverStatus::Cancelled`], no attempt, no capture, no error.
+    pub fn not_started(receiver: ReceiverInfo) -> Self {
+        ReceiverReport {
+            receiver,
+            status: ReceiverStatus::Cancelled,
+            attempts: 0,
+            capture: None,
+            metrics: None,
+            objects: Vec::new(),
+            error: None,
+            retried_errors: Vec::new(),
+        }
+    }
+}
+
 /// The report of one acquisition session; also the body of the session manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionReport {

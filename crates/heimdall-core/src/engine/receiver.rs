@@ -75,16 +75,7 @@ async fn run_inner(shared: Arc<Shared>, source: Arc<dyn ReceiverSource>, permits
     let info = source.info().clone();
     let id = info.id.clone();
     let retry = &shared.engine.config.retry;
-    let mut report = ReceiverReport {
-        receiver: info,
-        status: ReceiverStatus::Cancelled,
-        attempts: 0,
-        capture: None,
-        metrics: None,
-        objects: Vec::new(),
-        error: None,
-        retried_errors: Vec::new(),
-    };
+    let mut report = ReceiverReport::not_started(info);
     loop {
         let permit = tokio::select! {
             biased;

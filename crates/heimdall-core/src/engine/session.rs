@@ -142,16 +142,7 @@ impl Session {
         let mut receivers = Vec::with_capacity(outcomes.len());
         for (o, src) in outcomes.into_iter().zip(&self.sources) {
             let o = o.unwrap_or_else(|| ReceiverOutcome {
-                report: ReceiverReport {
-                    receiver: src.info().clone(),
-                    status: ReceiverStatus::Cancelled,
-                    attempts: 0,
-                    capture: None,
-                    metrics: None,
-                    objects: Vec::new(),
-                    error: None,
-                    retried_errors: Vec::new(),
-                },
+                report: ReceiverReport::not_started(src.info().clone()),
                 psd: None,
             });
             if let Some(p) = o.psd {
