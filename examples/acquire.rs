@@ -149,7 +149,16 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let msg = format!("{e:#}");
+            eprintln!("error: {msg}");
+            if msg.contains("169.254.169.254") {
+                eprintln!(
+                    "  -> no S3 credentials were found, so the cloud instance metadata was tried: set \
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or --store-option aws_access_key_id=... etc.)"
+                );
+            } else if msg.contains("Connection refused") {
+                eprintln!("  -> nothing listens at that endpoint: check the URL and that the server runs");
+            }
             ExitCode::from(1)
         }
     }
