@@ -247,7 +247,11 @@ impl NewSession {
                 })
             })
             // Session-level failures (row batch, session record, commit) belong to no receiver.
-            .chain(r.errors.iter().map(|e| serde_json::json!({ "receiver_id": null, "error": e })))
+            .chain(
+                r.errors
+                    .iter()
+                    .map(|e| serde_json::json!({ "receiver_id": null, "error": e })),
+            )
             .collect();
         let count = |n: usize| i32::try_from(n).map_err(|_| Error::invalid("receivers", format!("{n} is too many")));
         Ok(NewSession {
