@@ -366,16 +366,14 @@ impl PgStore {
                 .sql(format!(" AND frequency_hz <= {}", p.next()))
                 .bind::<Double, _>(f);
         }
-        if let Some(t) = q.since {
-            query = query
-                .sql(format!(" AND captured_at >= {}", p.next()))
-                .bind::<Timestamptz, _>(t);
-        }
-        if let Some(t) = q.until {
-            query = query
-                .sql(format!(" AND captured_at < {}", p.next()))
-                .bind::<Timestamptz, _>(t);
-        }
+        query = filter_window(
+            query,
+            &mut p,
+            TimeWindow {
+                since: q.since,
+                until: q.until,
+            },
+        );
         query = query.sql(format!(
             " ORDER BY captured_at DESC, receiver_id ASC, session_id ASC LIMIT {}",
             q.effective_limit()
@@ -396,16 +394,7 @@ impl PgStore {
              FROM measurements WHERE snr_db IS NOT NULL",
         )
         .into_boxed::<Pg>();
-        if let Some(t) = window.since {
-            query = query
-                .sql(format!(" AND captured_at >= {}", p.next()))
-                .bind::<Timestamptz, _>(t);
-        }
-        if let Some(t) = window.until {
-            query = query
-                .sql(format!(" AND captured_at < {}", p.next()))
-                .bind::<Timestamptz, _>(t);
-        }
+        query = filter_window(query, &mut p, window);
         query = query.sql(" GROUP BY receiver_id ORDER BY receiver_id");
         let mut conn = self.conn("snr statistics").await?;
         // The median sorts every row of a receiver: give the sort memory instead of disk.
@@ -439,16 +428,7 @@ impl PgStore {
              signal_power_dbfs FROM measurements WHERE TRUE"
         ))
         .into_boxed::<Pg>();
-        if let Some(t) = window.since {
-            query = query
-                .sql(format!(" AND captured_at >= {}", p.next()))
-                .bind::<Timestamptz, _>(t);
-        }
-        if let Some(t) = window.until {
-            query = query
-                .sql(format!(" AND captured_at < {}", p.next()))
-                .bind::<Timestamptz, _>(t);
-        }
+        query = filter_window(query, &mut p, window);
         if let Some(r) = receiver {
             query = query
                 .sql(format!(" AND receiver_id = {}", p.next()))
@@ -712,3 +692,22 @@ impl Columns {
 
 #[allow(dead_code)]
 const _: () = assert!(crate::rows::MEASUREMENT_COLUMNS <= MAX_BIND_PARAMS);
+
+/// Appends the `[since, until)` filter on `captured_at` of `window` to a query being built.
+fn filter_window<'f>(
+    mut query: diesel::query_builder::BoxedSqlQuery<'f, Pg, diesel::query_builder::SqlQuery>,
+    p: &mut Placeholders,
+    window: TimeWindow,
+) -> diesel::query_builder::BoxedSqlQuery<'f, Pg, diesel::query_builder::SqlQuery> {
+    if let Some(t) = window.since {
+        query = query
+            .sql(format!(" AND captured_at >= {}", p.next()))
+            .bind::<Timestamptz, _>(t);
+    }
+    if let Some(t) = window.until {
+        query = query
+            .sql(format!(" AND captured_at < {}", p.next()))
+            .bind::<Timestamptz, _>(t);
+    }
+    query
+}

@@ -279,16 +279,14 @@ impl SqliteStore {
                 .sql(format!(" AND frequency_hz <= {}", p.next()))
                 .bind::<Double, _>(f);
         }
-        if let Some(t) = q.since {
-            query = query
-                .sql(format!(" AND captured_at >= {}", p.next()))
-                .bind::<BigInt, _>(rows::to_micros(t));
-        }
-        if let Some(t) = q.until {
-            query = query
-                .sql(format!(" AND captured_at < {}", p.next()))
-                .bind::<BigInt, _>(rows::to_micros(t));
-        }
+        query = filter_window(
+            query,
+            &mut p,
+            TimeWindow {
+                since: q.since,
+                until: q.until,
+            },
+        );
         query = query.sql(format!(
             " ORDER BY captured_at DESC, receiver_id ASC, session_id ASC LIMIT {}",
             q.effective_limit()
@@ -308,16 +306,7 @@ impl SqliteStore {
              FROM measurements WHERE snr_db IS NOT NULL",
         )
         .into_boxed::<Sqlite>();
-        if let Some(t) = window.since {
-            query = query
-                .sql(format!(" AND captured_at >= {}", p.next()))
-                .bind::<BigInt, _>(rows::to_micros(t));
-        }
-        if let Some(t) = window.until {
-            query = query
-                .sql(format!(" AND captured_at < {}", p.next()))
-                .bind::<BigInt, _>(rows::to_micros(t));
-        }
+        query = filter_window(query, &mut p, window);
         // Continuous median, as PostgreSQL's percentile_cont(0.5): the middle row, or the mean of
         // the two middle rows.
         query = query.sql(
@@ -345,16 +334,7 @@ impl SqliteStore {
              AVG(signal_power_dbfs) AS mean_signal_power_dbfs FROM measurements WHERE 1 = 1"
         ))
         .into_boxed::<Sqlite>();
-        if let Some(t) = window.since {
-            query = query
-                .sql(format!(" AND captured_at >= {}", p.next()))
-                .bind::<BigInt, _>(rows::to_micros(t));
-        }
-        if let Some(t) = window.until {
-            query = query
-                .sql(format!(" AND captured_at < {}", p.next()))
-                .bind::<BigInt, _>(rows::to_micros(t));
-        }
+        query = filter_window(query, &mut p, window);
         if let Some(r) = receiver {
             query = query
                 .sql(format!(" AND receiver_id = {}", p.next()))
@@ -472,4 +452,23 @@ impl SqliteStore {
             .await?;
         Ok(n > 0)
     }
+}
+
+/// Appends the `[since, until)` filter on `captured_at` of `window` to a query being built.
+fn filter_window<'f>(
+    mut query: diesel::query_builder::BoxedSqlQuery<'f, Sqlite, diesel::query_builder::SqlQuery>,
+    p: &mut Placeholders,
+    window: TimeWindow,
+) -> diesel::query_builder::BoxedSqlQuery<'f, Sqlite, diesel::query_builder::SqlQuery> {
+    if let Some(t) = window.since {
+        query = query
+            .sql(format!(" AND captured_at >= {}", p.next()))
+            .bind::<BigInt, _>(rows::to_micros(t));
+    }
+    if let Some(t) = window.until {
+        query = query
+            .sql(format!(" AND captured_at < {}", p.next()))
+            .bind::<BigInt, _>(rows::to_micros(t));
+    }
+    query
 }
