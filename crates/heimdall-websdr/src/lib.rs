@@ -10,6 +10,8 @@ pub mod discovery;
 pub mod http_iq;
 #[cfg(feature = "kiwisdr")]
 pub mod kiwisdr;
+#[cfg(feature = "mock-servers")]
+pub mod mock_tls;
 #[cfg(feature = "openwebrx")]
 pub mod openwebrx;
 #[cfg(feature = "receivers-file")]
@@ -18,3 +20,5 @@ pub mod receivers_file;
 pub mod rtl_tcp;
 #[cfg(feature = "simulated")]
 pub mod simulated;
+#[cfg(any(feature = "openwebrx", feature = "http_iq"))]
+mod tls;

@@ -11,6 +11,7 @@ use heimdall_core::{
 };
 use heimdall_websdr::http_iq::mock::{HttpIqBehavior, MockHttpIq, MockHttpIqConfig, mock_i16_pair};
 use heimdall_websdr::http_iq::{HttpIqBuilder, HttpIqSource};
+use heimdall_websdr::mock_tls::{OTHER_CA_PEM, TEST_CA_PEM};
 use tokio_util::sync::CancellationToken;
 
 fn info(url: &str) -> ReceiverInfo {
@@ -83,6 +84,43 @@ async fn streams_known_samples_across_split_chunks() {
         assert_eq!(mock.requests()[0].method, "GET");
         assert_eq!(mock.requests()[0].target, "/sdr/iq?tune=14200000&rate=48000");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_receiver_with_a_private_ca() {
+    let mock = MockHttpIq::start_tls(MockHttpIqConfig {
+        samples: Some(48_000),
+        write_size: 4093,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(mock.url().starts_with("https://localhost:"), "{}", mock.url());
+    let trusted = |pem: Option<&[u8]>| {
+        let mut b = HttpIqBuilder::new(info(&mock.url())).with_connect_timeout(Duration::from_secs(2));
+        if let Some(p) = pem {
+            b = b.with_root_certificates_pem(p);
+        }
+        b.build().unwrap()
+    };
+    let (got, _) = capture(&trusted(Some(TEST_CA_PEM)), &req(0.5)).await.unwrap();
+    assert_eq!(got.len(), 24_000);
+    assert!(got.iter().enumerate().all(|(j, v)| *v == expect(j as u64)));
+    assert_eq!(mock.requests().len(), 1);
+    // Not trusted: refused with the reason, not retried, nothing sent to the server.
+    for src in [trusted(None), trusted(Some(OTHER_CA_PEM))] {
+        let e = capture(&src, &req(0.1)).await.unwrap_err();
+        assert!(matches!(e, Error::Refused { backend: "http_iq", .. }), "{e:?}");
+        assert!(!e.is_retryable());
+        let msg = e.to_string();
+        assert!(msg.contains("TLS handshake failed") && msg.contains("ca_file"), "{msg}");
+    }
+    assert_eq!(mock.requests().len(), 1);
+    let bad = HttpIqBuilder::new(info(&mock.url()))
+        .with_root_certificates_pem(&b"no certificate here"[..])
+        .build()
+        .unwrap_err();
+    assert!(matches!(bad, Error::Config { .. }), "{bad:?}");
 }
 
 async fn open_err(cfg: MockHttpIqConfig) -> Error {

@@ -9,7 +9,9 @@ use heimdall_core::{
     ReceiverSource, SampleBlock, SampleFormat, SessionId, TimeSource,
 };
 use heimdall_websdr::openwebrx::adpcm::{ImaAdpcmDecoder, ImaAdpcmEncoder};
-use heimdall_websdr::openwebrx::mock::{MockAudio, MockConfig, MockFault, MockGreeting, MockOpenWebRx, MockProfile};
+use heimdall_websdr::openwebrx::mock::{
+    MockAudio, MockConfig, MockFault, MockGreeting, MockOpenWebRx, MockProfile, OTHER_CA_PEM, TEST_CA_PEM,
+};
 use heimdall_websdr::openwebrx::{HostLimiter, OpenWebRxBuilder, OpenWebRxSource};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -766,6 +768,83 @@ async fn health_reads_status_json() {
     );
 }
 
+#[tokio::test]
+async fn tls_receiver_behind_a_reverse_proxy() {
+    let cfg = MockConfig::default();
+    let mock = MockOpenWebRx::start_tls(cfg.clone()).await.unwrap();
+    assert!(mock.url().starts_with("https://localhost:"), "{}", mock.url());
+    let src = builder(&mock)
+        .with_root_certificates_pem(TEST_CA_PEM)
+        .with_allow_profile_switch(true)
+        .build()
+        .unwrap();
+    assert_eq!(src.websocket_url().scheme(), "wss");
+    // Same samples as in plain text, value for value.
+    let c = capture(&src, &req(145.1e6, 0.25)).await.unwrap();
+    assert!(c.error.is_none(), "{:?}", c.error);
+    let expect: Vec<f32> = signal(&cfg, 3000).iter().map(|s| f32::from(*s) / 32768.0).collect();
+    assert_eq!(c.samples, expect);
+    assert_eq!(
+        json_messages(&mock, 0)[0],
+        "SERVER DE CLIENT client=heimdall type=receiver"
+    );
+    // A profile switch reads /status.json over https too.
+    let c = capture(&src, &req(433.6e6, 0.1)).await.unwrap();
+    assert!(c.error.is_none(), "{:?}", c.error);
+    assert_eq!(c.info.extra["profile"], Value::from("rtl|70cm"));
+    assert!(mock.http_requests().iter().any(|r| r.starts_with("GET /status.json")));
+    let h = src.health().await.unwrap();
+    assert!(h.available);
+    assert_eq!(h.users_max, Some(20));
+}
+
+#[tokio::test]
+async fn tls_untrusted_certificate_is_refused_and_not_retried() {
+    let mock = MockOpenWebRx::start_tls(MockConfig::default()).await.unwrap();
+    // Mozilla roots only, then an unrelated private CA: neither trusts the test CA.
+    for src in [
+        builder(&mock).build().unwrap(),
+        builder(&mock).with_root_certificates_pem(OTHER_CA_PEM).build().unwrap(),
+    ] {
+        let e = capture(&src, &req(145.1e6, 0.1)).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Refused {
+                    backend: "openwebrx",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.is_retryable());
+        let msg = e.to_string();
+        assert!(
+            msg.contains("TLS handshake failed") && msg.contains("UnknownIssuer") && msg.contains("ca_file"),
+            "{msg}"
+        );
+    }
+    // Nothing reached the receiver behind the proxy.
+    assert!(mock.connections().is_empty());
+    assert!(mock.http_requests().is_empty());
+}
+
+#[test]
+fn tls_bad_root_certificate_is_a_config_error() {
+    let url = "https://sdr.example.org/";
+    for pem in [
+        &b"not a certificate"[..],
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    ] {
+        let e = OpenWebRxBuilder::new(info(url))
+            .with_root_certificates_pem(pem)
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, Error::Config { .. }), "{e:?}");
+        assert!(e.to_string().contains("mock-owrx"), "{e}");
+    }
+}
+
 #[test]
 fn builder_validates_without_io() {
     let i = info("http://127.0.0.1:9/");
@@ -780,7 +859,15 @@ fn builder_validates_without_io() {
             .build()
             .is_err()
     );
-    assert!(OpenWebRxBuilder::new(info("https://x/")).build().is_err());
+    assert!(OpenWebRxBuilder::new(info("ftp://x/")).build().is_err());
+    assert_eq!(
+        OpenWebRxBuilder::new(info("https://x/"))
+            .build()
+            .unwrap()
+            .websocket_url()
+            .as_str(),
+        "wss://x/ws/"
+    );
     let e = OpenWebRxBuilder::new(info("not a url")).build().unwrap_err();
     assert!(matches!(e, Error::Config { .. }), "{e:?}");
     assert!(e.to_string().contains("mock-owrx"), "{e}");

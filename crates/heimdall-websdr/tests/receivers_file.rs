@@ -402,3 +402,66 @@ async fn openwebrx_entries_share_the_host_limiter() {
     };
     assert!(gap >= Duration::from_millis(280), "{gap:?}");
 }
+
+/// `ca_file` is read relative to the receivers file and makes an https:// OpenWebRX behind a
+/// private CA usable; errors name the line and field.
+#[tokio::test]
+async fn ca_file_trusts_a_private_ca_for_tls_receivers() {
+    use heimdall_websdr::mock_tls::TEST_CA_PEM;
+    use heimdall_websdr::openwebrx::mock::{MockConfig, MockOpenWebRx};
+    use std::time::Duration;
+    let mock = MockOpenWebRx::start_tls(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    std::fs::write(dir.path().join("certs/ca.pem"), TEST_CA_PEM).unwrap();
+    let url = mock.url();
+    let write = |extra: &str| {
+        let p = dir.path().join("r.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[[receiver]]\nid = \"tls\"\nkind = \"openwebrx\"\nurl = \"{url}\"\nlatitude = 45\nlongitude = 7\n{extra}"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let f = ReceiversFile::load(write("ca_file = \"certs/ca.pem\"\n")).unwrap();
+    assert_eq!(
+        f.receivers()[0].options.ca_certificates_pem.as_deref(),
+        Some(TEST_CA_PEM)
+    );
+    let sources = f.build_sources().unwrap();
+    let req = heimdall_core::CaptureRequest::from_request(
+        heimdall_core::SessionId::new(),
+        &heimdall_core::AcquisitionRequest::new(145e6, Duration::from_millis(50)),
+    );
+    heimdall_core::ReceiverSourceExt::open_uncancellable(sources[0].as_ref(), &req)
+        .await
+        .unwrap();
+    assert_eq!(mock.connections().len(), 1);
+
+    // Without it the same file is refused at the TLS handshake, naming the fix.
+    let f = ReceiversFile::load(write("")).unwrap();
+    let sources = f.build_sources().unwrap();
+    let e = heimdall_core::ReceiverSourceExt::open_uncancellable(sources[0].as_ref(), &req)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("ca_file"), "{e}");
+
+    for (extra, says) in [
+        ("ca_file = \"certs/missing.pem\"\n", "cannot read"),
+        ("ca_file = \"r.toml\"\n", "holds no PEM certificate"),
+    ] {
+        let e = ReceiversFile::load(write(extra)).unwrap_err();
+        let l = located(&e);
+        assert_eq!((l.line, l.field.as_deref()), (7, Some("ca_file")), "{e}");
+        assert!(l.message.contains(says), "{e}");
+    }
+    let e = err_of(&entry(&format!(
+        "{}ca_file = \"x.pem\"\n",
+        BASE.replace("openwebrx", "kiwisdr")
+    )));
+    assert_eq!((e.line, e.field.as_deref()), (7, Some("ca_file")), "{e}");
+    assert!(e.message.contains("only openwebrx and http_iq"), "{e}");
+}

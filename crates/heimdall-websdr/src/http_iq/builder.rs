@@ -14,6 +14,7 @@ use super::client::{HttpIqConfig, HttpIqSource};
 /// | `with_connect_timeout` | 5 s | TCP/TLS connect |
 /// | `with_response_timeout` | 10 s | until the response headers |
 /// | `with_read_timeout` | 10 s | longest silence in the body |
+/// | `with_root_certificates_pem` | Mozilla roots only | extra trusted CAs for `https://` |
 ///
 /// The URL (`ReceiverInfo::url`) is the base, `http://` or `https://`; `/iq` is appended.
 #[derive(Debug, Clone)]
@@ -23,6 +24,7 @@ pub struct HttpIqBuilder {
     connect_timeout: Duration,
     response_timeout: Duration,
     read_timeout: Duration,
+    root_pem: Vec<Vec<u8>>,
 }
 
 impl HttpIqBuilder {
@@ -34,6 +36,7 @@ impl HttpIqBuilder {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
+            root_pem: Vec::new(),
         }
     }
     /// Sample rate asked for when the request has none.
@@ -57,6 +60,13 @@ impl HttpIqBuilder {
         self
     }
 
+    /// Also trusts the certificates of this PEM text (one or more `BEGIN CERTIFICATE` blocks)
+    /// for `https://` receivers: a private CA or a self-signed certificate. May be repeated.
+    pub fn with_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_pem.push(pem.into());
+        self
+    }
+
     /// Validates and builds (no I/O).
     pub fn build(self) -> Result<HttpIqSource> {
         let u = url::Url::parse(&self.info.url)
@@ -76,13 +86,23 @@ impl HttpIqBuilder {
         if self.connect_timeout.is_zero() || self.response_timeout.is_zero() || self.read_timeout.is_zero() {
             return Err(Error::config("http_iq timeouts must be more than zero"));
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .build()
-            .map_err(|e| Error::Config {
-                reason: "http_iq: cannot build the HTTP client".into(),
-                source: Some(Box::new(e)),
-            })?;
+        let mut client = reqwest::Client::builder().connect_timeout(self.connect_timeout);
+        for pem in &self.root_pem {
+            crate::tls::parse_certificates(pem)
+                .map_err(|e| Error::config(format!("http_iq receiver {}: {e}", self.info.id)))?;
+            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                Error::config(format!(
+                    "http_iq receiver {}: root certificate PEM does not parse: {e}",
+                    self.info.id
+                ))
+            })? {
+                client = client.add_root_certificate(cert);
+            }
+        }
+        let client = client.build().map_err(|e| Error::Config {
+            reason: "http_iq: cannot build the HTTP client".into(),
+            source: Some(Box::new(e)),
+        })?;
         let base = u.as_str().trim_end_matches('/').to_owned();
         Ok(HttpIqSource::new(
             self.info,

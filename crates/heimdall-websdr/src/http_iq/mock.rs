@@ -81,6 +81,7 @@ struct Rec {
 #[derive(Debug)]
 pub struct MockHttpIq {
     addr: SocketAddr,
+    tls: Option<crate::mock_tls::TlsFront>,
     rec: Arc<Mutex<Rec>>,
     task: JoinHandle<()>,
 }
@@ -103,11 +104,26 @@ impl MockHttpIq {
                 tokio::spawn(handle(sock, cfg.clone(), r.clone()));
             }
         });
-        Ok(MockHttpIq { addr, rec, task })
+        Ok(MockHttpIq {
+            addr,
+            tls: None,
+            rec,
+            task,
+        })
     }
-    /// `http://127.0.0.1:<port>/sdr` (the base URL).
+    /// Starts behind a TLS-terminating front: [`Self::url`] is `https://localhost:<port>/sdr`,
+    /// trusted with [`crate::mock_tls::TEST_CA_PEM`].
+    pub async fn start_tls(cfg: MockHttpIqConfig) -> std::io::Result<MockHttpIq> {
+        let mut mock = Self::start(cfg).await?;
+        mock.tls = Some(crate::mock_tls::TlsFront::start(mock.addr).await?);
+        Ok(mock)
+    }
+    /// `http://127.0.0.1:<port>/sdr` (the base URL), `https://localhost:<port>/sdr` behind TLS.
     pub fn url(&self) -> String {
-        format!("http://{}/sdr", self.addr)
+        match &self.tls {
+            Some(front) => format!("{}/sdr", front.origin()),
+            None => format!("http://{}/sdr", self.addr),
+        }
     }
     /// Requests received so far.
     pub fn requests(&self) -> Vec<HttpRequestLine> {

@@ -4,7 +4,8 @@
 //! The body is streamed (never buffered whole) and decoded across chunk boundaries that split
 //! samples; the connection is dropped once the requested samples have arrived. HTTP 5xx and 429
 //! are retryable ([`heimdall_core::Error::Unavailable`], honouring `Retry-After`), other 4xx are
-//! [`heimdall_core::Error::Refused`]. Health is the old service's liveness check: `HEAD` the base
+//! [`heimdall_core::Error::Refused`], as is a failed TLS handshake (`https://` receivers are
+//! verified against the Mozilla roots plus [`HttpIqBuilder::with_root_certificates_pem`]). Health is the old service's liveness check: `HEAD` the base
 //! URL, then `GET` it if `HEAD` fails.
 //!
 //! ```no_run
@@ -63,12 +64,21 @@ impl HttpIqError {
         let target = target.to_owned();
         let reason = self.to_string();
         match self {
-            HttpIqError::Connect { source, .. } => Error::Unavailable {
-                backend: BACKEND,
-                target,
-                reason,
-                retry_after: None,
-                source: Some(Box::new(source)),
+            HttpIqError::Connect { url, source } => match crate::tls::describe_failure(&source) {
+                // Certificates and names do not change between attempts: not retryable.
+                Some(tls) => Error::Refused {
+                    backend: BACKEND,
+                    target,
+                    reason: format!("request to {url} failed: {tls}"),
+                    source: Some(Box::new(source)),
+                },
+                None => Error::Unavailable {
+                    backend: BACKEND,
+                    target,
+                    reason,
+                    retry_after: None,
+                    source: Some(Box::new(source)),
+                },
             },
             HttpIqError::Status {
                 status, retry_after, ..

@@ -23,9 +23,12 @@ use super::{OpenWebRxConfig, OpenWebRxSource};
 /// | [`with_handshake_timeout`](Self::with_handshake_timeout) | 10 s | from connect until `config` (and a profile switch) is complete |
 /// | [`with_stall_timeout`](Self::with_stall_timeout) | 10 s | longest silence mid-capture before `Timeout` |
 /// | [`with_http_client`](Self::with_http_client) | a new `reqwest::Client` | for `/status.json` |
+/// | [`with_root_certificates_pem`](Self::with_root_certificates_pem) | Mozilla roots only | extra trusted CAs for `https`/`wss` receivers |
 ///
-/// The receiver URL is `http://host:port/[path/]` (the page) or `ws://host:port/[path/]ws/`;
-/// `https`/`wss` are rejected (this build has no WebSocket TLS).
+/// The receiver URL is the page, `http://host:port/[path/]` or `https://...`, or the WebSocket
+/// URL, `ws://host:port/[path/]ws/` or `wss://...`. TLS receivers (OpenWebRX behind a reverse
+/// proxy) are verified against the Mozilla root store plus the certificates given with
+/// [`with_root_certificates_pem`](Self::with_root_certificates_pem).
 ///
 /// ```
 /// use heimdall_core::{ReceiverId, ReceiverInfo, ReceiverKind};
@@ -34,6 +37,11 @@ use super::{OpenWebRxConfig, OpenWebRxSource};
 ///                              "http://vst-aero.it:8073/");
 /// let src = OpenWebRxBuilder::new(info).with_mode("nfm").build().unwrap();
 /// assert_eq!(src.websocket_url().as_str(), "ws://vst-aero.it:8073/ws/");
+///
+/// let info = ReceiverInfo::new(ReceiverId::new("proxied").unwrap(), "Behind nginx", ReceiverKind::OpenWebRx,
+///                              "https://sdr.example.org/owrx/");
+/// let src = OpenWebRxBuilder::new(info).build().unwrap();
+/// assert_eq!(src.websocket_url().as_str(), "wss://sdr.example.org/owrx/ws/");
 /// ```
 #[derive(Debug, Clone)]
 pub struct OpenWebRxBuilder {
@@ -49,6 +57,7 @@ pub struct OpenWebRxBuilder {
     handshake_timeout: Duration,
     stall_timeout: Duration,
     http: Option<reqwest::Client>,
+    root_pem: Vec<Vec<u8>>,
 }
 
 impl OpenWebRxBuilder {
@@ -67,6 +76,7 @@ impl OpenWebRxBuilder {
             handshake_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(10),
             http: None,
+            root_pem: Vec::new(),
         }
     }
 
@@ -136,6 +146,16 @@ impl OpenWebRxBuilder {
         self
     }
 
+    /// Also trusts the certificates of this PEM text (one or more `BEGIN CERTIFICATE` blocks)
+    /// for `https`/`wss` receivers: a private CA, or a receiver's self-signed certificate.
+    /// Applies to the WebSocket and to the default `/status.json` client (a client given with
+    /// [`with_http_client`](Self::with_http_client) keeps its own trust). May be called
+    /// several times.
+    pub fn with_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_pem.push(pem.into());
+        self
+    }
+
     /// Validates everything and builds the source. Does no I/O.
     pub fn build(self) -> Result<OpenWebRxSource> {
         let id = self.info.id.to_string();
@@ -176,15 +196,25 @@ impl OpenWebRxBuilder {
             .host_str()
             .ok_or_else(|| cfg_err(format!("URL {:?} has no host", self.info.url)))?
             .to_ascii_lowercase();
+        // Parsed even for plain-text URLs, so that a bad CA file is reported at once.
+        let tls_config = crate::tls::client_config(&self.root_pem).map_err(cfg_err)?;
+        let tls = (ws_url.scheme() == "wss").then_some(tls_config);
         let http = match self.http {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .user_agent(concat!("heimdall/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Config {
+            None => {
+                let mut b = reqwest::Client::builder().user_agent(concat!("heimdall/", env!("CARGO_PKG_VERSION")));
+                for pem in &self.root_pem {
+                    for cert in reqwest::Certificate::from_pem_bundle(pem)
+                        .map_err(|e| cfg_err(format!("root certificate PEM does not parse: {e}")))?
+                    {
+                        b = b.add_root_certificate(cert);
+                    }
+                }
+                b.build().map_err(|e| Error::Config {
                     reason: format!("openwebrx receiver {id}: cannot build the HTTP client"),
                     source: Some(Box::new(e)),
-                })?,
+                })?
+            }
         };
         let limiter = self
             .limiter
@@ -205,22 +235,20 @@ impl OpenWebRxBuilder {
                 handshake_timeout: self.handshake_timeout,
                 stall_timeout: self.stall_timeout,
                 http,
+                tls,
             }),
         })
     }
 }
 
-/// `(ws://host:port/path/ws/, http://host:port/path/)` from a page or WebSocket URL.
+/// `(ws://host:port/path/ws/, http://host:port/path/)` from a page or WebSocket URL
+/// (`wss`/`https` for TLS).
 fn derive_urls(url: &str) -> std::result::Result<(url::Url, url::Url), String> {
     let u = url::Url::parse(url).map_err(|e| format!("URL {url:?} does not parse: {e}"))?;
     let (ws_scheme, http_scheme) = match u.scheme() {
         "http" | "ws" => ("ws", "http"),
-        "https" | "wss" => {
-            return Err(format!(
-                "URL {url:?}: TLS (https/wss) receivers are not supported by this build"
-            ));
-        }
-        other => return Err(format!("URL {url:?}: scheme {other:?} is not http or ws")),
+        "https" | "wss" => ("wss", "https"),
+        other => return Err(format!("URL {url:?}: scheme {other:?} is not http, https, ws or wss")),
     };
     if u.host_str().is_none() {
         return Err(format!("URL {url:?} has no host"));
@@ -258,7 +286,10 @@ mod tests {
         );
         let (ws, http) = derive_urls("ws://h:8073/ws/").unwrap();
         assert_eq!((ws.as_str(), http.as_str()), ("ws://h:8073/ws/", "http://h:8073/"));
-        assert!(derive_urls("https://h/").is_err());
+        let (ws, http) = derive_urls("https://h/owrx").unwrap();
+        assert_eq!((ws.as_str(), http.as_str()), ("wss://h/owrx/ws/", "https://h/owrx/"));
+        let (ws, http) = derive_urls("wss://h:8443/ws/").unwrap();
+        assert_eq!((ws.as_str(), http.as_str()), ("wss://h:8443/ws/", "https://h:8443/"));
         assert!(derive_urls("ftp://h/").is_err());
         assert!(derive_urls("nonsense").is_err());
     }

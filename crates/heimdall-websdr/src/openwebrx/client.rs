@@ -96,7 +96,14 @@ impl OwrxError {
                 let refused = matches!(&source, tungstenite::Error::Http(r)
                     if r.status().is_client_error() && r.status() != tungstenite::http::StatusCode::TOO_MANY_REQUESTS);
                 let reason = format!("cannot connect to {url}");
-                if refused {
+                if let Some(tls) = crate::tls::describe_failure(&source) {
+                    Error::Refused {
+                        backend: BACKEND,
+                        target,
+                        reason: format!("{reason}: {tls}"),
+                        source: Some(Box::new(source)),
+                    }
+                } else if refused {
                     Error::Refused {
                         backend: BACKEND,
                         target,
@@ -651,7 +658,11 @@ pub(crate) async fn open(
         return Err(OwrxError::Cancelled.into_error(&id, 0));
     }
     let url = cfg.ws_url.to_string();
-    let connect = tokio::time::timeout(cfg.connect_timeout, tokio_tungstenite::connect_async(url.as_str()));
+    let connector = cfg.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let connect = tokio::time::timeout(
+        cfg.connect_timeout,
+        tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector),
+    );
     let ws = tokio::select! {
         _ = cancel.cancelled() => return Err(OwrxError::Cancelled.into_error(&id, 0)),
         r = connect => match r {

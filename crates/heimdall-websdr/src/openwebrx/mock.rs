@@ -11,6 +11,10 @@
 //!
 //! It records every connection (time, client text messages) so tests can check politeness and
 //! what the client sent.
+//!
+//! [`MockOpenWebRx::start_tls`] puts it behind a TLS-terminating front, as public receivers
+//! sit behind nginx or Caddy: `https://localhost:port/`, with a certificate for `localhost` and
+//! `127.0.0.1` issued by the test CA [`TEST_CA_PEM`] (see [`crate::mock_tls`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::mock_tls::TlsFront;
 
 use super::adpcm::{ImaAdpcmEncoder, SYNC_INTERVAL_BYTES, SYNC_WORD, encode_fft_frame};
 
@@ -192,10 +198,14 @@ struct Shared {
     http_requests: Vec<String>,
 }
 
+pub use crate::mock_tls::{OTHER_CA_PEM, TEST_CA_PEM};
+
 /// A running mock server; stops when dropped.
 #[derive(Debug)]
 pub struct MockOpenWebRx {
     addr: std::net::SocketAddr,
+    /// The TLS front ([`Self::start_tls`]).
+    tls: Option<TlsFront>,
     shared: Arc<Mutex<Shared>>,
     task: JoinHandle<()>,
 }
@@ -224,12 +234,29 @@ impl MockOpenWebRx {
                 });
             }
         });
-        Ok(MockOpenWebRx { addr, shared, task })
+        Ok(MockOpenWebRx {
+            addr,
+            tls: None,
+            shared,
+            task,
+        })
     }
 
-    /// `http://127.0.0.1:port/`.
+    /// Starts a server behind a TLS-terminating front (a reverse proxy in the same process):
+    /// [`Self::url`] is `https://localhost:port/`, trusted with [`TEST_CA_PEM`]. The plain
+    /// server stays reachable at [`Self::addr`].
+    pub async fn start_tls(cfg: MockConfig) -> std::io::Result<Self> {
+        let mut mock = Self::start(cfg).await?;
+        mock.tls = Some(TlsFront::start(mock.addr).await?);
+        Ok(mock)
+    }
+
+    /// `http://127.0.0.1:port/`, or `https://localhost:port/` for [`Self::start_tls`].
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        match &self.tls {
+            Some(front) => format!("{}/", front.origin()),
+            None => format!("http://{}/", self.addr),
+        }
     }
 
     /// The socket address.

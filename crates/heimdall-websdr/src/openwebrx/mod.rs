@@ -106,6 +106,8 @@ pub(crate) struct OpenWebRxConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) stall_timeout: Duration,
     pub(crate) http: reqwest::Client,
+    /// For `wss://` URLs; `None` for `ws://`.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// An OpenWebRX receiver as a [`ReceiverSource`]. Build it with [`OpenWebRxBuilder`].

@@ -20,6 +20,8 @@
 //! gain_db = 30                      # kiwisdr manual gain (AGC is always off) / rtl_tcp tuner gain
 //! sample_rate_hz = 2048000          # rtl_tcp / http_iq rate
 //! ppm = 0                           # rtl_tcp frequency correction
+//! ca_file = "my-ca.pem"             # openwebrx / http_iq over https: extra trusted CA (PEM),
+//!                                   # relative to this file; the Mozilla roots are always trusted
 //!
 //! # Only needed by `kind = "simulated"` entries: the emitter they all hear.
 //! [simulation]
@@ -32,7 +34,7 @@
 //! modulation = "carrier"            # carrier | fm_tone | fm_voice
 //! ```
 //!
-//! Accepted URLs per kind: `openwebrx` http:// or ws:// (the page or `/ws/` URL); `kiwisdr`
+//! Accepted URLs per kind: `openwebrx` http://, https://, ws:// or wss:// (the page or `/ws/` URL); `kiwisdr`
 //! http://, ws://, kiwisdr:// or `host:port`; `rtl_tcp` tcp://, rtl_tcp:// or `host:port`;
 //! `http_iq` http:// or https://; `simulated` anything (e.g. `sim://id`).
 //!
@@ -134,6 +136,8 @@ pub struct ReceiverOptions {
     pub sample_rate_hz: Option<f64>,
     /// Frequency correction, ppm (rtl_tcp).
     pub ppm: Option<i32>,
+    /// Contents of `ca_file`: extra trusted CA certificates, PEM (OpenWebRX, HTTP IQ over TLS).
+    pub ca_certificates_pem: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for ReceiverOptions {
@@ -148,6 +152,13 @@ impl fmt::Debug for ReceiverOptions {
             .field("gain_db", &self.gain_db)
             .field("sample_rate_hz", &self.sample_rate_hz)
             .field("ppm", &self.ppm)
+            .field(
+                "ca_certificates_pem",
+                &self
+                    .ca_certificates_pem
+                    .as_ref()
+                    .map(|p| format!("<{} bytes>", p.len())),
+            )
             .finish()
     }
 }
@@ -231,6 +242,7 @@ struct RawEntry {
     gain_db: Option<Spanned<f64>>,
     sample_rate_hz: Option<Spanned<f64>>,
     ppm: Option<i32>,
+    ca_file: Option<Spanned<String>>,
 }
 
 struct Locator<'a> {
@@ -478,6 +490,42 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
             ));
         }
     }
+    let ca_certificates_pem = match &e.ca_file {
+        None => None,
+        Some(f) if !matches!(kind, ReceiverKind::OpenWebRx | ReceiverKind::HttpIq) => {
+            return Err(loc.err(
+                f.span(),
+                Some("ca_file"),
+                format!("only openwebrx and http_iq receivers use TLS, not kind {kind}"),
+            ));
+        }
+        Some(f) => {
+            // Relative to the receivers file, like any path written in it.
+            let given = Path::new(f.get_ref());
+            let path = match loc.path.and_then(Path::parent) {
+                Some(dir) if given.is_relative() => dir.join(given),
+                _ => given.to_path_buf(),
+            };
+            let pem = std::fs::read(&path).map_err(|err| {
+                loc.err(
+                    f.span(),
+                    Some("ca_file"),
+                    format!("cannot read {}: {err}", path.display()),
+                )
+            })?;
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(loc.err(
+                    f.span(),
+                    Some("ca_file"),
+                    format!(
+                        "{} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+                        path.display()
+                    ),
+                ));
+            }
+            Some(pem)
+        }
+    };
     let name = e
         .name
         .as_ref()
@@ -498,6 +546,7 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
             gain_db: e.gain_db.map(Spanned::into_inner),
             sample_rate_hz: e.sample_rate_hz.map(Spanned::into_inner),
             ppm: e.ppm,
+            ca_certificates_pem,
         },
         line,
     })
@@ -515,7 +564,7 @@ fn check_url(kind: ReceiverKind, url: &str) -> std::result::Result<(), String> {
         return Err("must not contain a password; use the `password` field".into());
     }
     let allowed: &[&str] = match kind {
-        ReceiverKind::OpenWebRx => &["http", "ws"],
+        ReceiverKind::OpenWebRx => &["http", "https", "ws", "wss"],
         ReceiverKind::KiwiSdr => &["http", "ws", "kiwisdr", "tcp"],
         ReceiverKind::RtlTcp => &["tcp", "rtltcp"],
         ReceiverKind::HttpIq => &["http", "https"],
@@ -675,6 +724,9 @@ fn build_entry(e: &ReceiverEntry, ctx: &BuildContext) -> Result<Arc<DynReceiverS
             if let Some(a) = o.allow_profile_switch {
                 b = b.with_allow_profile_switch(a);
             }
+            if let Some(pem) = &o.ca_certificates_pem {
+                b = b.with_root_certificates_pem(pem.clone());
+            }
             Ok(Arc::new(b.build().map_err(|err| entry_error(e, err))?))
         }
         #[cfg(feature = "kiwisdr")]
@@ -713,6 +765,9 @@ fn build_entry(e: &ReceiverEntry, ctx: &BuildContext) -> Result<Arc<DynReceiverS
             let mut b = crate::http_iq::HttpIqBuilder::new(e.info.clone());
             if let Some(sr) = o.sample_rate_hz {
                 b = b.with_sample_rate(sr);
+            }
+            if let Some(pem) = &o.ca_certificates_pem {
+                b = b.with_root_certificates_pem(pem.clone());
             }
             Ok(Arc::new(b.build().map_err(|err| entry_error(e, err))?))
         }
