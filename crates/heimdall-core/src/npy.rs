@@ -81,14 +81,31 @@ impl NpyHeader {
     /// Encodes a v1.0 header exactly as `numpy.save` does: sorted keys, a trailing comma,
     /// 64-byte alignment and room for the shape to grow.
     pub fn encode(&self) -> Result<Vec<u8>> {
+        Self::encode_shape(self.dtype, &[self.len])
+    }
+
+    /// Encodes a v1.0 header of a C-order array of any shape (`[rows, cols]` for a matrix),
+    /// byte for byte as `numpy.save` writes it.
+    ///
+    /// ```
+    /// use heimdall_core::npy::{Dtype, NpyHeader};
+    /// let h = NpyHeader::encode_shape(Dtype::Float32, &[3, 1024]).unwrap();
+    /// assert_eq!(h.len() % 64, 0);
+    /// assert!(std::str::from_utf8(&h[10..]).unwrap().starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 1024), }"));
+    /// ```
+    pub fn encode_shape(dtype: Dtype, shape: &[u64]) -> Result<Vec<u8>> {
+        let dims = match shape {
+            [] => String::new(),
+            [n] => format!("{n},"),
+            more => more.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        };
         let dict = format!(
-            "{{'descr': '{}', 'fortran_order': False, 'shape': ({},), }}",
-            self.dtype.descr(),
-            self.len
+            "{{'descr': '{}', 'fortran_order': False, 'shape': ({dims}), }}",
+            dtype.descr()
         );
-        // numpy reserves 21 digits for the growth axis; keep the same spare room.
-        let digits = self.len.to_string().len();
-        let spare = 21usize.saturating_sub(digits);
+        // numpy reserves 21 digits for the growth axis (the first, in C order); keep the same
+        // spare room.
+        let spare = shape.first().map_or(0, |n| 21usize.saturating_sub(n.to_string().len()));
         let unpadded = MAGIC.len() + 2 + 2 + dict.len() + spare + 1;
         let pad = (ALIGN - unpadded % ALIGN) % ALIGN;
         let header_len = dict.len() + spare + pad + 1;
@@ -265,6 +282,27 @@ mod tests {
         let text = std::str::from_utf8(&h[10..]).unwrap();
         assert!(text.starts_with("{'descr': '<c8', 'fortran_order': False, 'shape': (1000,), }"));
         assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn encode_shape_matches_numpy_bytes() {
+        // What numpy 2.x `np.save` writes for zeros of these shapes, '<f4' (header, magic excluded).
+        for (shape, dims) in [
+            (&[3u64, 1024][..], "(3, 1024)"),
+            (&[0, 64][..], "(0, 64)"),
+            (&[][..], "()"),
+            (&[12345][..], "(12345,)"),
+        ] {
+            let h = NpyHeader::encode_shape(Dtype::Float32, shape).unwrap();
+            assert_eq!(h.len(), 128, "{dims}");
+            assert_eq!(&h[..8], b"\x93NUMPY\x01\x00");
+            assert_eq!(usize::from(u16::from_le_bytes([h[8], h[9]])), 118);
+            let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+            let mut expect = dict.into_bytes();
+            expect.resize(117, b' ');
+            expect.push(b'\n');
+            assert_eq!(&h[10..], &expect[..], "{dims}");
+        }
     }
 
     #[test]

@@ -94,7 +94,8 @@ impl fmt::Display for ArchiveFormat {
 ///
 /// **Heimdall options**, accepted for every scheme: `format` (`npy`, `sigmf`, `both`),
 /// `part_size` (bytes, at least 5 MiB), `max_concurrency` (parts in flight per object),
-/// `max_retries` and `retry_timeout` (seconds), `sigmf_collection` (`true`/`false`).
+/// `max_retries` and `retry_timeout` (seconds), `sigmf_collection` (`true`/`false`),
+/// `max_spectra_bytes` (per capture; `0` does not archive spectra).
 ///
 /// **Defaults that differ from `object_store`'s**: requests are retried at most 4 times within
 /// 30 s (backoff 100 ms to 2 s) instead of 10 times within 180 s, and connecting times out after
@@ -131,6 +132,7 @@ pub struct ArchiveBuilder {
     max_concurrency: usize,
     retry: RetryConfig,
     collection: bool,
+    max_spectra_bytes: u64,
 }
 
 fn is_secret_key(k: &str) -> bool {
@@ -161,6 +163,7 @@ impl fmt::Debug for ArchiveBuilder {
             .field("part_size", &self.part_size)
             .field("max_concurrency", &self.max_concurrency)
             .field("collection", &self.collection)
+            .field("max_spectra_bytes", &self.max_spectra_bytes)
             .finish()
     }
 }
@@ -202,6 +205,7 @@ impl ArchiveBuilder {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             retry: default_retry(),
             collection: true,
+            max_spectra_bytes: crate::spectra::DEFAULT_MAX_SPECTRA_BYTES,
         }
     }
 
@@ -263,6 +267,14 @@ impl ArchiveBuilder {
         self
     }
 
+    /// Most bytes of receiver-reported spectra (OpenWebRX FFT lines) archived per capture as
+    /// `{receiver}_spectra.npy` + `{receiver}_spectra.json` (see [`crate::spectra`]); frames past
+    /// it are counted, not stored. `0` archives no spectra. Default 64 MiB.
+    pub fn with_max_spectra_bytes(mut self, bytes: u64) -> Self {
+        self.max_spectra_bytes = bytes;
+        self
+    }
+
     /// Whether to write a session `.sigmf-collection` on commit when SigMF is written (default `true`).
     pub fn with_sigmf_collection(mut self, yes: bool) -> Self {
         self.collection = yes;
@@ -289,6 +301,7 @@ impl ArchiveBuilder {
                     self.retry.retry_timeout = Duration::from_secs_f64(s);
                 }
                 "sigmf_collection" => self.collection = v.parse().map_err(|_| bad("not true or false"))?,
+                "max_spectra_bytes" => self.max_spectra_bytes = v.parse().map_err(|_| bad("not a byte count"))?,
                 _ => store_opts.push((key, v)),
             }
         }
@@ -354,6 +367,7 @@ impl ArchiveBuilder {
             max_concurrency: self.max_concurrency,
             supports_attributes: attrs,
             collection: self.collection,
+            max_spectra_bytes: self.max_spectra_bytes,
         }))
     }
 

@@ -15,6 +15,9 @@
 //! - **Exact formats**: numpy v1.0 headers byte-identical to `numpy.save`
 //!   ([`heimdall_core::npy`]), SigMF 1.2.6 metadata accepted by `sigmf_validate` with Heimdall's
 //!   fields under a declared `heimdall` extension (see [`formats`]).
+//! - **Receiver spectra** (OpenWebRX FFT lines) are archived next to the samples as a
+//!   `(frames, bins)` float32 `.npy` matrix plus a JSON index (see [`spectra`]), and read back
+//!   with [`ArchiveSink::read_spectra`].
 //! - **One error mapping** from `object_store` to [`heimdall_core::Error`] with retryability
 //!   (see the `error` module docs): unreachable endpoints are retryable
 //!   [`Unavailable`](heimdall_core::Error::Unavailable), bad credentials are
@@ -93,12 +96,14 @@ mod builder;
 mod error;
 pub mod formats;
 mod sink;
+pub mod spectra;
 mod upload;
 mod writer;
 
 pub use builder::{ArchiveBuilder, ArchiveFormat, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, MIN_PART_SIZE};
 pub use formats::SessionManifest;
 pub use sink::{ArchiveSink, MANIFEST, SESSIONS_DIR};
+pub use spectra::{DEFAULT_MAX_SPECTRA_BYTES, SpectraIndex};
 
 /// Re-export of the `object_store` version this crate is built on.
 pub use object_store;

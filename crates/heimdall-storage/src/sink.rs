@@ -14,12 +14,13 @@ use sha2::{Digest, Sha256, Sha512};
 
 use heimdall_core::{
     ArchivedCapture, CaptureInfo, CaptureWriter, Error, IqArchive, IqSink, ReceiverId, Result, SampleBlock,
-    SampleFormat, SessionId, SessionReport, StoredObject,
+    SampleFormat, SessionId, SessionReport, SpectrumFrame, StoredObject,
 };
 
 use crate::builder::ArchiveFormat;
 use crate::error::map_store_error;
 use crate::formats::{self, CollectionStream, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
+use crate::spectra::SpectraIndex;
 use crate::upload::put_small;
 use crate::writer::ArchiveWriter;
 
@@ -39,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) max_concurrency: usize,
     pub(crate) supports_attributes: bool,
     pub(crate) collection: bool,
+    /// Byte limit of the spectra kept per capture (0: not archived).
+    pub(crate) max_spectra_bytes: u64,
 }
 
 impl fmt::Debug for Inner {
@@ -138,6 +141,7 @@ impl ArchiveSink {
             max_concurrency: crate::builder::DEFAULT_MAX_CONCURRENCY,
             supports_attributes: false,
             collection: true,
+            max_spectra_bytes: crate::spectra::DEFAULT_MAX_SPECTRA_BYTES,
         })
     }
 
@@ -406,6 +410,73 @@ impl IqSink for ArchiveSink {
     }
 }
 
+impl ArchiveSink {
+    /// An object of a committed session, its size and SHA-256 checked against the manifest.
+    async fn get_verified(&self, manifest: &SessionManifest, obj: &StoredObject) -> Result<Bytes> {
+        let inner = &self.inner;
+        // The manifest's own list is authoritative when it has the object.
+        let expected = manifest.objects.iter().find(|o| o.key == obj.key).unwrap_or(obj);
+        let path = Path::parse(&obj.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+        let bytes = self.get(&path).await?;
+        let bad = |reason: String| Error::Malformed {
+            backend: inner.backend,
+            origin: obj.key.clone(),
+            reason,
+        };
+        if bytes.len() as u64 != expected.size {
+            return Err(bad(format!(
+                "size {} differs from the manifest's {}",
+                bytes.len(),
+                expected.size
+            )));
+        }
+        let digest = sha256_hex(&bytes);
+        if digest != expected.sha256 {
+            return Err(bad(format!(
+                "checksum mismatch: SHA-256 {digest}, manifest says {}",
+                expected.sha256
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// The spectra one receiver reported during a committed session (OpenWebRX FFT lines), with
+    /// their index (unit, frames dropped); `Ok(None)` when the capture has none. Checksums are
+    /// verified against the manifest.
+    pub async fn read_spectra(
+        &self,
+        session: SessionId,
+        receiver: &ReceiverId,
+    ) -> Result<Option<(SpectraIndex, Vec<SpectrumFrame>)>> {
+        let inner = &self.inner;
+        let manifest = self.read_session_manifest(session).await?;
+        let Some(r) = manifest.session.receivers.iter().find(|r| &r.receiver.id == receiver) else {
+            return Err(Error::NotFound {
+                backend: inner.backend,
+                key: format!("receiver {receiver} in session {session}"),
+            });
+        };
+        let named = |file: String| {
+            r.objects
+                .iter()
+                .find(move |o| o.key.rsplit('/').next() == Some(file.as_str()))
+        };
+        let (Some(data), Some(index)) = (
+            named(format!("{receiver}_spectra.npy")),
+            named(format!("{receiver}_spectra.json")),
+        ) else {
+            return Ok(None);
+        };
+        let (data_bytes, index_bytes) =
+            futures::future::try_join(self.get_verified(&manifest, data), self.get_verified(&manifest, index)).await?;
+        let idx: SpectraIndex = serde_json::from_slice(&index_bytes)
+            .map_err(|e| crate::spectra::malformed(inner.backend, &index.key, format!("not a spectra index: {e}")))?;
+        let frames = crate::spectra::decode(&data_bytes, &idx)
+            .map_err(|reason| crate::spectra::malformed(inner.backend, &data.key, reason))?;
+        Ok(Some((idx, frames)))
+    }
+}
+
 fn json_err(inner: &Inner, path: &Path, e: serde_json::Error) -> Error {
     Error::Storage {
         backend: inner.backend,
@@ -474,32 +545,20 @@ impl IqArchive for ArchiveSink {
             .find(|r| &r.receiver.id == receiver)
             .ok_or_else(not_found)?;
         let summary = r.capture.clone().ok_or_else(not_found)?;
-        let npy_obj = r.objects.iter().find(|o| o.key.ends_with(".npy"));
-        let sigmf_obj = r.objects.iter().find(|o| o.key.ends_with(".sigmf-data"));
+        let named = |file: String| {
+            r.objects
+                .iter()
+                .find(move |o| o.key.rsplit('/').next() == Some(file.as_str()))
+        };
+        let npy_obj = named(format!("{receiver}.npy"));
+        let sigmf_obj = named(format!("{receiver}.sigmf-data"));
         let obj = npy_obj.or(sigmf_obj).ok_or_else(not_found)?;
-        // The manifest's own list is authoritative when it has the object.
-        let expected = manifest.objects.iter().find(|o| o.key == obj.key).unwrap_or(obj);
-        let path = Path::parse(&obj.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
-        let bytes = self.get(&path).await?;
+        let bytes = self.get_verified(&manifest, obj).await?;
         let bad = |reason: String| Error::Malformed {
             backend: inner.backend,
             origin: obj.key.clone(),
             reason,
         };
-        if bytes.len() as u64 != expected.size {
-            return Err(bad(format!(
-                "size {} differs from the manifest's {}",
-                bytes.len(),
-                expected.size
-            )));
-        }
-        let digest = sha256_hex(&bytes);
-        if digest != expected.sha256 {
-            return Err(bad(format!(
-                "checksum mismatch: SHA-256 {digest}, manifest says {}",
-                expected.sha256
-            )));
-        }
         let samples = if npy_obj.is_some() {
             heimdall_core::npy::decode(&bytes)?
         } else {

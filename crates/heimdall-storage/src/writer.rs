@@ -14,6 +14,7 @@ use heimdall_core::{
 
 use crate::formats;
 use crate::sink::Inner;
+use crate::spectra::SpectraBuffer;
 use crate::upload::{ObjectUpload, Uploaded, put_small};
 
 /// Writes one capture: `.npy` and/or `.sigmf-data` streamed as chunks arrive, the metadata
@@ -26,6 +27,7 @@ pub(crate) struct ArchiveWriter {
     samples: u64,
     npy: Option<ObjectUpload>,
     sigmf: Option<ObjectUpload>,
+    spectra: SpectraBuffer,
     failed: bool,
 }
 
@@ -38,6 +40,23 @@ impl std::fmt::Debug for ArchiveWriter {
             .field("expected", &self.expected)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
+    }
+}
+
+/// Pretty JSON of a document, or the error naming its key.
+trait ToJson {
+    fn to_json(&self, backend: &'static str, path: &Path) -> Result<Vec<u8>>;
+}
+
+impl<T: serde::Serialize> ToJson for T {
+    fn to_json(&self, backend: &'static str, path: &Path) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(|e| Error::Storage {
+            backend,
+            operation: "serialise",
+            key: path.to_string(),
+            retryable: false,
+            source: Box::new(e),
+        })
     }
 }
 
@@ -91,6 +110,7 @@ impl ArchiveWriter {
             sigmf = Some(ObjectUpload::new(inner.clone(), path, "application/octet-stream", true));
         }
         tracing::debug!(session = %session, receiver = rx, format = %inner.format, "capture started");
+        let inner_spectra_limit = inner.max_spectra_bytes;
         Ok(ArchiveWriter {
             inner,
             session,
@@ -99,6 +119,7 @@ impl ArchiveWriter {
             samples: 0,
             npy,
             sigmf,
+            spectra: SpectraBuffer::new(inner_spectra_limit),
             failed: false,
         })
     }
@@ -190,33 +211,33 @@ impl ArchiveWriter {
         let npy_desc = self.npy.as_ref().map(ObjectUpload::describe);
         let sigmf_desc = self.sigmf.as_ref().map(ObjectUpload::describe);
         let rx = self.info.receiver.id.as_str().to_owned();
-        let mut meta_puts = Vec::new();
+        let backend = self.inner.backend;
+        let json = |path: &Path, doc: &dyn ToJson| doc.to_json(backend, path);
+        // (path, content type, body) of every small object put at finish.
+        let mut small_puts: Vec<(Path, &'static str, Vec<u8>)> = Vec::new();
         if let Some(n) = &npy_desc {
             let path = self.inner.object_path(self.session, &format!("{rx}_metadata.json"))?;
             let doc = formats::legacy_metadata(self.session, summary, metrics, &n.object.key, &n.object);
-            meta_puts.push((path, doc));
+            small_puts.push((path.clone(), "application/json", json(&path, &doc)?));
         }
         if let Some(s) = &sigmf_desc {
             let path = self.inner.object_path(self.session, &format!("{rx}.sigmf-meta"))?;
             let sha512 = s.sha512.clone().unwrap_or_default();
             let doc = formats::sigmf_meta(self.session, summary, metrics, &sha512);
-            meta_puts.push((path, doc));
+            small_puts.push((path.clone(), "application/json", json(&path, &doc)?));
+        }
+        if !self.spectra.is_empty() {
+            let data_path = self.inner.object_path(self.session, &format!("{rx}_spectra.npy"))?;
+            let index_path = self.inner.object_path(self.session, &format!("{rx}_spectra.json"))?;
+            let (npy, index) = self.spectra.encode(self.session, &rx, data_path.as_ref())?;
+            small_puts.push((data_path, "application/x-npy", npy));
+            small_puts.push((index_path.clone(), "application/json", json(&index_path, &index)?));
         }
         let inner = self.inner.clone();
-        let puts = meta_puts.into_iter().map(|(path, doc)| {
+        let puts = small_puts.into_iter().map(|(path, content_type, body)| {
             let inner = inner.clone();
             async move {
-                let body = serde_json::to_vec_pretty(&doc).map_err(|e| Error::Storage {
-                    backend: inner.backend,
-                    operation: "serialise",
-                    key: path.to_string(),
-                    retryable: false,
-                    source: Box::new(e),
-                });
-                let r = match body {
-                    Ok(body) => put_small(&inner, &path, "application/json", body, PutMode::Overwrite).await,
-                    Err(e) => Err(e),
-                };
+                let r = put_small(&inner, &path, content_type, body, PutMode::Overwrite).await;
                 (path, r)
             }
         });
@@ -273,9 +294,14 @@ impl CaptureWriter for ArchiveWriter {
                 format!("capture of {} failed earlier; abort it", self.receiver()),
             ));
         }
-        let CaptureChunk::Samples(block) = chunk else {
-            // Time marks, RSSI, gaps and spectra reach the metadata through the summary.
-            return Ok(());
+        let block = match chunk {
+            CaptureChunk::Samples(block) => block,
+            CaptureChunk::Spectrum(frame) => {
+                self.spectra.push(&frame);
+                return Ok(());
+            }
+            // Time marks, RSSI and gaps reach the metadata through the summary.
+            _ => return Ok(()),
         };
         if block.format() != self.info.format {
             return Err(Error::invalid(
