@@ -42,7 +42,7 @@
 //!
 //! While the process lives, the status comes from the engine's events and report; after a
 //! restart it comes from the session record in the database, then from the archive's manifest
-//! (a cancelled session leaves neither, so it is unknown after a restart).
+//! (a cancelled session has a session record saying so, and no rows or objects).
 //!
 //! On SIGTERM or Ctrl-C the service stops accepting connections, lets running acquisitions
 //! finish for `--shutdown-grace` seconds, cancels the rest (the engine aborts their archive
@@ -2639,7 +2639,8 @@ mod tests {
         let session: SessionId = id.parse().unwrap();
         assert!(svc.files_of(&id).is_empty(), "{:?}", svc.files_of(&id));
         assert!(svc.app.sink.list_objects(session).await.unwrap_or_default().is_empty());
-        assert!(svc.app.db.session(session).await.unwrap().is_none());
+        let recorded = svc.app.db.session(session).await.unwrap().unwrap();
+        assert_eq!(recorded.status, SessionStatus::Cancelled);
         let (_, rows) = svc.get(&format!("/api/v1/measurements?session={id}")).await;
         assert!(rows.as_array().unwrap().is_empty());
         svc.stop().await;
@@ -2666,7 +2667,17 @@ mod tests {
         assert_eq!(job.status().status, "CANCELLED");
         let (sink, db) = open_backends(dir.path()).await;
         assert!(sink.list_objects(session).await.unwrap_or_default().is_empty());
-        assert!(db.session(session).await.unwrap().is_none());
+        assert_eq!(
+            db.session(session).await.unwrap().unwrap().status,
+            SessionStatus::Cancelled
+        );
+        // A restarted service still knows it was cancelled.
+        let svc = start_in(dir, Pacing::AsFastAsPossible).await;
+        let (code, st) = svc.get(&format!("/api/v1/acquisitions/{id}")).await;
+        assert_eq!(code, StatusCode::OK, "{st}");
+        assert_eq!(st["status"], "CANCELLED", "{st}");
+        assert_eq!(st["source"], "database", "{st}");
+        svc.stop().await;
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -167,7 +167,10 @@ async fn cancellation_mid_capture_leaves_no_objects_and_no_rows() {
     assert!(report.receivers.iter().all(|r| r.status == ReceiverStatus::Cancelled));
     assert!(rig.sink.keys().is_empty(), "{:?}", rig.sink.keys());
     assert!(rows(&rig.store, session).await.is_empty());
-    assert!(rig.store.session(session).await.unwrap().is_none());
+    // The session record says what happened (and nothing else was recorded).
+    let recorded = rig.store.session(session).await.unwrap().unwrap();
+    assert_eq!(recorded.status, SessionStatus::Cancelled);
+    assert!(recorded.receivers.iter().all(|r| r.objects.is_empty()));
     // The event stream ends with the cancelled report.
     let last = events.collect::<Vec<_>>().await.pop().unwrap();
     assert!(matches!(last, EngineEvent::SessionFinished { report } if report.status == SessionStatus::Cancelled));

@@ -29,7 +29,8 @@
 //! - **Cancellation** ([`AcquisitionHandle::cancel`], or dropping the handle or the `acquire`
 //!   future) stops all receivers promptly, aborts in-flight writers, calls
 //!   [`IqSink::abort_session`] (so no object remains, including captures already finished) and
-//!   writes no row. The result is `Ok` with a report whose status is
+//!   writes no measurement row; the session record (one bounded attempt) says it was cancelled,
+//!   so that the session is known after the process is gone. The result is `Ok` with a report whose status is
 //!   [`crate::SessionStatus::Cancelled`] (every receiver [`crate::ReceiverStatus::Cancelled`]). Cancellation
 //!   is honoured until the engine starts writing rows; from then on the session completes.
 //! - **Row batch failure**: receivers keep [`crate::ReceiverStatus::Stored`] with the database error,

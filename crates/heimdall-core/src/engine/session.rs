@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{Semaphore, broadcast};
@@ -281,7 +282,27 @@ async fn cancel_session(shared: &Shared, report: &mut SessionReport) {
     }
     report.status = SessionStatus::Cancelled;
     report.finished_at = Utc::now();
+    // The session record says it was cancelled (no measurement rows exist for it), so that a
+    // reader knows the session after this process is gone. One bounded attempt: cancellation
+    // stays prompt even when the database is down.
+    let store = shared.engine.store.clone();
+    let outcome = tokio::time::timeout(CANCELLED_RECORD_TIMEOUT, store.record_session(report)).await;
+    let err = match outcome {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(_) => Error::Timeout {
+            backend: ENGINE,
+            target: shared.session_id.to_string(),
+            operation: "record cancelled session",
+            after: CANCELLED_RECORD_TIMEOUT,
+        },
+    };
+    warn!(error = %err.chain(), "recording the cancelled session failed");
+    report.errors.push(ErrorReport::from(&err));
 }
+
+/// Bound of the one attempt to record a cancelled session.
+const CANCELLED_RECORD_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Writes the session record; a failure is added to the report's session-level errors (so the
 /// manifest committed next carries it) and reported as an event.
