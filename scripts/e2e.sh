@@ -3,7 +3,8 @@
 # SeaweedFS (AWS_* and HEIMDALL_TEST_S3_URL exported) and with HEIMDALL_TEST_DATABASE_URL set:
 #   1. acquire -> S3 + a fresh PostgreSQL database: exit 0, 7 captures, manifest, 7 rows, PNG;
 #   2. read back with query (7 measurements), numpy (.npy = .sigmf-data samples) and sigmf_validate;
-#   3. reindex into a second, empty database: the same rows; reindex again: nothing inserted;
+#   3. metrics recomputed from the captures streamed back from S3 equal the archived metrics;
+#      reindex into a second, empty database: the same rows; reindex again: nothing inserted;
 #   4. SeaweedFS stopped during a run: exit 1 or 2, a clear message, no manifest; restarted: a new
 #      session succeeds.
 set -euo pipefail
@@ -87,6 +88,18 @@ for r in report["receivers"]:
 metas = [f"{work}/dl/{n}" for n in names if n.endswith(".sigmf-meta")]
 subprocess.run([os.environ.get("HEIMDALL_SIGMF_VALIDATE", "sigmf_validate"), *metas], check=True)
 print(f"e2e: {len(npys)} captures read back with numpy, {len(metas)} SigMF recordings valid")
+PY
+
+echo "e2e: metrics recomputed from the captures streamed back from S3 equal the archived ones"
+"$bin/metrics" --session "$session" --store "$prefix" >"$work/recomputed.jsonl" || fail "metrics --session exited with $?"
+"$py" - "$work/recomputed.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) == 7, len(lines)
+bad = [l["receiver"] for l in lines if l["matches_archived"] is not True]
+assert not bad, f"recomputed metrics differ from the archived ones for {bad}"
+assert all(l["snr_db"] == l["archived"]["snr_db"] for l in lines)
+print("e2e: 7 captures streamed back from S3 (checksums verified): recomputed metrics equal the archived ones")
 PY
 
 echo "e2e: reindex into the empty $db2"

@@ -43,7 +43,7 @@ pub use metrics::SignalMetrics;
 pub use receiver::{GeoPosition, ReceiverHealth, ReceiverInfo, ReceiverKind};
 pub use report::{Measurement, ReceiverReport, ReceiverStatus, SessionReport, SessionStatus, StoredObject};
 pub use request::{AcquisitionRequest, CaptureRequest, Passband};
-pub use sink::{ArchivedCapture, CaptureWriter, DynIqSink, IqArchive, IqSink, IqSinkExt};
+pub use sink::{ArchivedCapture, ArchivedCaptureStream, CaptureWriter, DynIqSink, IqArchive, IqSink, IqSinkExt};
 pub use source::{DynReceiverSource, ReceiverSource, ReceiverSourceExt};
 pub use store::{
     DynMetricStore, MeasurementQuery, MetricQuery, MetricStore, ReceiverRecord, ReceiverRegistry, RecordOutcome,

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, SampleBlock};
 use crate::error::Result;
@@ -103,6 +105,28 @@ pub struct ArchivedCapture {
     pub samples: SampleBlock,
 }
 
+/// One archived capture read back as a stream of sample blocks, for captures larger than
+/// memory. Blocks arrive in order; size and checksum are verified as the bytes go by, and a
+/// mismatch is the stream's last item (an error), so a consumer that reads to the end never
+/// takes a damaged capture for a whole one.
+pub struct ArchivedCaptureStream {
+    /// Its summary as archived.
+    pub summary: CaptureSummary,
+    /// Its metrics as archived.
+    pub metrics: Option<SignalMetrics>,
+    /// The samples, in blocks.
+    pub samples: BoxStream<'static, Result<SampleBlock>>,
+}
+
+impl Debug for ArchivedCaptureStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchivedCaptureStream")
+            .field("summary", &self.summary)
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Reading back what an [`IqSink`] archived (optional capability).
 #[async_trait]
 pub trait IqArchive: Send + Sync + Debug + 'static {
@@ -115,6 +139,18 @@ pub trait IqArchive: Send + Sync + Debug + 'static {
 
     /// One receiver's capture of a session, with checksums verified.
     async fn read_capture(&self, session: SessionId, receiver: &ReceiverId) -> Result<ArchivedCapture>;
+
+    /// One receiver's capture of a session as a stream of blocks (see [`ArchivedCaptureStream`]).
+    /// The default reads the capture whole with [`IqArchive::read_capture`]; backends that hold
+    /// large captures stream them.
+    async fn stream_capture(&self, session: SessionId, receiver: &ReceiverId) -> Result<ArchivedCaptureStream> {
+        let c = self.read_capture(session, receiver).await?;
+        Ok(ArchivedCaptureStream {
+            summary: c.summary,
+            metrics: c.metrics,
+            samples: futures::stream::once(async move { Ok(c.samples) }).boxed(),
+        })
+    }
 
     /// Every key stored under a session (committed or not), sorted.
     async fn list_objects(&self, session: SessionId) -> Result<Vec<String>>;

@@ -256,6 +256,39 @@ pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {
         assert_samples_eq(&cap.samples, samples);
         assert_eq!(cap.summary.samples, samples.len() as u64);
         assert_eq!(cap.summary.time_source, TimeSource::Gps);
+        // Streamed, the same samples in order, and the same summary and metrics.
+        let streamed = archive
+            .stream_capture(session, &ReceiverId::new(id).expect("id"))
+            .await
+            .expect("stream_capture");
+        assert_eq!(streamed.summary, cap.summary);
+        assert_eq!(streamed.metrics, cap.metrics);
+        let blocks: Vec<SampleBlock> = streamed
+            .samples
+            .map(|b| b.expect("stream_capture block"))
+            .collect()
+            .await;
+        let joined = match samples {
+            SampleBlock::Complex(_) => SampleBlock::Complex(
+                blocks
+                    .iter()
+                    .flat_map(|b| match b {
+                        SampleBlock::Complex(v) => v.clone(),
+                        SampleBlock::Real(_) => panic!("stream_capture changed the sample format"),
+                    })
+                    .collect(),
+            ),
+            SampleBlock::Real(_) => SampleBlock::Real(
+                blocks
+                    .iter()
+                    .flat_map(|b| match b {
+                        SampleBlock::Real(v) => v.clone(),
+                        SampleBlock::Complex(_) => panic!("stream_capture changed the sample format"),
+                    })
+                    .collect(),
+            ),
+        };
+        assert_samples_eq(&joined, samples);
     }
     let objects = archive.list_objects(session).await.expect("list_objects");
     for r in &report.receivers {

@@ -5,6 +5,7 @@
 //! cargo run --release -p heimdall-storage --example storage_bench -- small 20
 //! cargo run --release -p heimdall-storage --example storage_bench -- large 5
 //! /usr/bin/time -v target/release/examples/storage_bench stream 1024
+//! target/release/examples/storage_bench readback 1024
 //! ```
 //!
 //! Modes (the URL comes from `HEIMDALL_BENCH_URL`, else `HEIMDALL_TEST_S3_URL`, plus a fresh prefix):
@@ -13,14 +14,21 @@
 //! - `large [rounds]`: 7 captures of 32 MiB stored concurrently; prints aggregate MB/s.
 //! - `stream [MiB]`: one capture of that size streamed in 1 MiB chunks; prints the resident
 //!   memory before and the peak after (`VmRSS` / `VmHWM` from /proc/self/status).
+//! - `readback [MiB]`: one committed capture of that size read back with
+//!   `IqArchive::stream_capture` (checksum verified); prints MB/s and the peak resident memory
+//!   above the baseline while reading (the peak is reset after writing, via /proc/self/clear_refs).
 //!
 //! Everything written is deleted at the end.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use heimdall_core::testkit::{test_capture_info, test_summary};
-use heimdall_core::{CaptureChunk, Complex32, IqSink, SampleBlock, SampleFormat, SessionId};
+use heimdall_core::{
+    CaptureChunk, Complex32, IqArchive, IqSink, ReceiverReport, ReceiverStatus, SampleBlock, SampleFormat, SessionId,
+    SessionReport, SessionStatus, StoredObject,
+};
 use heimdall_storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
 
 fn proc_status(field: &str) -> u64 {
@@ -43,7 +51,13 @@ fn block(n: usize, seed: usize) -> SampleBlock {
 }
 
 /// Stores one capture of `bytes` bytes (complex64), in chunks of `chunk_bytes`.
-async fn store(sink: &ArchiveSink, session: SessionId, rx: &str, bytes: usize, chunk_bytes: usize) {
+async fn store(
+    sink: &ArchiveSink,
+    session: SessionId,
+    rx: &str,
+    bytes: usize,
+    chunk_bytes: usize,
+) -> Vec<StoredObject> {
     let n = bytes / 8;
     let info = test_capture_info(rx, SampleFormat::ComplexF32, n as u64);
     let mut w = sink.begin_capture(session, &info).await.expect("begin");
@@ -61,7 +75,7 @@ async fn store(sink: &ArchiveSink, session: SessionId, rx: &str, bytes: usize, c
         w.write(CaptureChunk::Samples(chunk)).await.expect("write");
         done += m;
     }
-    w.finish(&test_summary(&info, n as u64), None).await.expect("finish");
+    w.finish(&test_summary(&info, n as u64), None).await.expect("finish")
 }
 
 async fn round(sink: &ArchiveSink, bytes: usize, chunk: usize) -> (Duration, SessionId) {
@@ -70,7 +84,9 @@ async fn round(sink: &ArchiveSink, bytes: usize, chunk: usize) -> (Duration, Ses
     let futs = (0..7).map(|i| {
         let sink = sink.clone();
         let rx = format!("websdr_{i}");
-        tokio::spawn(async move { store(&sink, session, &rx, bytes, chunk).await })
+        tokio::spawn(async move {
+            store(&sink, session, &rx, bytes, chunk).await;
+        })
     });
     for f in futures::future::join_all(futs).await {
         f.expect("task");
@@ -156,8 +172,61 @@ async fn main() {
                 (peak.saturating_sub(base_rss)) as f64 / 1024.0
             );
         }
+        "readback" => {
+            let mib = if arg == 0 { 1024 } else { arg };
+            let session = SessionId::new();
+            let bytes = mib * 1024 * 1024;
+            let objects = store(&sink, session, "websdr_big", bytes, 1024 * 1024).await;
+            let info = test_capture_info("websdr_big", SampleFormat::ComplexF32, (bytes / 8) as u64);
+            let now = chrono::Utc::now();
+            let report = SessionReport {
+                errors: Vec::new(),
+                session_id: session,
+                request: heimdall_core::AcquisitionRequest::new(145.5e6, Duration::from_secs(1)),
+                status: SessionStatus::Success,
+                started_at: now,
+                finished_at: now,
+                receivers: vec![ReceiverReport {
+                    receiver: info.receiver.clone(),
+                    status: ReceiverStatus::Recorded,
+                    attempts: 1,
+                    capture: Some(test_summary(&info, (bytes / 8) as u64)),
+                    metrics: None,
+                    objects,
+                    error: None,
+                    retried_errors: vec![],
+                }],
+            };
+            sink.commit_session(&report).await.expect("commit");
+            // Reset the peak (Linux: writing 5 to clear_refs resets VmHWM to the current RSS).
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
+            let base_rss = proc_status("VmRSS:");
+            let t = Instant::now();
+            let mut s = sink.stream_capture(session, &info.receiver.id).await.expect("stream");
+            let (mut samples, mut blocks) = (0u64, 0u64);
+            while let Some(b) = s.samples.next().await {
+                samples += b.expect("block").len() as u64;
+                blocks += 1;
+            }
+            let d = t.elapsed();
+            assert_eq!(samples, (bytes / 8) as u64);
+            let peak = proc_status("VmHWM:");
+            println!(
+                "heimdall readback: {mib} MiB ({format}) in {:.2} s = {:.0} MB/s, {blocks} blocks, checksum verified; RSS before {:.1} MiB, peak while reading {:.1} MiB, peak - baseline = {:.1} MiB",
+                d.as_secs_f64(),
+                bytes as f64 / 1e6 / d.as_secs_f64(),
+                base_rss as f64 / 1024.0,
+                peak as f64 / 1024.0,
+                peak.saturating_sub(base_rss) as f64 / 1024.0
+            );
+            // A committed session is not aborted by the sink: delete its objects directly.
+            for key in sink.list_objects(session).await.expect("list") {
+                let path = heimdall_storage::object_store::path::Path::from(key.as_str());
+                let _ = heimdall_storage::object_store::ObjectStoreExt::delete(sink.store().as_ref(), &path).await;
+            }
+        }
         other => {
-            eprintln!("unknown mode {other:?}: use small, large or stream");
+            eprintln!("unknown mode {other:?}: use small, large, stream or readback");
             std::process::exit(2);
         }
     }

@@ -95,6 +95,7 @@
 mod builder;
 mod error;
 pub mod formats;
+mod reader;
 mod sink;
 pub mod spectra;
 mod upload;

@@ -13,13 +13,14 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode};
 use sha2::{Digest, Sha256, Sha512};
 
 use heimdall_core::{
-    ArchivedCapture, CaptureInfo, CaptureWriter, Error, IqArchive, IqSink, ReceiverId, Result, SampleBlock,
-    SampleFormat, SessionId, SessionReport, SpectrumFrame, StoredObject,
+    ArchivedCapture, ArchivedCaptureStream, CaptureInfo, CaptureWriter, Error, IqArchive, IqSink, ReceiverId, Result,
+    SampleBlock, SampleFormat, SessionId, SessionReport, SpectrumFrame, StoredObject,
 };
 
 use crate::builder::ArchiveFormat;
 use crate::error::map_store_error;
 use crate::formats::{self, CollectionStream, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
+use crate::reader::Layout;
 use crate::spectra::SpectraIndex;
 use crate::upload::put_small;
 use crate::writer::ArchiveWriter;
@@ -532,37 +533,22 @@ impl IqArchive for ArchiveSink {
     }
 
     async fn read_capture(&self, session: SessionId, receiver: &ReceiverId) -> Result<ArchivedCapture> {
-        let inner = &self.inner;
         let manifest = self.read_session_manifest(session).await?;
-        let not_found = || Error::NotFound {
-            backend: inner.backend,
-            key: format!("capture of {receiver} in session {session}"),
-        };
-        let r = manifest
-            .session
-            .receivers
-            .iter()
-            .find(|r| &r.receiver.id == receiver)
-            .ok_or_else(not_found)?;
-        let summary = r.capture.clone().ok_or_else(not_found)?;
-        let named = |file: String| {
-            r.objects
-                .iter()
-                .find(move |o| o.key.rsplit('/').next() == Some(file.as_str()))
-        };
-        let npy_obj = named(format!("{receiver}.npy"));
-        let sigmf_obj = named(format!("{receiver}.sigmf-data"));
-        let obj = npy_obj.or(sigmf_obj).ok_or_else(not_found)?;
-        let bytes = self.get_verified(&manifest, obj).await?;
+        let found = locate_capture(&self.inner, &manifest, session, receiver)?;
+        let bytes = self.get_verified(&manifest, found.object).await?;
         let bad = |reason: String| Error::Malformed {
-            backend: inner.backend,
-            origin: obj.key.clone(),
+            backend: self.inner.backend,
+            origin: found.object.key.clone(),
             reason,
         };
-        let samples = if npy_obj.is_some() {
-            heimdall_core::npy::decode(&bytes)?
-        } else {
-            decode_raw(summary.info.format, &bytes).map_err(bad)?
+        let summary = found
+            .report
+            .capture
+            .clone()
+            .ok_or_else(|| bad("no capture summary".into()))?;
+        let samples = match found.layout {
+            Layout::Npy => heimdall_core::npy::decode(&bytes)?,
+            Layout::Raw => decode_raw(summary.info.format, &bytes).map_err(bad)?,
         };
         if samples.format() != summary.info.format || samples.len() as u64 != summary.samples {
             return Err(bad(format!(
@@ -575,7 +561,41 @@ impl IqArchive for ArchiveSink {
         }
         Ok(ArchivedCapture {
             summary,
-            metrics: r.metrics,
+            metrics: found.report.metrics,
+            samples,
+        })
+    }
+
+    /// Streams the `.npy` (or `.sigmf-data`) in blocks of about 256 KiB, so that memory stays
+    /// bounded whatever the capture's size; size, SHA-256 and sample count are checked as the
+    /// bytes go by and a mismatch is the last item.
+    async fn stream_capture(&self, session: SessionId, receiver: &ReceiverId) -> Result<ArchivedCaptureStream> {
+        let inner = &self.inner;
+        let manifest = self.read_session_manifest(session).await?;
+        let found = locate_capture(inner, &manifest, session, receiver)?;
+        let summary = found.report.capture.clone().ok_or_else(|| Error::Malformed {
+            backend: inner.backend,
+            origin: found.object.key.clone(),
+            reason: "no capture summary".into(),
+        })?;
+        let path = Path::parse(&found.object.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+        let body = inner
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| inner.map_err("get", &path, e))?
+            .into_stream();
+        let samples = crate::reader::sample_stream(
+            inner.clone(),
+            body,
+            found.layout,
+            summary.info.format,
+            found.object.clone(),
+            summary.samples,
+        );
+        Ok(ArchivedCaptureStream {
+            metrics: found.report.metrics,
+            summary,
             samples,
         })
     }
@@ -590,6 +610,51 @@ impl IqArchive for ArchiveSink {
     }
 }
 
+/// Where one receiver's samples are in a committed session.
+struct FoundCapture<'m> {
+    report: &'m heimdall_core::ReceiverReport,
+    /// The samples object as the manifest lists it (size and checksum authoritative).
+    object: &'m StoredObject,
+    layout: Layout,
+}
+
+/// The samples object of `receiver` in `manifest`: `{receiver}.npy`, else `{receiver}.sigmf-data`.
+fn locate_capture<'m>(
+    inner: &Inner,
+    manifest: &'m SessionManifest,
+    session: SessionId,
+    receiver: &ReceiverId,
+) -> Result<FoundCapture<'m>> {
+    let not_found = || Error::NotFound {
+        backend: inner.backend,
+        key: format!("capture of {receiver} in session {session}"),
+    };
+    let report = manifest
+        .session
+        .receivers
+        .iter()
+        .find(|r| &r.receiver.id == receiver)
+        .filter(|r| r.capture.is_some())
+        .ok_or_else(not_found)?;
+    let named = |file: String| {
+        report
+            .objects
+            .iter()
+            .find(move |o| o.key.rsplit('/').next() == Some(file.as_str()))
+    };
+    let (object, layout) = match (
+        named(format!("{receiver}.npy")),
+        named(format!("{receiver}.sigmf-data")),
+    ) {
+        (Some(o), _) => (o, Layout::Npy),
+        (None, Some(o)) => (o, Layout::Raw),
+        (None, None) => return Err(not_found()),
+    };
+    // The manifest's own list is authoritative when it has the object.
+    let object = manifest.objects.iter().find(|o| o.key == object.key).unwrap_or(object);
+    Ok(FoundCapture { report, object, layout })
+}
+
 /// Decodes raw little-endian samples (a `.sigmf-data` file).
 fn decode_raw(format: SampleFormat, bytes: &[u8]) -> std::result::Result<SampleBlock, String> {
     let size = format.bytes_per_sample();
@@ -599,26 +664,7 @@ fn decode_raw(format: SampleFormat, bytes: &[u8]) -> std::result::Result<SampleB
             bytes.len()
         ));
     }
-    Ok(match format {
-        SampleFormat::ComplexF32 => SampleBlock::Complex(
-            bytes
-                .chunks_exact(8)
-                .map(|c| {
-                    heimdall_core::Complex32::new(
-                        f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-                        f32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-                    )
-                })
-                .collect(),
-        ),
-        SampleFormat::RealF32 => SampleBlock::Real(
-            bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        _ => return Err("unsupported sample format".into()),
-    })
+    crate::reader::decode(format, bytes).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -339,3 +339,95 @@ async fn dropped_or_aborted_writer_leaves_no_open_s3_multipart_upload() {
         assert_eq!(left, 0, "{how}: multipart uploads left open");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captures_stream_back_in_bounded_blocks_and_damage_is_the_last_item() {
+    use futures::StreamExt;
+    // 3 MiB of IQ (+ an odd tail), archived as .npy (both) or raw .sigmf-data only.
+    let n: usize = 3 * 1024 * 1024 / 8 + 77;
+    for format in [ArchiveFormat::Both, ArchiveFormat::Sigmf] {
+        for b in common::backends("stream", format) {
+            let session = SessionId::new();
+            let info = test_capture_info("big", SampleFormat::ComplexF32, n as u64);
+            let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+            w.write(CaptureChunk::Samples(block(0, n))).await.unwrap();
+            let objects = w.finish(&test_summary(&info, n as u64), None).await.unwrap();
+            let rx = ReceiverReport {
+                receiver: info.receiver.clone(),
+                status: ReceiverStatus::Recorded,
+                attempts: 1,
+                capture: Some(test_summary(&info, n as u64)),
+                metrics: None,
+                objects: objects.clone(),
+                error: None,
+                retried_errors: vec![],
+            };
+            b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
+
+            let s = b.sink.stream_capture(session, &info.receiver.id).await.unwrap();
+            assert_eq!(s.summary.samples, n as u64);
+            let blocks: Vec<SampleBlock> = s.samples.map(|r| r.unwrap()).collect().await;
+            assert!(blocks.len() >= 12, "{} {format}: {} blocks", b.name, blocks.len());
+            // Bounded: no block much above 256 KiB, whatever the store's chunking.
+            assert!(
+                blocks.iter().all(|x| x.len() * 8 <= 2 * 256 * 1024),
+                "{} {format}",
+                b.name
+            );
+            let mut all = Vec::with_capacity(n);
+            for x in blocks {
+                let SampleBlock::Complex(v) = x else {
+                    panic!("real block")
+                };
+                all.extend(v);
+            }
+            assert!(
+                SampleBlock::Complex(all) == block(0, n),
+                "{} {format}: samples differ",
+                b.name
+            );
+
+            // Flip one byte of the samples object: every earlier block may come, the last item
+            // is the checksum error, and nothing follows it.
+            let key = objects
+                .iter()
+                .find(|o| o.key.ends_with(".npy") || o.key.ends_with(".sigmf-data"))
+                .unwrap()
+                .key
+                .clone();
+            let mut bytes = b.sink.get_bytes(&key).await.unwrap().to_vec();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 1;
+            let path = Path::parse(&key).unwrap();
+            b.sink.store().put(&path, bytes.clone().into()).await.unwrap();
+            let items: Vec<_> = b
+                .sink
+                .stream_capture(session, &info.receiver.id)
+                .await
+                .unwrap()
+                .samples
+                .collect()
+                .await;
+            let (last, before) = items.split_last().unwrap();
+            assert!(before.iter().all(Result::is_ok));
+            let e = last.as_ref().unwrap_err();
+            assert!(e.to_string().contains("checksum mismatch"), "{} {format}: {e}", b.name);
+            // Truncated: a size error, not a short capture taken for whole.
+            b.sink.store().put(&path, bytes[..mid].to_vec().into()).await.unwrap();
+            let items: Vec<_> = b
+                .sink
+                .stream_capture(session, &info.receiver.id)
+                .await
+                .unwrap()
+                .samples
+                .collect()
+                .await;
+            let e = items.last().unwrap().as_ref().unwrap_err();
+            assert!(
+                e.to_string().contains("differs from the manifest"),
+                "{} {format}: {e}",
+                b.name
+            );
+        }
+    }
+}

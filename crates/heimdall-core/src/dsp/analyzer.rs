@@ -59,6 +59,18 @@ impl Default for AnalyzerConfig {
 }
 
 impl AnalyzerConfig {
+    /// The configuration the engine analyses a capture with: its actual sample rate, the
+    /// target's offset from baseband 0 Hz, and the calibration when the source put
+    /// `full_scale_dbm` (input power at 0 dBFS) in [`CaptureInfo::extra`](crate::CaptureInfo).
+    /// Analysing an archived capture with it reproduces the archived metrics.
+    pub fn for_capture(info: &crate::capture::CaptureInfo) -> Self {
+        let cfg = AnalyzerConfig::new(info.sample_rate_hz).with_target_offset_hz(info.target_offset_hz());
+        match info.extra.get("full_scale_dbm").and_then(|v| v.as_f64()) {
+            Some(fs) if fs.is_finite() => cfg.with_calibration_db(fs),
+            _ => cfg,
+        }
+    }
+
     /// Defaults for `sample_rate_hz`.
     pub fn new(sample_rate_hz: f64) -> Self {
         AnalyzerConfig {

@@ -47,18 +47,10 @@ struct Captured {
     objects: Vec<StoredObject>,
 }
 
-/// Builds the analyser for a capture (the seam between the engine and [`crate::dsp`]).
-///
-/// Sources that know their calibration put `full_scale_dbm` (the input power at 0 dBFS) in
-/// [`CaptureInfo::extra`]; the metrics then carry dBm values too.
+/// Builds the analyser for a capture (the seam between the engine and [`crate::dsp`]): see
+/// [`AnalyzerConfig::for_capture`].
 fn new_analyzer(info: &CaptureInfo) -> crate::Result<Analyzer> {
-    let mut cfg = AnalyzerConfig::new(info.sample_rate_hz).with_target_offset_hz(info.target_offset_hz());
-    if let Some(fs) = info.extra.get("full_scale_dbm").and_then(|v| v.as_f64())
-        && fs.is_finite()
-    {
-        cfg = cfg.with_calibration_db(fs);
-    }
-    Analyzer::new(cfg)
+    Analyzer::new(AnalyzerConfig::for_capture(info))
 }
 
 pub(super) async fn run(
