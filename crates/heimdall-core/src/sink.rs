@@ -93,8 +93,8 @@ impl<T: IqSink + ?Sized> IqSink for Box<T> {
     }
 }
 
-/// One archived capture read back whole (for analysis and tests; large captures should be
-/// streamed with the backend's own reader).
+/// One archived capture read back whole (for analysis and tests; stream large captures with
+/// [`IqArchive::stream_capture`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchivedCapture {
     /// Its summary as archived.
