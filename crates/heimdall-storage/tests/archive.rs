@@ -400,28 +400,18 @@ async fn captures_stream_back_in_bounded_blocks_and_damage_is_the_last_item() {
             bytes[mid] ^= 1;
             let path = Path::parse(&key).unwrap();
             b.sink.store().put(&path, bytes.clone().into()).await.unwrap();
-            let items: Vec<_> = b
-                .sink
-                .stream_capture(session, &info.receiver.id)
-                .await
-                .unwrap()
-                .samples
-                .collect()
-                .await;
+            let read_all = || async {
+                let s = b.sink.stream_capture(session, &info.receiver.id).await.unwrap();
+                s.samples.collect::<Vec<_>>().await
+            };
+            let items = read_all().await;
             let (last, before) = items.split_last().unwrap();
             assert!(before.iter().all(Result::is_ok));
             let e = last.as_ref().unwrap_err();
             assert!(e.to_string().contains("checksum mismatch"), "{} {format}: {e}", b.name);
             // Truncated: a size error, not a short capture taken for whole.
             b.sink.store().put(&path, bytes[..mid].to_vec().into()).await.unwrap();
-            let items: Vec<_> = b
-                .sink
-                .stream_capture(session, &info.receiver.id)
-                .await
-                .unwrap()
-                .samples
-                .collect()
-                .await;
+            let items = read_all().await;
             let e = items.last().unwrap().as_ref().unwrap_err();
             assert!(
                 e.to_string().contains("differs from the manifest"),

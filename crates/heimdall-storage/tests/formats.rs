@@ -133,13 +133,7 @@ meta = json.load(open(d + "/iq_metadata.json"))
 assert meta["websdr_id"] == "iq" and meta["frequency_mhz"] == 145.5, meta
 print("numpy ok", iq.shape, au.shape)
 "#;
-    let out = Command::new(&python).arg("-c").arg(script).arg(&sdir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "numpy check failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_python(&python, "numpy check", script, &sdir);
     drop(sink);
 }
 
@@ -207,18 +201,7 @@ k = np.arange(10000, dtype=np.float32)
 assert np.array_equal(x.astype(np.complex64), (k - 1j * k).astype(np.complex64)), x[:4]
 print("sigmf ok", len(x))
 "#;
-        let out = Command::new(&python)
-            .arg("-c")
-            .arg(script)
-            .arg(&metas[0])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "sigmf read-back failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::run_python(&python, "sigmf read-back", script, &metas[0]);
     }
 
     // The validator really checks the checksum we wrote: corrupt one byte and it fails.

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -162,11 +161,5 @@ assert idx["sample_index"] == [300 * k for k in range(10)], idx["sample_index"]
 assert idx["data_key"].endswith("owrx_spectra.npy") and idx["dropped_inconsistent"] == 1
 print("numpy spectra ok", m.shape)
 "#;
-    let out = Command::new(&python).arg("-c").arg(script).arg(&sdir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "numpy check failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_python(&python, "numpy spectra check", script, &sdir);
 }

@@ -103,6 +103,22 @@ pub fn tool(var: &str, name: &str, test: &str) -> Option<PathBuf> {
     None
 }
 
+/// Runs a Python `script` with one argument; panics with its output when it fails.
+pub fn run_python(python: &std::path::Path, what: &str, script: &str, arg: &std::path::Path) {
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(arg)
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {}: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The repository's test vectors.
 pub fn testdata(name: &str) -> PathBuf {
     repo_root().join("testdata").join(name)
