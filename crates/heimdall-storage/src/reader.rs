@@ -50,23 +50,23 @@ impl State {
         }
     }
 
-    /// Parses the `.npy` header once enough bytes are pending; `Ok(false)` when more are needed.
-    fn take_header(&mut self) -> Result<bool> {
+    /// Parses the `.npy` header once enough bytes are pending (else waits for more).
+    fn take_header(&mut self) -> Result<()> {
         if self.pending.len() < 10 {
-            return Ok(false);
+            return Ok(());
         }
         let header_end = match self.pending[6] {
             1 => 10 + usize::from(u16::from_le_bytes([self.pending[8], self.pending[9]])),
             _ => {
                 if self.pending.len() < 12 {
-                    return Ok(false);
+                    return Ok(());
                 }
                 let n = u32::from_le_bytes([self.pending[8], self.pending[9], self.pending[10], self.pending[11]]);
                 12usize.saturating_add(usize::try_from(n).unwrap_or(usize::MAX))
             }
         };
         if self.pending.len() < header_end.min(12 + heimdall_core::npy::MAX_HEADER_LEN) {
-            return Ok(false);
+            return Ok(());
         }
         let (header, offset) = NpyHeader::parse(&self.pending)?;
         if header.dtype.sample_format() != self.format || header.len != self.expected_samples {
@@ -80,7 +80,7 @@ impl State {
         }
         let _ = self.pending.split_to(offset);
         self.header_done = true;
-        Ok(true)
+        Ok(())
     }
 
     /// Decodes up to [`BLOCK_BYTES`] of whole samples from `pending`.
@@ -99,19 +99,8 @@ impl State {
     /// The checks once the body has ended: size, checksum, a complete header, whole samples,
     /// and the sample count (counting what is still pending).
     fn verify_end(&mut self) -> Result<()> {
-        if self.seen != self.expected.size {
-            return Err(self.bad(format!(
-                "size {} differs from the manifest's {}",
-                self.seen, self.expected.size
-            )));
-        }
         let digest = hex::encode(std::mem::take(&mut self.hasher).finalize());
-        if digest != self.expected.sha256 {
-            return Err(self.bad(format!(
-                "checksum mismatch: SHA-256 {digest}, manifest says {}",
-                self.expected.sha256
-            )));
-        }
+        check_object(&self.expected, self.seen, &digest).map_err(|r| self.bad(r))?;
         if !self.header_done {
             return Err(self.bad("ends inside the .npy header".to_owned()));
         }
@@ -182,6 +171,20 @@ impl State {
             }
         }
     }
+}
+
+/// Compares an object's size and SHA-256 (lower-case hex) with what the manifest lists.
+pub(crate) fn check_object(expected: &StoredObject, size: u64, sha256: &str) -> std::result::Result<(), String> {
+    if size != expected.size {
+        return Err(format!("size {size} differs from the manifest's {}", expected.size));
+    }
+    if sha256 != expected.sha256 {
+        return Err(format!(
+            "checksum mismatch: SHA-256 {sha256}, manifest says {}",
+            expected.sha256
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes little-endian samples; callers pass whole samples only.

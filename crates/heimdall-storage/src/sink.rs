@@ -419,25 +419,13 @@ impl ArchiveSink {
         let expected = manifest.objects.iter().find(|o| o.key == obj.key).unwrap_or(obj);
         let path = Path::parse(&obj.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
         let bytes = self.get(&path).await?;
-        let bad = |reason: String| Error::Malformed {
-            backend: inner.backend,
-            origin: obj.key.clone(),
-            reason,
-        };
-        if bytes.len() as u64 != expected.size {
-            return Err(bad(format!(
-                "size {} differs from the manifest's {}",
-                bytes.len(),
-                expected.size
-            )));
-        }
-        let digest = sha256_hex(&bytes);
-        if digest != expected.sha256 {
-            return Err(bad(format!(
-                "checksum mismatch: SHA-256 {digest}, manifest says {}",
-                expected.sha256
-            )));
-        }
+        crate::reader::check_object(expected, bytes.len() as u64, &sha256_hex(&bytes)).map_err(|reason| {
+            Error::Malformed {
+                backend: inner.backend,
+                origin: obj.key.clone(),
+                reason,
+            }
+        })?;
         Ok(bytes)
     }
 
@@ -457,14 +445,9 @@ impl ArchiveSink {
                 key: format!("receiver {receiver} in session {session}"),
             });
         };
-        let named = |file: String| {
-            r.objects
-                .iter()
-                .find(move |o| o.key.rsplit('/').next() == Some(file.as_str()))
-        };
         let (Some(data), Some(index)) = (
-            named(format!("{receiver}_spectra.npy")),
-            named(format!("{receiver}_spectra.json")),
+            object_named(r, &format!("{receiver}_spectra.npy")),
+            object_named(r, &format!("{receiver}_spectra.json")),
         ) else {
             return Ok(None);
         };
@@ -610,6 +593,11 @@ impl IqArchive for ArchiveSink {
     }
 }
 
+/// The object of a receiver whose file name (the key's last part) is `file`.
+fn object_named<'m>(report: &'m heimdall_core::ReceiverReport, file: &str) -> Option<&'m StoredObject> {
+    report.objects.iter().find(|o| o.key.rsplit('/').next() == Some(file))
+}
+
 /// Where one receiver's samples are in a committed session.
 struct FoundCapture<'m> {
     report: &'m heimdall_core::ReceiverReport,
@@ -636,15 +624,9 @@ fn locate_capture<'m>(
         .find(|r| &r.receiver.id == receiver)
         .filter(|r| r.capture.is_some())
         .ok_or_else(not_found)?;
-    let named = |file: String| {
-        report
-            .objects
-            .iter()
-            .find(move |o| o.key.rsplit('/').next() == Some(file.as_str()))
-    };
     let (object, layout) = match (
-        named(format!("{receiver}.npy")),
-        named(format!("{receiver}.sigmf-data")),
+        object_named(report, &format!("{receiver}.npy")),
+        object_named(report, &format!("{receiver}.sigmf-data")),
     ) {
         (Some(o), _) => (o, Layout::Npy),
         (None, Some(o)) => (o, Layout::Raw),
