@@ -268,8 +268,8 @@ impl ArchiveBuilder {
     }
 
     /// Most bytes of receiver-reported spectra (OpenWebRX FFT lines) archived per capture as
-    /// `{receiver}_spectra.npy` + `{receiver}_spectra.json` (see [`crate::spectra`]); frames past
-    /// it are counted, not stored. `0` archives no spectra. Default 64 MiB.
+    /// `{receiver}_spectra.npy` + `{receiver}_spectra.json` (see [`crate::spectra`]); past it
+    /// the frames are thinned evenly over the capture. `0` archives no spectra. Default 64 MiB.
     pub fn with_max_spectra_bytes(mut self, bytes: u64) -> Self {
         self.max_spectra_bytes = bytes;
         self

@@ -5,9 +5,12 @@
 //! it belongs to, its centre frequency and span.
 //!
 //! Frames are kept in memory until the capture finishes (an `.npy` header needs the row count
-//! first), up to the sink's `max_spectra_bytes` (64 MiB by default: about 40 minutes of
-//! OpenWebRX's 4096-bin lines at 1.6 per second). Frames past that limit, and frames whose bin
-//! count differs from the first one, are counted in the JSON, not silently lost.
+//! first), within the sink's `max_spectra_bytes` (64 MiB by default: 4096 frames of OpenWebRX's
+//! default 4096 bins, 7.6 minutes at its default 9 frames per second). A longer capture keeps
+//! the whole time span at a coarser step: when the buffer is full, every other stored frame is
+//! dropped and from then on only every `frame_stride`-th frame is kept (1, 2, 4, ...), so the
+//! waterfall covers the capture evenly. Frames whose bin count or unit differs from the first
+//! one's are counted, not stored.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,8 +49,11 @@ pub struct SpectraIndex {
     pub center_frequency_hz: Vec<f64>,
     /// Per frame: total span, Hz.
     pub span_hz: Vec<f64>,
-    /// Frames not stored because the size limit was reached.
-    pub dropped_over_limit: u64,
+    /// Frames the receiver reported (all of them, stored or not).
+    pub frames_received: u64,
+    /// Every `frame_stride`-th consistent frame is stored (1: all; doubles each time the size
+    /// limit is reached).
+    pub frame_stride: u64,
     /// Frames not stored because their bin count or unit differed from the first frame's.
     pub dropped_inconsistent: u64,
 }
@@ -63,7 +69,10 @@ pub(crate) struct SpectraBuffer {
     sample_index: Vec<u64>,
     center: Vec<f64>,
     span: Vec<f64>,
-    over_limit: u64,
+    received: u64,
+    /// Consistent frames seen (the position used for thinning).
+    consistent: u64,
+    stride: u64,
     inconsistent: u64,
 }
 
@@ -77,7 +86,9 @@ impl SpectraBuffer {
             sample_index: Vec::new(),
             center: Vec::new(),
             span: Vec::new(),
-            over_limit: 0,
+            received: 0,
+            consistent: 0,
+            stride: 1,
             inconsistent: 0,
         }
     }
@@ -86,22 +97,29 @@ impl SpectraBuffer {
         if self.limit_bytes == 0 {
             return;
         }
+        self.received += 1;
         if frame.bins.is_empty()
             || (self.unit.is_some() && (self.bins != frame.bins.len() || self.unit != Some(frame.unit)))
         {
             self.inconsistent += 1;
             return;
         }
-        let bytes_after = (self.data.len() + frame.bins.len()) as u64 * 4;
-        if bytes_after > self.limit_bytes {
-            if self.over_limit == 0 {
-                tracing::warn!(
-                    limit_bytes = self.limit_bytes,
-                    "spectrum frames past the archive's max_spectra_bytes are counted, not stored"
-                );
-            }
-            self.over_limit += 1;
+        let position = self.consistent;
+        self.consistent += 1;
+        if frame.bins.len() as u64 * 4 > self.limit_bytes {
+            // Not even one frame fits: nothing can be kept.
+            self.inconsistent += 1;
             return;
+        }
+        if !position.is_multiple_of(self.stride) {
+            return;
+        }
+        // Thin only for a frame that is to be kept, and drop it if thinning skips it.
+        while (self.data.len() + frame.bins.len()) as u64 * 4 > self.limit_bytes {
+            self.thin();
+            if !position.is_multiple_of(self.stride) {
+                return;
+            }
         }
         self.unit = Some(frame.unit);
         self.bins = frame.bins.len();
@@ -111,9 +129,35 @@ impl SpectraBuffer {
         self.span.push(frame.span_hz);
     }
 
-    /// Whether there is anything to write (frames, or frames that were dropped).
+    /// Keeps every other stored frame (positions that are multiples of twice the stride) and
+    /// doubles the stride. Stored frames sit at positions 0, stride, 2·stride..., so the kept
+    /// ones are those at even indices.
+    fn thin(&mut self) {
+        let bins = self.bins;
+        let n = self.sample_index.len();
+        for (dst, src) in (0..n).step_by(2).enumerate() {
+            self.data.copy_within(src * bins..(src + 1) * bins, dst * bins);
+            self.sample_index[dst] = self.sample_index[src];
+            self.center[dst] = self.center[src];
+            self.span[dst] = self.span[src];
+        }
+        let kept = n.div_ceil(2);
+        self.data.truncate(kept * bins);
+        self.sample_index.truncate(kept);
+        self.center.truncate(kept);
+        self.span.truncate(kept);
+        self.stride *= 2;
+        if self.stride == 2 {
+            tracing::info!(
+                limit_bytes = self.limit_bytes,
+                "spectra reached the archive's max_spectra_bytes: keeping every other frame from now on"
+            );
+        }
+    }
+
+    /// Whether there is anything to write (the receiver reported spectra).
     pub(crate) fn is_empty(&self) -> bool {
-        self.sample_index.is_empty() && self.over_limit == 0 && self.inconsistent == 0
+        self.received == 0
     }
 
     /// The `.npy` bytes and the index document.
@@ -136,7 +180,8 @@ impl SpectraBuffer {
             sample_index: self.sample_index.clone(),
             center_frequency_hz: self.center.clone(),
             span_hz: self.span.clone(),
-            dropped_over_limit: self.over_limit,
+            frames_received: self.received,
+            frame_stride: self.stride,
             dropped_inconsistent: self.inconsistent,
         };
         Ok((npy, index))
@@ -210,7 +255,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_counts() {
-        let mut b = SpectraBuffer::new(3 * 64 * 4);
+        let mut b = SpectraBuffer::new(1 << 20);
         assert!(b.is_empty());
         for i in 0..5 {
             b.push(&frame(i, 64));
@@ -219,12 +264,10 @@ mod tests {
         b.push(&frame(10, 0));
         let s = SessionId::new();
         let (npy, idx) = b.encode(s, "rx", "k/rx_spectra.npy").unwrap();
-        assert_eq!(
-            (idx.frames, idx.bins, idx.dropped_over_limit, idx.dropped_inconsistent),
-            (3, 64, 2, 2)
-        );
+        assert_eq!((idx.frames, idx.bins, idx.frame_stride), (5, 64, 1));
+        assert_eq!((idx.frames_received, idx.dropped_inconsistent), (7, 2));
         let back = decode(&npy, &idx).unwrap();
-        assert_eq!(back, (0..3).map(|i| frame(i, 64)).collect::<Vec<_>>());
+        assert_eq!(back, (0..5).map(|i| frame(i, 64)).collect::<Vec<_>>());
         let mut bad = idx.clone();
         bad.bins = 63;
         assert!(decode(&npy, &bad).is_err());
@@ -232,6 +275,32 @@ mod tests {
         bad = idx.clone();
         bad.span_hz.pop();
         assert!(decode(&npy, &bad).is_err());
+    }
+
+    #[test]
+    fn a_full_buffer_thins_evenly_over_the_whole_capture() {
+        // Room for 4 frames; 37 arrive.
+        let mut b = SpectraBuffer::new(4 * 16 * 4);
+        for i in 0..37 {
+            b.push(&frame(i, 16));
+        }
+        let (npy, idx) = b.encode(SessionId::new(), "rx", "k").unwrap();
+        // 37 frames need a stride of 16 to fit 4 rows: frames 0, 16, 32 (and none at 48).
+        assert_eq!((idx.frame_stride, idx.frames, idx.frames_received), (16, 3, 37));
+        let back = decode(&npy, &idx).unwrap();
+        assert_eq!(back, [0, 16, 32].map(|i| frame(i, 16)).to_vec());
+        // Exactly at the limit, nothing is thinned; a frame that would be skipped anyway does
+        // not thin a full buffer (8 frames: 0, 2, 4, 6 at stride 2, not 0, 4 at stride 4).
+        let mut b = SpectraBuffer::new(4 * 16 * 4);
+        for i in 0..4 {
+            b.push(&frame(i, 16));
+        }
+        assert_eq!((b.stride, b.sample_index.len()), (1, 4));
+        for i in 4..8 {
+            b.push(&frame(i, 16));
+        }
+        assert_eq!(b.stride, 2);
+        assert_eq!(b.sample_index, [0, 2, 4, 6].map(|i| frame(i, 16).sample_index).to_vec());
     }
 
     #[test]

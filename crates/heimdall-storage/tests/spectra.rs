@@ -80,7 +80,10 @@ async fn spectra_round_trip_on_every_backend() {
         let (index, frames) = b.sink.read_spectra(session, &rx).await.unwrap().unwrap();
         assert_eq!(frames, (0..10).map(|i| frame(i, 256)).collect::<Vec<_>>(), "{}", b.name);
         assert_eq!((index.frames, index.bins, index.unit), (10, 256, PowerUnit::Dbfs));
-        assert_eq!((index.dropped_inconsistent, index.dropped_over_limit), (1, 0));
+        assert_eq!(
+            (index.dropped_inconsistent, index.frame_stride, index.frames_received),
+            (1, 1, 11)
+        );
         // The samples are still what they were (the spectra file is not mistaken for them).
         let back = b.sink.read_capture(session, &rx).await.unwrap();
         assert_eq!(back.samples.len(), 3000, "{}", b.name);
@@ -105,7 +108,7 @@ async fn spectra_round_trip_on_every_backend() {
 
 #[tokio::test]
 async fn spectra_limit_and_opt_out() {
-    // Room for 4 frames of 256 float32 bins.
+    // Room for 4 frames of 256 float32 bins: 10 frames thin to every 4th, over the whole capture.
     let sink = heimdall_storage::ArchiveBuilder::from_url("memory://")
         .with_max_spectra_bytes(4 * 256 * 4)
         .build()
@@ -117,8 +120,11 @@ async fn spectra_limit_and_opt_out() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(frames.len(), 4);
-    assert_eq!((index.dropped_over_limit, index.dropped_inconsistent), (6, 1));
+    assert_eq!(frames, [0, 4, 8].map(|i| frame(i, 256)).to_vec());
+    assert_eq!(
+        (index.frame_stride, index.frames_received, index.dropped_inconsistent),
+        (4, 11, 1)
+    );
 
     let sink = heimdall_storage::ArchiveBuilder::from_url("memory://")
         .with_option("max_spectra_bytes", "0")
