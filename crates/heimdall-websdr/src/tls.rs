@@ -43,6 +43,23 @@ pub(crate) fn parse_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'stati
     Ok(certs)
 }
 
+/// `builder` also trusting the certificates of every PEM text in `pems` (each must hold at
+/// least one), for the reqwest clients of the HTTP parts.
+pub(crate) fn add_roots(
+    mut builder: reqwest::ClientBuilder,
+    pems: &[Vec<u8>],
+) -> Result<reqwest::ClientBuilder, String> {
+    for pem in pems {
+        parse_certificates(pem)?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("root certificate PEM does not parse: {e}"))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder)
+}
+
 /// Plain words for a failed TLS handshake, when `err` (or its source chain) is one; `None`
 /// for any other failure. A TLS failure does not heal by retrying: certificates, names and
 /// protocol versions stay what they are.

@@ -86,19 +86,11 @@ impl HttpIqBuilder {
         if self.connect_timeout.is_zero() || self.response_timeout.is_zero() || self.read_timeout.is_zero() {
             return Err(Error::config("http_iq timeouts must be more than zero"));
         }
-        let mut client = reqwest::Client::builder().connect_timeout(self.connect_timeout);
-        for pem in &self.root_pem {
-            crate::tls::parse_certificates(pem)
-                .map_err(|e| Error::config(format!("http_iq receiver {}: {e}", self.info.id)))?;
-            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                Error::config(format!(
-                    "http_iq receiver {}: root certificate PEM does not parse: {e}",
-                    self.info.id
-                ))
-            })? {
-                client = client.add_root_certificate(cert);
-            }
-        }
+        let client = crate::tls::add_roots(
+            reqwest::Client::builder().connect_timeout(self.connect_timeout),
+            &self.root_pem,
+        )
+        .map_err(|e| Error::config(format!("http_iq receiver {}: {e}", self.info.id)))?;
         let client = client.build().map_err(|e| Error::Config {
             reason: "http_iq: cannot build the HTTP client".into(),
             source: Some(Box::new(e)),

@@ -202,18 +202,14 @@ impl OpenWebRxBuilder {
         let http = match self.http {
             Some(c) => c,
             None => {
-                let mut b = reqwest::Client::builder().user_agent(concat!("heimdall/", env!("CARGO_PKG_VERSION")));
-                for pem in &self.root_pem {
-                    for cert in reqwest::Certificate::from_pem_bundle(pem)
-                        .map_err(|e| cfg_err(format!("root certificate PEM does not parse: {e}")))?
-                    {
-                        b = b.add_root_certificate(cert);
-                    }
-                }
-                b.build().map_err(|e| Error::Config {
-                    reason: format!("openwebrx receiver {id}: cannot build the HTTP client"),
-                    source: Some(Box::new(e)),
-                })?
+                let b = reqwest::Client::builder().user_agent(concat!("heimdall/", env!("CARGO_PKG_VERSION")));
+                crate::tls::add_roots(b, &self.root_pem)
+                    .map_err(cfg_err)?
+                    .build()
+                    .map_err(|e| Error::Config {
+                        reason: format!("openwebrx receiver {id}: cannot build the HTTP client"),
+                        source: Some(Box::new(e)),
+                    })?
             }
         };
         let limiter = self
