@@ -21,7 +21,9 @@
 //! | `POST /api/v1/acquisitions` | start an acquisition: `{"frequency_mhz", "duration_seconds" (≤ 300), "start_time"?, "websdrs"?, "sample_rate_hz"?, "label"?}` → `202` |
 //! | `GET /api/v1/acquisitions/{id}` | status (`PENDING`, `PROGRESS`, `SUCCESS`, `PARTIAL_FAILURE`, `FAILURE`, `CANCELLED`), progress, errors, result |
 //! | `GET /api/v1/acquisitions/{id}/events` | the engine's events as Server-Sent Events, ending after `session_finished` |
-//! | `DELETE /api/v1/acquisitions/{id}` | cancel (nothing of the session stays in the archive or the database) |
+//! | `DELETE /api/v1/acquisitions/{id}` | cancel (no object and no measurement stays; the session record says cancelled) |
+//! | `GET /api/v1/acquisitions/{id}/objects` | the committed session's archived objects (name, key, size, SHA-256), from its manifest |
+//! | `GET /api/v1/acquisitions/{id}/objects/{name}` | download one of them, streamed from the store, `ETag` = its SHA-256 |
 //! | `GET/POST /api/v1/receivers`, `GET/PUT/DELETE /api/v1/receivers/{id}` | the receiver registry (DELETE deactivates) |
 //! | `GET /api/v1/receivers/health` | every active receiver's health check, concurrently, 3 s each |
 //! | `GET /api/v1/receivers/{id}/snr-stats` | SNR statistics of one receiver |
@@ -85,7 +87,7 @@ use heimdall::core::engine::{Engine, EngineEvent};
 use heimdall::core::{
     AcquisitionRequest, Error, ErrorReport, GeoPosition, IqArchive, IqSink, MeasurementQuery, MetricQuery, MetricStore,
     ReceiverId, ReceiverInfo, ReceiverKind, ReceiverRecord, ReceiverRegistry, ReceiverSource, SessionId, SessionReport,
-    SessionStatus, TimeWindow,
+    SessionStatus, StoredObject, TimeWindow,
 };
 use heimdall::storage::{ArchiveFormat, ArchiveSink};
 use heimdall::tsdb::Tsdb;
@@ -1663,6 +1665,8 @@ fn parse_receiver_input(
         acquisition_status,
         acquisition_events,
         cancel_acquisition,
+        list_session_objects,
+        download_session_object,
         list_receivers,
         create_receiver,
         get_receiver,
@@ -1681,6 +1685,7 @@ fn parse_receiver_input(
         ReceiverState,
         ErrorBody,
         SkippedReceiver,
+        SessionObject,
         ReceiverBody,
         ReceiverInput,
         ReceiverHealthBody,
@@ -1705,6 +1710,8 @@ fn router(state: AppState) -> Router {
             get(acquisition_status).delete(cancel_acquisition),
         )
         .route("/api/v1/acquisitions/{id}/events", get(acquisition_events))
+        .route("/api/v1/acquisitions/{id}/objects", get(list_session_objects))
+        .route("/api/v1/acquisitions/{id}/objects/{name}", get(download_session_object))
         .route("/api/v1/receivers", get(list_receivers).post(create_receiver))
         .route("/api/v1/receivers/health", get(receivers_health))
         .route(
@@ -1718,6 +1725,112 @@ fn router(state: AppState) -> Router {
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed".into())
         })
         .with_state(state)
+}
+
+/// One archived object of a committed session, as its manifest lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+struct SessionObject {
+    /// File name within the session (`torino.npy`, `torino.sigmf-meta`, `torino_spectra.npy`...).
+    name: String,
+    /// Full key in the store.
+    key: String,
+    /// Size in bytes.
+    size: u64,
+    /// Lower-case hex SHA-256 (also the download's `ETag`).
+    sha256: String,
+    /// MIME type.
+    content_type: String,
+}
+
+/// The manifest of a committed session (404 when there is none: running, cancelled, unknown).
+async fn committed_manifest(app: &AppState, id: SessionId) -> Result<heimdall::storage::SessionManifest, ApiError> {
+    match app.sink.read_session_manifest(id).await {
+        Ok(m) => Ok(m),
+        Err(Error::NotFound { .. }) => Err(ApiError::not_found(format!(
+            "no committed archive for acquisition {id} (unknown, still running, cancelled or failed)"
+        ))),
+        Err(e) => Err(ApiError::from_core(e)),
+    }
+}
+
+fn session_object(o: &StoredObject) -> SessionObject {
+    SessionObject {
+        name: o.key.rsplit('/').next().unwrap_or(&o.key).to_owned(),
+        key: o.key.clone(),
+        size: o.size,
+        sha256: o.sha256.clone(),
+        content_type: o.content_type.clone(),
+    }
+}
+
+/// Every archived object of a committed acquisition (captures, metadata, SigMF, spectra), from
+/// its manifest, with size and SHA-256.
+#[utoipa::path(
+    get,
+    path = "/api/v1/acquisitions/{id}/objects",
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "The objects", body = [SessionObject]),
+        (status = 404, description = "No committed archive for this id", body = ErrorDetail),
+    )
+)]
+async fn list_session_objects(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<SessionObject>>, ApiError> {
+    let id = parse_session(&id)?;
+    let manifest = committed_manifest(&app, id).await?;
+    Ok(axum::Json(manifest.objects.iter().map(session_object).collect()))
+}
+
+/// Downloads one archived object, streamed from the store (a 1 GiB capture never sits in the
+/// service's memory). `ETag` is the SHA-256 the manifest lists; only objects the manifest lists
+/// are served.
+#[utoipa::path(
+    get,
+    path = "/api/v1/acquisitions/{id}/objects/{name}",
+    params(
+        ("id" = String, Path, description = "Session id"),
+        ("name" = String, Path, description = "File name, as listed by `/objects`"),
+    ),
+    responses(
+        (status = 200, description = "The object's bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 404, description = "No such committed object", body = ErrorDetail),
+    )
+)]
+async fn download_session_object(
+    State(app): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = parse_session(&id)?;
+    let manifest = committed_manifest(&app, id).await?;
+    let Some(obj) = manifest
+        .objects
+        .iter()
+        .find(|o| o.key.rsplit('/').next() == Some(name.as_str()))
+    else {
+        return Err(ApiError::not_found(format!("acquisition {id} has no object {name:?}")));
+    };
+    let bytes = app.sink.get_stream(&obj.key).await.map_err(ApiError::from_core)?;
+    let body = axum::body::Body::from_stream(bytes);
+    let content_type = if obj.content_type.is_empty() {
+        "application/octet-stream"
+    } else {
+        obj.content_type.as_str()
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+            (axum::http::header::CONTENT_LENGTH, obj.size.to_string()),
+            (axum::http::header::ETAG, format!("\"{}\"", obj.sha256)),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Starts an acquisition.
@@ -2325,6 +2438,7 @@ async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
 mod tests {
     use super::*;
 
+    use sha2::Digest;
     use tokio::net::TcpListener;
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
@@ -2572,6 +2686,41 @@ mod tests {
 
         let objects = svc.app.sink.list_objects(id.parse().unwrap()).await.unwrap();
         assert!(objects.iter().any(|k| k.ends_with("manifest.json")), "{objects:?}");
+
+        // The archive over HTTP: the manifest's objects, each downloadable with its checksum.
+        let (code, listed) = svc.get(&format!("/api/v1/acquisitions/{id}/objects")).await;
+        assert_eq!(code, StatusCode::OK, "{listed}");
+        let listed: Vec<SessionObject> = serde_json::from_value(listed).unwrap();
+        let npy = listed
+            .iter()
+            .find(|o| o.name == "torino.npy")
+            .expect("torino.npy listed");
+        assert!(listed.iter().any(|o| o.name == "torino.sigmf-meta"), "{listed:?}");
+        let r = svc
+            .client
+            .get(svc.url(&format!("/api/v1/acquisitions/{id}/objects/torino.npy")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["etag"].to_str().unwrap(), format!("\"{}\"", npy.sha256));
+        let body = r.bytes().await.unwrap();
+        assert_eq!(body.len() as u64, npy.size);
+        assert_eq!(hex::encode(sha2::Sha256::digest(&body)), npy.sha256);
+        let on_disk = svc
+            .files_of(&id)
+            .into_iter()
+            .find(|p| p.ends_with("torino.npy"))
+            .unwrap();
+        assert_eq!(body.as_ref(), std::fs::read(on_disk).unwrap().as_slice());
+        for missing in [
+            format!("/api/v1/acquisitions/{id}/objects/coazze.npy"),
+            format!("/api/v1/acquisitions/{id}/objects/..%2Fmanifest.json"),
+            format!("/api/v1/acquisitions/{}/objects", SessionId::new()),
+        ] {
+            let (code, body) = svc.get(&missing).await;
+            assert_eq!(code, StatusCode::NOT_FOUND, "{missing}: {body}");
+        }
         let (code, _) = svc
             .send(reqwest::Method::DELETE, &format!("/api/v1/acquisitions/{id}"), None)
             .await;

@@ -4,6 +4,7 @@
 #   1. start the service (--realtime) on a random S3 prefix and a fresh PostgreSQL database;
 #   2. submit an acquisition with curl, follow its Server-Sent Events to `session_finished`,
 #      check the status (SUCCESS, 3 measurements), the measurement rows and the S3 manifest;
+#      list the session's objects over HTTP and download one (SHA-256 as in the manifest);
 #   3. submit a long one, cancel it once samples flow: CANCELLED, no object in S3, no row;
 #   4. stop with SIGTERM (exit 0), restart: both statuses now come from the database
 #      (SUCCESS, and CANCELLED from its session record);
@@ -105,6 +106,15 @@ http GET "/api/v1/measurements?session=$s1"
 rows=$resp
 [ "$(echo "$rows" | json 'len(d)')" = 3 ] || fail "expected 3 measurement rows: $rows"
 echo "service e2e: session $s1 SUCCESS with 3 measurements"
+
+# The archive over HTTP: list the session's objects, download one from S3 through the service.
+http GET "/api/v1/acquisitions/$s1/objects"
+[ "$code" = 200 ] || fail "objects: HTTP $code: $resp"
+want=$(echo "$resp" | json '[o["sha256"] for o in d if o["name"] == "torino.npy"][0]') || fail "torino.npy not listed: $resp"
+curl -sS -o "$work/torino.npy" --max-time 60 "$base/api/v1/acquisitions/$s1/objects/torino.npy" || fail "download failed"
+got=$(sha256sum "$work/torino.npy" | cut -d' ' -f1)
+[ "$got" = "$want" ] || fail "downloaded torino.npy has SHA-256 $got, the manifest says $want"
+echo "service e2e: torino.npy downloaded through the service from S3, SHA-256 as in the manifest"
 
 s3_keys() {
   "$py" - "$tag" "$1" <<'PY'

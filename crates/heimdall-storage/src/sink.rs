@@ -172,6 +172,22 @@ impl ArchiveSink {
         self.get(&path).await
     }
 
+    /// Streams one object's bytes as the store delivers them (for serving downloads; the
+    /// caller checks the checksum, or uses [`IqArchive::stream_capture`] for verified samples).
+    pub async fn get_stream(&self, key: &str) -> Result<futures::stream::BoxStream<'static, Result<Bytes>>> {
+        let path = Path::parse(key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+        let inner = self.inner.clone();
+        let got = inner
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| inner.map_err("get", &path, e))?;
+        Ok(got
+            .into_stream()
+            .map(move |r| r.map_err(|e| inner.map_err("read", &path, e)))
+            .boxed())
+    }
+
     async fn get(&self, path: &Path) -> Result<Bytes> {
         let inner = &self.inner;
         let r = inner.store.get(path).await.map_err(|e| inner.map_err("get", path, e))?;
