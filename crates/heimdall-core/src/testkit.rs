@@ -218,6 +218,21 @@ fn assert_samples_eq(a: &SampleBlock, b: &SampleBlock) {
     assert!(a == b, "samples differ after read-back");
 }
 
+/// The report of a receiver whose capture of `samples` samples (summary from
+/// [`test_summary`]) was stored as `objects` and recorded, for committing test sessions.
+pub fn test_recorded(info: &CaptureInfo, samples: u64, objects: Vec<crate::report::StoredObject>) -> ReceiverReport {
+    ReceiverReport {
+        receiver: info.receiver.clone(),
+        status: ReceiverStatus::Recorded,
+        attempts: 1,
+        capture: Some(test_summary(info, samples)),
+        metrics: None,
+        objects,
+        error: None,
+        retried_errors: vec![],
+    }
+}
+
 /// The [`IqSink`] + [`IqArchive`] contract: round trip, commit marker, idempotent commit,
 /// abort leaves nothing, sample-count guard, real-valued captures, concurrent writers.
 pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use heimdall_core::testkit::{test_capture_info, test_summary};
+use heimdall_core::testkit::{test_capture_info, test_recorded, test_summary};
 use heimdall_core::{
     CaptureChunk, Complex32, Error, IqArchive, IqSink, ReceiverReport, ReceiverStatus, SampleBlock, SampleFormat,
     SessionId, SessionReport, SessionStatus,
@@ -60,16 +60,7 @@ async fn multipart_capture_round_trip() {
         let data = objects.iter().find(|o| o.key.ends_with(".sigmf-data")).unwrap().clone();
         assert_eq!(npy.size, 128 + 8 * n as u64, "{}", b.name);
         assert_eq!(data.size, 8 * n as u64, "{}", b.name);
-        let rx = ReceiverReport {
-            receiver: info.receiver.clone(),
-            status: ReceiverStatus::Recorded,
-            attempts: 1,
-            capture: Some(test_summary(&info, n as u64)),
-            metrics: None,
-            objects,
-            error: None,
-            retried_errors: vec![],
-        };
+        let rx = test_recorded(&info, n as u64, objects);
         b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
         let back = b.sink.read_capture(session, &info.receiver.id).await.unwrap();
         assert!(back.samples == block(0, n), "{}: samples differ", b.name);
@@ -159,16 +150,7 @@ async fn tampered_objects_fail_verification() {
         w.write(CaptureChunk::Samples(block(0, 100))).await.unwrap();
         let objects = w.finish(&test_summary(&info, 100), None).await.unwrap();
         let npy = objects.iter().find(|o| o.key.ends_with(".npy")).unwrap().clone();
-        let rx = ReceiverReport {
-            receiver: info.receiver.clone(),
-            status: ReceiverStatus::Recorded,
-            attempts: 1,
-            capture: Some(test_summary(&info, 100)),
-            metrics: None,
-            objects,
-            error: None,
-            retried_errors: vec![],
-        };
+        let rx = test_recorded(&info, 100, objects);
         b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
         let mut bytes = b.sink.get_bytes(&npy.key).await.unwrap().to_vec();
         bytes[200] ^= 1;
@@ -352,16 +334,7 @@ async fn captures_stream_back_in_bounded_blocks_and_damage_is_the_last_item() {
             let mut w = b.sink.begin_capture(session, &info).await.unwrap();
             w.write(CaptureChunk::Samples(block(0, n))).await.unwrap();
             let objects = w.finish(&test_summary(&info, n as u64), None).await.unwrap();
-            let rx = ReceiverReport {
-                receiver: info.receiver.clone(),
-                status: ReceiverStatus::Recorded,
-                attempts: 1,
-                capture: Some(test_summary(&info, n as u64)),
-                metrics: None,
-                objects: objects.clone(),
-                error: None,
-                retried_errors: vec![],
-            };
+            let rx = test_recorded(&info, n as u64, objects.clone());
             b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
 
             let s = b.sink.stream_capture(session, &info.receiver.id).await.unwrap();

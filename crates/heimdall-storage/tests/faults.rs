@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heimdall_core::testkit::{test_capture_info, test_samples, test_summary};
+use heimdall_core::testkit::{test_capture_info, test_recorded, test_samples, test_summary};
 use heimdall_core::{
     CaptureChunk, Error, IqArchive, IqSink, IqSinkExt, ReceiverReport, ReceiverStatus, SampleFormat, SessionId,
     SessionReport, SessionStatus,
@@ -363,16 +363,7 @@ async fn s3_stopped_mid_read_ends_the_stream_with_a_retryable_error() {
         w.write(CaptureChunk::Samples(block.clone())).await.unwrap();
     }
     let objects = w.finish(&test_summary(&info, n), None).await.unwrap();
-    let rx = ReceiverReport {
-        receiver: info.receiver.clone(),
-        status: ReceiverStatus::Recorded,
-        attempts: 1,
-        capture: Some(test_summary(&info, n)),
-        metrics: None,
-        objects,
-        error: None,
-        retried_errors: vec![],
-    };
+    let rx = test_recorded(&info, n, objects);
     direct.commit_session(&report(session, vec![rx])).await.unwrap();
 
     let proxy = Proxy::start(target).await;
