@@ -433,3 +433,51 @@ impl Placeholders {
         if self.numbered { format!("${n}") } else { "?".to_owned() }
     }
 }
+
+/// A boxed raw-SQL query of either backend.
+pub(crate) type BoxedQuery<'f, DB> = diesel::query_builder::BoxedSqlQuery<'f, DB, diesel::query_builder::SqlQuery>;
+
+/// Appends the receiver, session and frequency filters of `q` (after a `WHERE` clause); the
+/// time window is the backend's (timestamps bind differently). `session_cast` is appended to
+/// the session placeholder (`::uuid` on PostgreSQL).
+pub(crate) fn filter_measurements<'f, DB>(
+    mut query: BoxedQuery<'f, DB>,
+    p: &mut Placeholders,
+    q: &heimdall_core::MeasurementQuery,
+    session_cast: &str,
+) -> BoxedQuery<'f, DB>
+where
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<Double>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    f64: diesel::serialize::ToSql<Double, DB>,
+{
+    if let Some(r) = &q.receiver {
+        query = query
+            .sql(format!(" AND receiver_id = {}", p.next()))
+            .bind::<Text, _>(r.as_str().to_owned());
+    }
+    if let Some(s) = q.session {
+        query = query
+            .sql(format!(" AND session_id = {}{session_cast}", p.next()))
+            .bind::<Text, _>(s.to_string());
+    }
+    if let Some(f) = q.frequency_min_hz {
+        query = query
+            .sql(format!(" AND frequency_hz >= {}", p.next()))
+            .bind::<Double, _>(f);
+    }
+    if let Some(f) = q.frequency_max_hz {
+        query = query
+            .sql(format!(" AND frequency_hz <= {}", p.next()))
+            .bind::<Double, _>(f);
+    }
+    query
+}
+
+/// The ordering and limit of a measurement query (newest first, then receiver, then session).
+pub(crate) fn measurement_order(q: &heimdall_core::MeasurementQuery) -> String {
+    format!(
+        " ORDER BY captured_at DESC, receiver_id ASC, session_id ASC LIMIT {}",
+        q.effective_limit()
+    )
+}

@@ -259,26 +259,7 @@ impl SqliteStore {
         let mut query = diesel::sql_query(MEASUREMENT_SELECT)
             .into_boxed::<Sqlite>()
             .sql(" WHERE 1 = 1");
-        if let Some(r) = &q.receiver {
-            query = query
-                .sql(format!(" AND receiver_id = {}", p.next()))
-                .bind::<Text, _>(r.as_str().to_owned());
-        }
-        if let Some(s) = q.session {
-            query = query
-                .sql(format!(" AND session_id = {}", p.next()))
-                .bind::<Text, _>(s.to_string());
-        }
-        if let Some(f) = q.frequency_min_hz {
-            query = query
-                .sql(format!(" AND frequency_hz >= {}", p.next()))
-                .bind::<Double, _>(f);
-        }
-        if let Some(f) = q.frequency_max_hz {
-            query = query
-                .sql(format!(" AND frequency_hz <= {}", p.next()))
-                .bind::<Double, _>(f);
-        }
+        query = crate::rows::filter_measurements(query, &mut p, q, "");
         query = filter_window(
             query,
             &mut p,
@@ -287,10 +268,7 @@ impl SqliteStore {
                 until: q.until,
             },
         );
-        query = query.sql(format!(
-            " ORDER BY captured_at DESC, receiver_id ASC, session_id ASC LIMIT {}",
-            q.effective_limit()
-        ));
+        query = query.sql(crate::rows::measurement_order(q));
         let rows = self
             .run("query measurements", move |c| query.load::<MeasurementRow>(c))
             .await?;
