@@ -65,8 +65,10 @@ struct Args {
     /// capture the same window (time-aligned captures for TDoA).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     start_at: Option<DateTime<Utc>>,
-    /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory. Default: ./heimdall-data.
-    /// S3 settings (endpoint, region, keys, allow-http) come from AWS_* variables or --store-option.
+    /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory. Default: ./heimdall-data
+    /// (s3://$MINIO_BUCKET_RAW_IQ when the old service's MINIO_URL or MINIO_BUCKET_RAW_IQ is set).
+    /// S3 settings (endpoint, region, keys, allow-http) come from AWS_* variables (or the old
+    /// MINIO_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY) or --store-option.
     #[arg(long, value_name = "URL")]
     store: Option<String>,
     /// Object-store option key=value, e.g. aws_endpoint=http://127.0.0.1:8333, aws_allow_http=true. Repeatable.
@@ -96,6 +98,9 @@ struct Args {
     /// Do not draw the overview PNG.
     #[arg(long)]
     no_plot: bool,
+    /// Create the S3 bucket of --store when it does not exist (as the old service did).
+    #[arg(long)]
+    create_bucket: bool,
     /// Simulation only: transmitter position as LAT,LON[,ALT_M].
     #[arg(long, value_name = "LAT,LON[,ALT]", value_parser = parse_position)]
     transmitter: Option<GeoPosition>,
@@ -226,6 +231,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         FormatArg::Sigmf => ArchiveFormat::Sigmf,
         FormatArg::Both => ArchiveFormat::Both,
     };
+    if args.create_bucket {
+        let (url, b) = common::store_builder(args.store.as_deref(), &args.store_options, format)?;
+        if b.ensure_bucket()
+            .await
+            .with_context(|| format!("cannot create the bucket of {url}"))?
+        {
+            eprintln!("created the bucket of {url}");
+        }
+    }
     let sink = Arc::new(common::open_store(args.store.as_deref(), &args.store_options, format)?);
     let db = Arc::new(common::open_database(args.database.as_deref()).await?);
     sink.health()

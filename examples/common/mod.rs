@@ -33,26 +33,39 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     Ok((k.trim().to_owned(), v.to_owned()))
 }
 
-/// Opens the archive at `url` (`s3://bucket/prefix`, `file:///abs/path`, `memory://`, or a path),
-/// with S3 options from `AWS_*` variables and `options`. Local directories are created.
+/// The builder of the archive at `url` (`s3://bucket/prefix`, `file:///abs/path`, `memory://`,
+/// or a path; default: the old service's `MINIO_*` settings when set, else `./heimdall-data`),
+/// with S3 options from `AWS_*` (or `MINIO_*`) variables and `options`.
+pub fn store_builder(
+    url: Option<&str>,
+    options: &[(String, String)],
+    format: ArchiveFormat,
+) -> anyhow::Result<(String, ArchiveBuilder)> {
+    let url = match url {
+        Some(u) => u.to_owned(),
+        None => match heimdall::storage::legacy_url_from_env() {
+            Some(u) => u,
+            None => default_store_url()?,
+        },
+    };
+    let b = ArchiveBuilder::from_url(url.clone())
+        .with_options(options.iter().cloned())
+        .with_format(format);
+    Ok((url, b))
+}
+
+/// Opens the archive (see [`store_builder`]). Local directories are created.
 pub fn open_store(
     url: Option<&str>,
     options: &[(String, String)],
     format: ArchiveFormat,
 ) -> anyhow::Result<ArchiveSink> {
-    let url = match url {
-        Some(u) => u.to_owned(),
-        None => default_store_url()?,
-    };
+    let (url, b) = store_builder(url, options, format)?;
     if let Some(path) = local_dir_of(&url) {
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create the archive directory {}", path.display()))?;
     }
-    ArchiveBuilder::from_url(url.clone())
-        .with_options(options.iter().cloned())
-        .with_format(format)
-        .build()
-        .with_context(|| format!("cannot open the archive {url}"))
+    b.build().with_context(|| format!("cannot open the archive {url}"))
 }
 
 /// The local directory behind a `file://` URL or bare path, if it is one.

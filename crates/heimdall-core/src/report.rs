@@ -247,6 +247,11 @@ impl Measurement {
             );
             extra.insert("gaps".into(), cap.gaps.len().into());
         }
+        // Values kept from an archive imported from the old service (see heimdall-storage's
+        // `legacy` module), so a row rebuilt from a manifest carries them too.
+        if let Some(v) = cap.info.extra.get("legacy") {
+            extra.insert("legacy".into(), v.clone());
+        }
         extra.insert("receiver_kind".into(), r.receiver.kind.as_str().into());
         extra.insert("attempts".into(), r.attempts.into());
         Some(Measurement {

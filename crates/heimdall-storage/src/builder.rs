@@ -4,15 +4,27 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
 use heimdall_core::{Error, Result};
 
 use crate::sink::{ArchiveSink, Inner};
+
+/// The options [`ArchiveBuilder::build`] handles itself; every other one goes to the store.
+const HEIMDALL_OPTIONS: [&str; 7] = [
+    "format",
+    "part_size",
+    "max_concurrency",
+    "max_retries",
+    "retry_timeout",
+    "sigmf_collection",
+    "max_spectra_bytes",
+];
 
 /// Smallest part size S3-compatible stores accept (except for the last part).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -86,6 +98,10 @@ impl fmt::Display for ArchiveFormat {
 /// variable that `object_store` knows is read first (as `AmazonS3Builder::from_env` does):
 /// `AWS_ENDPOINT` (or `AWS_ENDPOINT_URL`), `AWS_ALLOW_HTTP`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_DISABLE_BULK_DELETE`, `AWS_CONDITIONAL_PUT`...
+/// The old acquisition service's `MINIO_URL`, `MINIO_ACCESS_KEY` and `MINIO_SECRET_KEY` are
+/// accepted for the same purpose (an `AWS_*` variable wins; a one-line notice is logged), and
+/// [`legacy_url_from_env`] turns `MINIO_BUCKET_RAW_IQ` into a default URL. The bucket is never
+/// created implicitly: [`ensure_bucket`](Self::ensure_bucket) is the opt-in.
 /// Explicit options override the environment; they take the same names in lower case, with or
 /// without the `aws_` prefix (`endpoint`, `allow_http`, `region`, `access_key_id`,
 /// `secret_access_key`, `disable_bulk_delete`, ...), plus the HTTP client keys (`timeout`,
@@ -283,7 +299,7 @@ impl ArchiveBuilder {
 
     /// Validates the configuration and builds the sink (no I/O except creating a local directory).
     pub fn build(mut self) -> Result<ArchiveSink> {
-        // Heimdall's own options first.
+        // Heimdall's own options first (HEIMDALL_OPTIONS).
         let mut store_opts = Vec::new();
         for (k, v) in std::mem::take(&mut self.options) {
             let key = k.to_ascii_lowercase();
@@ -323,7 +339,7 @@ impl ArchiveBuilder {
                 (Arc::new(InMemory::new()), prefix, "memory", redact_url(&url), true)
             } else if url.starts_with("s3://") || url.starts_with("s3a://") {
                 let (s3, prefix, location) = self.build_s3(&url, &store_opts)?;
-                (s3, prefix, "s3", location, true)
+                (Arc::new(s3), prefix, "s3", location, true)
             } else if url.starts_with("file:") || !url.contains("://") {
                 reject_store_opts("local", &store_opts)?;
                 let dir = if url.starts_with("file:") {
@@ -371,7 +387,59 @@ impl ArchiveBuilder {
         }))
     }
 
-    fn build_s3(&self, url: &str, opts: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Path, String)> {
+    /// Creates the S3 bucket of the URL when it does not exist (the old service did this at
+    /// every upload; Heimdall only does it when asked, e.g. `acquire --create-bucket`).
+    /// Returns whether it was created; `Ok(false)` for an existing bucket and for non-S3 URLs.
+    /// The request is a signed `PUT /{bucket}` with the builder's endpoint and credentials.
+    pub async fn ensure_bucket(&self) -> Result<bool> {
+        let url = self.url.trim().to_owned();
+        if !(url.starts_with("s3://") || url.starts_with("s3a://")) {
+            return Ok(false);
+        }
+        let store_opts: Vec<(String, String)> = self
+            .options
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .filter(|(k, _)| !HEIMDALL_OPTIONS.contains(&k.as_str()))
+            .collect();
+        let (s3, _, location) = self.build_s3(&url, &store_opts)?;
+        let fail = |reason: String, retryable: bool| Error::Storage {
+            backend: "s3",
+            operation: "create bucket",
+            key: location.clone(),
+            retryable,
+            source: reason.into(),
+        };
+        let signed = s3
+            .signed_url(reqwest::Method::PUT, &Path::default(), Duration::from_secs(300))
+            .await
+            .map_err(|e| fail(format!("cannot sign the request: {e}"), false))?;
+        // The signed URL of the empty key is `{endpoint}/{bucket}/`: the bucket itself.
+        let response = reqwest::Client::new()
+            .put(signed.as_str().trim_end_matches('/'))
+            .send()
+            .await
+            .map_err(|e| fail(format!("request failed: {}", e.without_url()), true))?;
+        let status = response.status();
+        if status.is_success() {
+            tracing::info!(bucket = %location, "created the S3 bucket");
+            return Ok(true);
+        }
+        let body = response.text().await.unwrap_or_default();
+        if status.as_u16() == 409 && (body.contains("BucketAlreadyOwnedByYou") || body.contains("BucketAlreadyExists"))
+        {
+            return Ok(false);
+        }
+        Err(fail(
+            format!(
+                "creating the bucket answered HTTP {status}: {}",
+                body.chars().take(300).collect::<String>()
+            ),
+            status.is_server_error(),
+        ))
+    }
+
+    fn build_s3(&self, url: &str, opts: &[(String, String)]) -> Result<(AmazonS3, Path, String)> {
         let parsed = url::Url::parse(url).map_err(|e| Error::Config {
             reason: format!("bad S3 URL {:?}", redact_url(url)),
             source: Some(Box::new(e)),
@@ -394,6 +462,9 @@ impl ArchiveBuilder {
                 {
                     b = b.with_config(key, v);
                 }
+            }
+            for (key, value) in legacy_env(|k| std::env::var(k).ok(), |k| b.get_config_value(k).is_some()) {
+                b = b.with_config(key, value);
             }
         }
         for (k, v) in opts {
@@ -422,8 +493,69 @@ impl ArchiveBuilder {
             Some(ep) => location.push_str(&format!(" at {}", redact_url(&ep))),
             None => location.push_str(" at AWS"),
         }
-        Ok((Arc::new(s3), prefix, location))
+        Ok((s3, prefix, location))
     }
+}
+
+/// The old service's S3 settings and the `object_store` keys they stand for.
+pub const LEGACY_ENV: [(&str, AmazonS3ConfigKey); 3] = [
+    ("MINIO_URL", AmazonS3ConfigKey::Endpoint),
+    ("MINIO_ACCESS_KEY", AmazonS3ConfigKey::AccessKeyId),
+    ("MINIO_SECRET_KEY", AmazonS3ConfigKey::SecretAccessKey),
+];
+
+/// The old service's bucket setting (its default bucket was `heimdall-raw-iq`).
+pub const LEGACY_BUCKET_ENV: &str = "MINIO_BUCKET_RAW_IQ";
+
+static LEGACY_NOTICE: std::sync::Once = std::sync::Once::new();
+
+/// The configuration the old service's `MINIO_*` variables give, for the keys the `AWS_*`
+/// variables (`is_set`) leave unset; an `http://` MinIO URL also allows plain HTTP. Logs a
+/// one-line notice (once per process) when it uses any.
+fn legacy_env(
+    var: impl Fn(&str) -> Option<String>,
+    is_set: impl Fn(&AmazonS3ConfigKey) -> bool,
+) -> Vec<(AmazonS3ConfigKey, String)> {
+    let mut out = Vec::new();
+    for (name, key) in LEGACY_ENV {
+        if let Some(v) = var(name).filter(|v| !v.is_empty())
+            && !is_set(&key)
+        {
+            if key == AmazonS3ConfigKey::Endpoint
+                && v.starts_with("http://")
+                && !is_set(&AmazonS3ConfigKey::Client(object_store::ClientConfigKey::AllowHttp))
+            {
+                out.push((
+                    AmazonS3ConfigKey::Client(object_store::ClientConfigKey::AllowHttp),
+                    "true".to_owned(),
+                ));
+            }
+            out.push((key, v));
+        }
+    }
+    if !out.is_empty() {
+        LEGACY_NOTICE.call_once(|| {
+            tracing::warn!(
+                "using the old service's MINIO_URL/MINIO_ACCESS_KEY/MINIO_SECRET_KEY for S3 (AWS_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY take precedence)"
+            );
+        });
+    }
+    out
+}
+
+/// The archive URL the old service's settings name: `s3://{MINIO_BUCKET_RAW_IQ}` (by default
+/// `s3://heimdall-raw-iq`) when `MINIO_URL` or `MINIO_BUCKET_RAW_IQ` is set, else `None`.
+/// Programs use it as their default store so that an old deployment's environment still works.
+pub fn legacy_url_from_env() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let bucket = var(LEGACY_BUCKET_ENV);
+    if bucket.is_none() && var("MINIO_URL").is_none() {
+        return None;
+    }
+    Some(format!(
+        "s3://{}",
+        bucket.as_deref().unwrap_or(crate::legacy::LEGACY_BUCKET)
+    ))
 }
 
 fn reject_store_opts(store: &str, opts: &[(String, String)]) -> Result<()> {
@@ -491,6 +623,41 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(b.format(), ArchiveFormat::Npy);
+    }
+
+    #[test]
+    fn old_minio_settings_fill_what_aws_leaves_unset() {
+        let vars = |k: &str| match k {
+            "MINIO_URL" => Some("http://minio:9000".to_owned()),
+            "MINIO_ACCESS_KEY" => Some("old-key".to_owned()),
+            "MINIO_SECRET_KEY" => Some("old-secret".to_owned()),
+            _ => None,
+        };
+        let got = legacy_env(vars, |_| false);
+        let allow = AmazonS3ConfigKey::Client(object_store::ClientConfigKey::AllowHttp);
+        for want in [
+            (AmazonS3ConfigKey::Endpoint, "http://minio:9000"),
+            (allow, "true"),
+            (AmazonS3ConfigKey::AccessKeyId, "old-key"),
+            (AmazonS3ConfigKey::SecretAccessKey, "old-secret"),
+        ] {
+            assert!(got.contains(&(want.0, want.1.to_owned())), "{want:?} not in {got:?}");
+        }
+        // AWS_* wins over MINIO_*.
+        let got = legacy_env(vars, |k| {
+            matches!(k, AmazonS3ConfigKey::Endpoint | AmazonS3ConfigKey::SecretAccessKey)
+        });
+        assert_eq!(got, vec![(AmazonS3ConfigKey::AccessKeyId, "old-key".to_owned())]);
+        assert!(legacy_env(|_| None, |_| false).is_empty());
+        // The resulting store works as any S3 configuration.
+        let mut b = AmazonS3Builder::new();
+        for (k, v) in legacy_env(vars, |_| false) {
+            b = b.with_config(k, v);
+        }
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::Endpoint).as_deref(),
+            Some("http://minio:9000")
+        );
     }
 
     #[test]

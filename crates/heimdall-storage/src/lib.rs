@@ -95,6 +95,7 @@
 mod builder;
 mod error;
 pub mod formats;
+pub mod legacy;
 mod reader;
 mod sink;
 pub mod spectra;
@@ -102,7 +103,9 @@ mod upload;
 mod writer;
 
 pub use builder::{ArchiveBuilder, ArchiveFormat, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, MIN_PART_SIZE};
+pub use builder::{LEGACY_BUCKET_ENV, LEGACY_ENV, legacy_url_from_env};
 pub use formats::SessionManifest;
+pub use legacy::{LegacyImportSummary, LegacyImporter, LegacyProblem, WebsdrMap};
 pub use sink::{ArchiveSink, MANIFEST, SESSIONS_DIR};
 pub use spectra::{DEFAULT_MAX_SPECTRA_BYTES, SpectraIndex};
 

@@ -127,6 +127,11 @@ impl ArchiveSink {
         ArchiveSink { inner: Arc::new(inner) }
     }
 
+    /// The shared state (for the other modules of this crate).
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// A sink over an existing store under `prefix`, writing `format`, with default part size
     /// and concurrency. No attributes (content types) are sent, so any store works.
     /// `backend` names the store in errors (`"s3"`, `"local"`, `"memory"`...).
@@ -614,6 +619,19 @@ fn object_named<'m>(report: &'m heimdall_core::ReceiverReport, file: &str) -> Op
     report.objects.iter().find(|o| o.key.rsplit('/').next() == Some(file))
 }
 
+/// The one `.npy` of samples (not spectra) a receiver lists under another name than
+/// `{receiver}.npy`: the `websdr_{n}.npy` of a session adopted from the old service.
+fn adopted_npy(report: &heimdall_core::ReceiverReport) -> Option<&StoredObject> {
+    let mut npys = report
+        .objects
+        .iter()
+        .filter(|o| o.key.ends_with(".npy") && !o.key.ends_with("_spectra.npy"));
+    match (npys.next(), npys.next()) {
+        (Some(o), None) => Some(o),
+        _ => None,
+    }
+}
+
 /// Where one receiver's samples are in a committed session.
 struct FoundCapture<'m> {
     report: &'m heimdall_core::ReceiverReport,
@@ -646,7 +664,11 @@ fn locate_capture<'m>(
     ) {
         (Some(o), _) => (o, Layout::Npy),
         (None, Some(o)) => (o, Layout::Raw),
-        (None, None) => return Err(not_found()),
+        (None, None) => match adopted_npy(report) {
+            // A session adopted from the old service keeps its `websdr_{n}.npy` names.
+            Some(o) => (o, Layout::Npy),
+            None => return Err(not_found()),
+        },
     };
     // The manifest's own list is authoritative when it has the object.
     let object = manifest.objects.iter().find(|o| o.key == object.key).unwrap_or(object);
