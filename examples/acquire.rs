@@ -77,7 +77,7 @@ struct Args {
     /// Metrics database: postgres://user@host/db or a SQLite file path. Default: ./heimdall-data/heimdall.db.
     #[arg(long, value_name = "URL", env = "DATABASE_URL")]
     database: Option<String>,
-    /// Archive format: npy (+ _metadata.json, readable by the old service's users), sigmf, or both.
+    /// Archive format: npy (+ _metadata.json), sigmf, both, or legacy (npy plus the old service's websdr_{n} layout).
     #[arg(long, value_enum, default_value_t = FormatArg::Both)]
     format: FormatArg,
     /// Session id (a UUID); default: a new time-ordered UUID v7.
@@ -126,6 +126,9 @@ enum FormatArg {
     Npy,
     Sigmf,
     Both,
+    /// npy, plus the old service's layout (websdr_{n}.npy + websdr_{n}_metadata.json with its
+    /// field names and S3 user metadata) written once the session is committed.
+    Legacy,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -227,7 +230,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!sources.is_empty(), "no enabled receiver to acquire from");
 
     let format = match args.format {
-        FormatArg::Npy => ArchiveFormat::Npy,
+        FormatArg::Npy | FormatArg::Legacy => ArchiveFormat::Npy,
         FormatArg::Sigmf => ArchiveFormat::Sigmf,
         FormatArg::Both => ArchiveFormat::Both,
     };
@@ -284,6 +287,25 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = handle.finish_detailed().await?;
     let _ = bars.await;
     let report = &outcome.report;
+
+    if matches!(args.format, FormatArg::Legacy) {
+        // Only the process whose create-only manifest put succeeded gets a manifest equal to its
+        // report: it alone writes the old layout, from what was committed.
+        match sink.read_session_manifest(report.session_id).await {
+            Ok(m) if m.session == *report => {
+                let map = heimdall::storage::legacy::WebsdrMap::new();
+                match heimdall::storage::legacy::write_legacy_layout(&sink, &m.session, &map).await {
+                    Ok(objs) => eprintln!(
+                        "old layout: {} objects (websdr_N = the receiver's position)",
+                        objs.len()
+                    ),
+                    Err(e) => eprintln!("warning: could not write the old layout: {}", e.chain()),
+                }
+            }
+            Ok(_) => eprintln!("warning: the committed manifest is not this run's: old layout not written"),
+            Err(e) => eprintln!("warning: session not committed, old layout not written: {}", e.chain()),
+        }
+    }
 
     let plot = if args.no_plot || report.receivers.iter().all(|r| !r.status.is_stored()) {
         None

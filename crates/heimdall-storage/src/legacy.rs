@@ -1041,7 +1041,7 @@ async fn stream_npy(inner: &Inner, obj: &ObjectMeta, rate: f64) -> std::result::
             let expected = offset as u64 + h.len * 8;
             if obj.size != expected {
                 return Err(format!(
-                    "{} of {} bytes: the header announces {} complex64 samples ({})",
+                    "{}: {} bytes, the header announces {} complex64 samples ({} bytes)",
                     if obj.size < expected { "truncated" } else { "too long" },
                     obj.size,
                     h.len,
