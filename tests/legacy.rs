@@ -215,9 +215,39 @@ async fn import_and_check(name: &str, sink: &ArchiveSink, db: &Tsdb, generated: 
     assert_eq!(rebuilt[0].extra["legacy"]["websdr_id"], 1);
 }
 
+/// A row recorded by Heimdall itself, from a receiver whose registry entry carries the old
+/// integer id (option `websdr_id`): the view shows that id, the .npy key and the dBm S-meter.
+async fn add_native_row(db: &Tsdb) -> SessionId {
+    use heimdall::core::{MetricStore, ReceiverInfo, ReceiverKind, ReceiverRegistry};
+    let info = ReceiverInfo::new(
+        "kiwi-new".parse().unwrap(),
+        "Kiwi",
+        ReceiverKind::KiwiSdr,
+        "http://kiwi:8073",
+    );
+    db.upsert_receiver(&info, &serde_json::json!({"websdr_id": 42}))
+        .await
+        .unwrap();
+    let session = SessionId::new();
+    let m = heimdall_core::testkit::test_measurement(session, "kiwi-new", chrono::Utc::now(), Some(11.0));
+    db.record_measurements(&[m]).await.unwrap();
+    session
+}
+
+fn check_native_row(name: &str, rows: &[Value], session: SessionId) {
+    let r = rows
+        .iter()
+        .find(|r| r["task_id"] == session.to_string())
+        .unwrap_or_else(|| panic!("{name}: no native row in {rows:#?}"));
+    assert_eq!(r["websdr_id"], 42, "{name}: {r}");
+    assert_eq!(r["power_dbm"].as_f64(), Some(-95.5), "{name}: {r}");
+    assert_eq!(r["s3_path"], format!("sessions/{session}/kiwi-new.npy"), "{name}: {r}");
+    assert_eq!(r["sample_rate_khz"].as_f64(), Some(12.0), "{name}: {r}");
+}
+
 /// Checks the rows of `measurements_v1` (as JSON objects) against the truth.
 fn check_view(name: &str, rows: &[Value], generated: &Value, s3_path_prefix: &str) {
-    assert_eq!(rows.len(), 5, "{name}: {rows:#?}");
+    assert_eq!(rows.len(), 6, "{name}: {rows:#?}");
     for t in generated["truth"].as_array().unwrap() {
         let task = t["task_id"].as_str().unwrap();
         let n = t["websdr_id"].as_i64().unwrap();
@@ -257,6 +287,7 @@ async fn old_archive_on_local_disk_into_sqlite() {
     let db = Tsdb::from_url(&format!("sqlite://{}", db_path.display())).unwrap();
     db.migrate().await.unwrap();
     import_and_check("local+sqlite", &sink, &db, &generated).await;
+    let native = add_native_row(&db).await;
     drop(db);
 
     // measurements_v1 through Python's sqlite3 module, not our driver.
@@ -271,6 +302,7 @@ async fn old_archive_on_local_disk_into_sqlite() {
     let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
     let root = url::Url::from_directory_path(std::fs::canonicalize(&archive).unwrap()).unwrap();
     check_view("local+sqlite", &rows, &generated, root.as_str());
+    check_native_row("local+sqlite", &rows, native);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -308,6 +340,7 @@ async fn old_archive_on_s3_into_postgres() {
         db.migrate().await.unwrap();
         let r = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
             import_and_check("s3+postgres", &sink, &db, &generated).await;
+            let native = add_native_row(&db).await;
             // The old objects' S3 user metadata is read and kept.
             let good: SessionId = generated["good"].as_str().unwrap().parse().unwrap();
             let rows = db
@@ -332,6 +365,7 @@ async fn old_archive_on_s3_into_postgres() {
             );
             let rows: Vec<Value> = serde_json::from_str(out.trim()).unwrap();
             check_view("s3+postgres", &rows, &generated, &format!("s3://{bucket}/{prefix}/"));
+            check_native_row("s3+postgres", &rows, native);
         }))
         .await;
         drop(db);
