@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end check of examples/service.rs on real services: SeaweedFS (S3) and PostgreSQL.
+# End-to-end check of the heimdall-server binary (crates/heimdall-server) on real services: SeaweedFS (S3) and PostgreSQL.
 # Called by scripts/test.sh after `eval "$(scripts/s3.sh env)"`, with HEIMDALL_TEST_DATABASE_URL set:
 #   1. start the service (--realtime) on a random S3 prefix and a fresh PostgreSQL database;
 #   2. submit an acquisition with curl, follow its Server-Sent Events to `session_finished`,
@@ -62,7 +62,7 @@ json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 
 start_service() {
   : >"$work/service.out"
-  "$root/target/debug/examples/service" --store "$prefix" --database "$pgbase/$db" \
+  "$root/target/debug/heimdall-server" --store "$prefix" --database "$pgbase/$db" \
     --listen 127.0.0.1:0 --realtime --shutdown-grace 5 >"$work/service.out" 2>>"$work/service.log" &
   pid=$!
   for _ in $(seq 1 300); do
@@ -84,7 +84,7 @@ http() {
 }
 
 psql -q "$HEIMDALL_TEST_DATABASE_URL" -c "CREATE DATABASE $db" || fail "cannot create database $db"
-cargo build -q --example service || fail "cannot build the service example"
+cargo build -q -p heimdall-server || fail "cannot build heimdall-server"
 start_service
 
 # 2. submit, follow events, read status and measurements.

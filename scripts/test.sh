@@ -24,6 +24,6 @@ echo "== doc tests"
 cargo test --workspace --doc
 echo "== end-to-end: acquire on SeaweedFS + PostgreSQL, read back with query, numpy and sigmf_validate"
 scripts/e2e.sh
-echo "== end-to-end: the service example on SeaweedFS + PostgreSQL"
+echo "== end-to-end: heimdall-server on SeaweedFS + PostgreSQL"
 scripts/service_e2e.sh
 echo "== all tests passed"

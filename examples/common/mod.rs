@@ -4,98 +4,10 @@
 
 pub mod plot;
 
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
-use heimdall::storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
-use heimdall::tsdb::Tsdb;
-
-/// Where the embedded defaults keep everything.
-pub const DATA_DIR: &str = "heimdall-data";
-
-/// The default archive: `./heimdall-data` on local disk.
-pub fn default_store_url() -> anyhow::Result<String> {
-    let dir = std::env::current_dir()?.join(DATA_DIR);
-    Ok(format!("file://{}", dir.display()))
-}
-
-/// The default database: `./heimdall-data/heimdall.db` (SQLite).
-pub fn default_database_url() -> String {
-    Path::new(DATA_DIR).join("heimdall.db").display().to_string()
-}
-
-/// Parses `key=value`.
-pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not key=value"))?;
-    if k.trim().is_empty() {
-        return Err(format!("{s:?} has an empty key"));
-    }
-    Ok((k.trim().to_owned(), v.to_owned()))
-}
-
-/// The builder of the archive at `url` (`s3://bucket/prefix`, `file:///abs/path`, `memory://`,
-/// or a path; default: the old service's `MINIO_*` settings when set, else `./heimdall-data`),
-/// with S3 options from `AWS_*` (or `MINIO_*`) variables and `options`.
-pub fn store_builder(
-    url: Option<&str>,
-    options: &[(String, String)],
-    format: ArchiveFormat,
-) -> anyhow::Result<(String, ArchiveBuilder)> {
-    let url = match url {
-        Some(u) => u.to_owned(),
-        None => match heimdall::storage::legacy_url_from_env() {
-            Some(u) => u,
-            None => default_store_url()?,
-        },
-    };
-    let b = ArchiveBuilder::from_url(url.clone())
-        .with_options(options.iter().cloned())
-        .with_format(format);
-    Ok((url, b))
-}
-
-/// Opens the archive (see [`store_builder`]). Local directories are created.
-pub fn open_store(
-    url: Option<&str>,
-    options: &[(String, String)],
-    format: ArchiveFormat,
-) -> anyhow::Result<ArchiveSink> {
-    let (url, b) = store_builder(url, options, format)?;
-    if let Some(path) = local_dir_of(&url) {
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot create the archive directory {}", path.display()))?;
-    }
-    b.build().with_context(|| format!("cannot open the archive {url}"))
-}
-
-/// The local directory behind a `file://` URL or bare path, if it is one.
-pub fn local_dir_of(url: &str) -> Option<PathBuf> {
-    if let Some(p) = url.strip_prefix("file://") {
-        return Some(PathBuf::from(p));
-    }
-    if url.contains("://") {
-        None
-    } else {
-        Some(PathBuf::from(url))
-    }
-}
-
-/// Opens (and migrates) the metrics database at `url` (`postgres://...`, a SQLite path, `sqlite::memory:`).
-pub async fn open_database(url: Option<&str>) -> anyhow::Result<Tsdb> {
-    let url = url.map(str::to_owned).unwrap_or_else(default_database_url);
-    let is_sqlite_file = !url.starts_with("postgres") && !url.contains(":memory:");
-    if is_sqlite_file {
-        let path = url.strip_prefix("sqlite://").unwrap_or(&url);
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-    }
-    let db = Tsdb::from_url(&url).with_context(|| "cannot configure the metrics database".to_string())?;
-    db.migrate()
-        .await
-        .with_context(|| format!("cannot prepare the metrics database {}", db.redacted_url()))?;
-    Ok(db)
-}
+pub use heimdall_server::backends::{
+    DATA_DIR, default_database_url, default_store_url, local_dir_of, open_database, open_store, parse_key_value,
+    parse_time, store_builder,
+};
 
 /// A plain-text table with aligned columns.
 pub struct Table {
@@ -149,11 +61,4 @@ impl Table {
 /// Formats an optional number with `digits` decimals, `-` when absent.
 pub fn opt(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into())
-}
-
-/// Parses an RFC 3339 time.
-pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-28T12:00:00Z: {e}"))
 }

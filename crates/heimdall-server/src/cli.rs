@@ -1,0 +1,85 @@
+//! The command line of the `heimdall-server` binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use heimdall_storage::ArchiveFormat;
+use heimdall_websdr::receivers_file::ReceiversFile;
+use heimdall_websdr::simulated::Pacing;
+
+use crate::backends::{open_database, open_store, parse_key_value};
+use crate::serve::{serve, shutdown_signal};
+use crate::state::AppState;
+
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(
+    about = "Heimdall acquisition service: the old REST API over the embedded engine",
+    version
+)]
+pub struct Args {
+    /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory.
+    /// Default: ./heimdall-data.
+    #[arg(long, env = "HEIMDALL_STORE")]
+    pub store: Option<String>,
+    /// Archive option key=value (e.g. endpoint=http://127.0.0.1:8333, allow_http=true); repeatable.
+    #[arg(long = "store-option", value_parser = parse_key_value)]
+    pub store_options: Vec<(String, String)>,
+    /// Archive format: npy, sigmf or both.
+    #[arg(long, default_value = "both")]
+    pub format: ArchiveFormat,
+    /// Metrics database: postgres://user@host/db, a SQLite file path, or sqlite::memory:.
+    /// Default: ./heimdall-data/heimdall.db.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database: Option<String>,
+    /// Receivers file (TOML `[[receiver]]` list) written into the registry on startup.
+    #[arg(long, env = "HEIMDALL_RECEIVERS")]
+    pub receivers: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "HEIMDALL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Simulated receivers deliver in real time (a 10 s capture takes 10 s).
+    #[arg(long)]
+    pub realtime: bool,
+    /// Seed of the simulated network.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// On SIGTERM, seconds running acquisitions get to finish before they are cancelled.
+    #[arg(long, default_value_t = 10.0)]
+    pub shutdown_grace: f64,
+    /// Most acquisitions running at once; more are refused with 429.
+    #[arg(long, default_value_t = 16)]
+    pub max_running: usize,
+}
+
+/// Opens the backends, fills the registry, listens on `--listen` (printing `listening on
+/// http://ADDR` on stdout) and serves until Ctrl-C or SIGTERM.
+#[allow(clippy::print_stdout)]
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let grace = Duration::try_from_secs_f64(args.shutdown_grace)
+        .map_err(|e| anyhow::anyhow!("--shutdown-grace {}: {e}", args.shutdown_grace))?;
+    let sink = open_store(args.store.as_deref(), &args.store_options, args.format)?;
+    let db = open_database(args.database.as_deref()).await?;
+    let file = match &args.receivers {
+        Some(p) => Some(ReceiversFile::load(p).with_context(|| format!("cannot load {}", p.display()))?),
+        None => None,
+    };
+    let pacing = if args.realtime {
+        Pacing::RealTime
+    } else {
+        Pacing::AsFastAsPossible
+    };
+    let app = AppState::new(sink, Arc::new(db), pacing, args.seed);
+    app.set_max_running(args.max_running.max(1));
+    app.init_registry(file.as_ref()).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr} (OpenAPI: http://{addr}/api/v1/openapi.json)");
+    serve(listener, app, shutdown_signal(), grace).await
+}

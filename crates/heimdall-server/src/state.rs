@@ -1,0 +1,340 @@
+//! What the handlers share: the archive, the database, the receiver sources and the
+//! acquisitions of this process.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use heimdall_core::{
+    GeoPosition, ReceiverId, ReceiverKind, ReceiverRecord, ReceiverRegistry, ReceiverSource, SessionId,
+};
+use heimdall_storage::ArchiveSink;
+use heimdall_tsdb::Tsdb;
+use heimdall_websdr::receivers_file::ReceiversFile;
+use heimdall_websdr::simulated::{
+    Modulation, Pacing, SimulatedNetwork, SimulatedReceiver, SimulatedReceiverConfig, Transmitter,
+};
+use serde_json::{Value, json};
+
+use crate::api::{SkippedReceiver, ValidationItem};
+use crate::error::ApiError;
+use crate::jobs::Job;
+use crate::lock;
+
+/// Finished sessions kept in memory (older ones are answered from the database).
+const KEEP_FINISHED: usize = 256;
+
+/// Everything the handlers share. Cheap to clone. A new shared part is a field of [`Inner`]
+/// (set in [`AppState::new`] or by a `with_*` method before the router is built).
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] points to.
+#[derive(Debug)]
+pub struct Inner {
+    /// The archive.
+    pub sink: ArchiveSink,
+    /// The metrics database, also the receiver registry.
+    pub db: Arc<Tsdb>,
+    /// Sources built from the receivers file, by id (used instead of the registry's bare record).
+    pub(crate) file_sources: Mutex<HashMap<ReceiverId, Arc<dyn ReceiverSource>>>,
+    /// How simulated receivers deliver.
+    pub pacing: Pacing,
+    /// Seed of the simulated network.
+    pub seed: u64,
+    pub(crate) jobs: Mutex<Jobs>,
+    /// Set on shutdown: new acquisitions are refused.
+    pub(crate) draining: AtomicBool,
+    /// Most acquisitions running at once (`--max-running`).
+    pub(crate) max_running: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Jobs {
+    pub(crate) by_id: HashMap<SessionId, Arc<Job>>,
+    /// Insertion order, to evict the oldest finished sessions.
+    pub(crate) order: VecDeque<SessionId>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(sink: ArchiveSink, db: Arc<Tsdb>, pacing: Pacing, seed: u64) -> Self {
+        AppState(Arc::new(Inner {
+            sink,
+            db,
+            file_sources: Mutex::new(HashMap::new()),
+            pacing,
+            seed,
+            jobs: Mutex::new(Jobs::default()),
+            draining: AtomicBool::new(false),
+            max_running: AtomicUsize::new(16),
+        }))
+    }
+
+    /// Sets the most acquisitions running at once; more are refused with `429`.
+    pub fn set_max_running(&self, n: usize) {
+        self.max_running.store(n, Ordering::Relaxed);
+    }
+
+    /// Acquisitions this process remembers (running, and the last finished ones).
+    pub fn jobs_in_memory(&self) -> usize {
+        lock(&self.jobs).by_id.len()
+    }
+
+    /// Whether the shutdown began (new acquisitions are refused).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Writes the receivers file's entries into the registry, then seeds the simulated
+    /// reference network if the registry is still empty.
+    pub async fn init_registry(&self, file: Option<&ReceiversFile>) -> anyhow::Result<()> {
+        if let Some(file) = file {
+            // All or nothing: when one entry's protocol cannot be built, every entry falls back
+            // to being built from its registry record (without the file's passwords).
+            let mut map = HashMap::new();
+            match file.build_sources() {
+                Ok(sources) => {
+                    for s in sources {
+                        map.insert(s.info().id.clone(), s);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "cannot build the receivers file's sources ({}); building them from the registry",
+                    e.chain()
+                ),
+            }
+            for e in file.receivers() {
+                // Protocol options (passwords) stay in the file; the registry only says where from.
+                self.db
+                    .upsert_receiver(&e.info, &json!({"source": "receivers-file"}))
+                    .await
+                    .with_context(|| format!("cannot register receiver {}", e.info.id))?;
+                if !e.enabled {
+                    self.db.deactivate_receiver(&e.info.id).await?;
+                }
+            }
+            *lock(&self.file_sources) = map;
+        }
+        if self.db.list_receivers(false).await?.is_empty() {
+            for c in SimulatedNetwork::reference_receivers() {
+                self.db
+                    .upsert_receiver(&c.info, &json!({"source": "simulated-reference"}))
+                    .await?;
+            }
+            tracing::info!("registry was empty: seeded the simulated reference network");
+        }
+        Ok(())
+    }
+
+    /// A source for one registry record, hearing (if simulated) a transmitter on `frequency_hz`.
+    pub fn source_for(&self, rec: &ReceiverRecord, frequency_hz: f64) -> Result<Arc<dyn ReceiverSource>, String> {
+        if let Some(s) = lock(&self.file_sources).get(&rec.info.id) {
+            return Ok(s.clone());
+        }
+        match rec.info.kind {
+            ReceiverKind::Simulated => {
+                let position = rec
+                    .info
+                    .position
+                    .ok_or_else(|| "a simulated receiver needs a position".to_owned())?;
+                let mut config = SimulatedNetwork::reference_receivers()
+                    .into_iter()
+                    .find(|c| c.info.id == rec.info.id)
+                    .unwrap_or_else(|| SimulatedReceiverConfig::new(&rec.info.name, position));
+                config.info = rec.info.clone();
+                config.pacing = self.pacing;
+                Ok(Arc::new(SimulatedReceiver::new(
+                    config,
+                    Arc::new(transmitter(frequency_hz)),
+                    self.seed,
+                )))
+            }
+            _ => build_from_record(rec),
+        }
+    }
+
+    /// Sources for the active receivers (all, or the `wanted` ones), plus the receivers that
+    /// could not be built and why.
+    pub async fn sources(
+        &self,
+        wanted: Option<&[ReceiverId]>,
+        frequency_hz: f64,
+    ) -> Result<(Vec<Arc<dyn ReceiverSource>>, Vec<SkippedReceiver>), ApiError> {
+        let records = self.db.list_receivers(true).await.map_err(ApiError::from_core)?;
+        if let Some(wanted) = wanted {
+            let items: Vec<ValidationItem> = wanted
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| !records.iter().any(|r| &r.info.id == *id))
+                .map(|(i, id)| {
+                    ValidationItem::new(
+                        vec![json!("body"), json!("websdrs"), json!(i)],
+                        format!("unknown or inactive receiver {id:?}"),
+                        "value_error.unknown_receiver",
+                    )
+                })
+                .collect();
+            if !items.is_empty() {
+                return Err(ApiError::Validation(items));
+            }
+        }
+        let mut sources = Vec::new();
+        let mut skipped = Vec::new();
+        for rec in &records {
+            if wanted.is_some_and(|w| !w.contains(&rec.info.id)) {
+                continue;
+            }
+            match self.source_for(rec, frequency_hz) {
+                Ok(s) => sources.push(s),
+                Err(reason) if wanted.is_some() => {
+                    // Asked for by name: say so rather than run without it.
+                    let i = wanted
+                        .and_then(|w| w.iter().position(|x| *x == rec.info.id))
+                        .unwrap_or(0);
+                    return Err(ApiError::Validation(vec![ValidationItem::new(
+                        vec![json!("body"), json!("websdrs"), json!(i)],
+                        format!("receiver {} cannot be used: {reason}", rec.info.id),
+                        "value_error.unusable_receiver",
+                    )]));
+                }
+                Err(reason) => {
+                    tracing::warn!(receiver = %rec.info.id, "receiver skipped: {reason}");
+                    skipped.push(SkippedReceiver {
+                        id: rec.info.id.to_string(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok((sources, skipped))
+    }
+
+    pub fn job(&self, id: SessionId) -> Option<Arc<Job>> {
+        lock(&self.jobs).by_id.get(&id).cloned()
+    }
+
+    pub fn insert_job(&self, job: Arc<Job>) {
+        let mut jobs = lock(&self.jobs);
+        jobs.order.push_back(job.session_id);
+        jobs.by_id.insert(job.session_id, job);
+        // Forget the oldest finished sessions beyond the limit (the database remembers them).
+        let finished = jobs.by_id.values().filter(|j| j.is_done()).count();
+        let mut excess = finished.saturating_sub(KEEP_FINISHED);
+        let mut i = 0;
+        while excess > 0 && i < jobs.order.len() {
+            let id = jobs.order[i];
+            if jobs.by_id.get(&id).is_some_and(|j| j.is_done()) {
+                jobs.by_id.remove(&id);
+                jobs.order.remove(i);
+                excess -= 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    pub fn running_jobs(&self) -> Vec<Arc<Job>> {
+        lock(&self.jobs)
+            .by_id
+            .values()
+            .filter(|j| !j.is_done())
+            .cloned()
+            .collect()
+    }
+
+    /// Stops accepting acquisitions, waits up to `grace` for the running ones, cancels the
+    /// rest and waits for their cleanup.
+    pub async fn drain(&self, grace: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
+        let running = self.running_jobs();
+        if running.is_empty() {
+            return;
+        }
+        tracing::info!(running = running.len(), ?grace, "waiting for running acquisitions");
+        let all_done = futures::future::join_all(running.iter().map(|j| j.wait_done()));
+        if tokio::time::timeout(grace, all_done).await.is_ok() {
+            return;
+        }
+        let left = self.running_jobs();
+        tracing::warn!(
+            cancelled = left.len(),
+            "grace period over: cancelling running acquisitions"
+        );
+        for j in &left {
+            j.cancel.cancel();
+        }
+        let all_done = async {
+            // Again until none is left: a submission racing with the shutdown cancels itself.
+            loop {
+                let left = self.running_jobs();
+                if left.is_empty() {
+                    break;
+                }
+                left.iter().for_each(|j| j.cancel.cancel());
+                futures::future::join_all(left.iter().map(|j| j.wait_done())).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(30), all_done).await.is_err() {
+            tracing::error!("some cancelled acquisitions did not finish their cleanup within 30 s");
+        }
+    }
+}
+
+/// The simulated emitter every simulated receiver hears: near Torino, on the requested frequency.
+pub fn transmitter(frequency_hz: f64) -> Transmitter {
+    let position = GeoPosition {
+        latitude: 45.07,
+        longitude: 7.69,
+        altitude_m: Some(300.0),
+    };
+    Transmitter::new(position, frequency_hz, 30.0, Modulation::fm_voice(2_500.0))
+}
+
+/// Builds a non-simulated source from a registry record through the receivers-file parser
+/// (the one place that knows every protocol's options). Scalar `options` become entry keys.
+pub fn build_from_record(rec: &ReceiverRecord) -> Result<Arc<dyn ReceiverSource>, String> {
+    let info = &rec.info;
+    let position = info
+        .position
+        .ok_or_else(|| "no position (the receivers file format requires one)".to_owned())?;
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let mut toml = format!(
+        "[[receiver]]\nid = {}\nname = {}\nkind = {}\nurl = {}\nlatitude = {:?}\nlongitude = {:?}\n",
+        quote(info.id.as_str()),
+        quote(&info.name),
+        quote(info.kind.as_str()),
+        quote(&info.url),
+        position.latitude,
+        position.longitude,
+    );
+    if let Some(a) = position.altitude_m {
+        toml.push_str(&format!("altitude_m = {a:?}\n"));
+    }
+    if let Value::Object(opts) = &rec.options {
+        for (k, v) in opts {
+            let bare = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !bare || k == "source" {
+                continue;
+            }
+            let v = match v {
+                Value::String(s) => quote(s),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                _ => continue,
+            };
+            toml.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    let file = ReceiversFile::parse(&toml).map_err(|e| e.chain())?;
+    let mut sources = file.build_sources().map_err(|e| e.chain())?;
+    sources.pop().ok_or_else(|| "no source built".to_owned())
+}
