@@ -1,6 +1,6 @@
 //! Code shared by the example programs: backend configuration from flags and environment,
 //! and plain-text tables. Each example includes it with `mod common;`.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod plot;
 
