@@ -321,8 +321,14 @@ pub struct BackendHealth {
 /// `GET /health`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HealthBody {
-    /// `ok` or `failing`.
+    /// `healthy` or `unhealthy` (the old service's words).
     pub status: String,
+    /// `rf-acquisition` (the old service's name).
+    pub service: String,
+    /// Version.
+    pub version: String,
+    /// When checked (ISO 8601, UTC, no offset: the old service's format).
+    pub timestamp: String,
     /// The archive.
     pub store: BackendHealth,
     /// The metrics database.

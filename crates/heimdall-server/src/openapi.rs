@@ -5,6 +5,7 @@ use utoipa::OpenApi;
 use crate::api::*;
 use crate::routes::acquisitions::*;
 use crate::routes::health::*;
+use crate::routes::legacy::*;
 use crate::routes::measurements::*;
 use crate::routes::objects::*;
 use crate::routes::receivers::*;
@@ -32,6 +33,12 @@ use crate::routes::receivers::*;
         list_measurements,
         health,
         openapi_json,
+        legacy_acquire,
+        legacy_status,
+        legacy_websdrs,
+        legacy_websdrs_health,
+        legacy_config,
+        legacy_ready,
     ),
     components(schemas(
         AcquisitionRequestBody,
@@ -50,7 +57,16 @@ use crate::routes::receivers::*;
         ValidationError,
         ValidationItem,
         ErrorDetail,
-    ))
+        LegacyAcquisitionRequest,
+        LegacyTaskResponse,
+        LegacyStatusResponse,
+        LegacyWebsdr,
+        LegacyWebsdrHealth,
+        LegacyConfig,
+        LegacyReady,
+        LegacyDependency,
+    )),
+    tags((name = "legacy", description = "The old acquisition service's API, same paths, bodies and shapes"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;

@@ -322,7 +322,8 @@ pub fn build_from_record(rec: &ReceiverRecord) -> Result<Arc<dyn ReceiverSource>
     if let Value::Object(opts) = &rec.options {
         for (k, v) in opts {
             let bare = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !bare || k == "source" {
+            // `websdr_id` is the old service's integer id (the legacy API's), not a protocol option.
+            if !bare || k == "source" || k == "websdr_id" {
                 continue;
             }
             let v = match v {

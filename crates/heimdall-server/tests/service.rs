@@ -840,7 +840,7 @@ async fn health_and_openapi() {
     let svc = start(Pacing::AsFastAsPossible).await;
     let (code, h) = svc.get("/health").await;
     assert_eq!(code, StatusCode::OK, "{h}");
-    assert_eq!(h["status"], "ok");
+    assert_eq!(h["status"], "healthy");
     assert_eq!(h["store"]["ok"], true);
     assert_eq!(h["database"]["ok"], true);
 
@@ -887,7 +887,7 @@ async fn health_names_the_failing_backend() {
     let r = reqwest::get(format!("http://{addr}/health")).await.unwrap();
     let (code, h) = decode(r).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{h}");
-    assert_eq!(h["status"], "failing");
+    assert_eq!(h["status"], "unhealthy");
     assert_eq!(h["store"]["ok"], true);
     assert_eq!(h["database"]["ok"], false);
     assert!(h["database"]["error"].as_str().unwrap().len() > 5, "{h}");

@@ -35,13 +35,20 @@ use crate::validation::parse_acquisition;
     )
 )]
 pub(crate) async fn submit_acquisition(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let accepted = start_acquisition(&app, &body).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(accepted)).into_response())
+}
+
+/// Validates a submission body and starts the acquisition (shared with the old API's
+/// `POST /api/v1/acquisition/acquire`).
+pub(crate) async fn start_acquisition(app: &AppState, body: &[u8]) -> Result<AcquisitionAccepted, ApiError> {
     if app.draining.load(Ordering::SeqCst) {
         return Err(ApiError::Status(
             StatusCode::SERVICE_UNAVAILABLE,
             "the service is shutting down".into(),
         ));
     }
-    let body = parse_acquisition(&body)?;
+    let body = parse_acquisition(body)?;
     let req = body.to_request()?;
     let max = app.max_running.load(Ordering::Relaxed);
     if app.running_jobs().len() >= max {
@@ -109,7 +116,7 @@ pub(crate) async fn submit_acquisition(State(app): State<AppState>, body: Bytes)
         status_url: format!("/api/v1/acquisitions/{id}"),
         events_url: format!("/api/v1/acquisitions/{id}/events"),
     };
-    Ok((StatusCode::ACCEPTED, axum::Json(accepted)).into_response())
+    Ok(accepted)
 }
 
 /// A finished session's report from the database, then the archive manifest.

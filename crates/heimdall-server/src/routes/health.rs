@@ -23,10 +23,34 @@ const BACKEND_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
     )
 )]
 pub(crate) async fn health(State(app): State<AppState>) -> Response {
-    pub(crate) async fn check(
-        location: String,
-        f: impl std::future::Future<Output = heimdall_core::Result<()>>,
-    ) -> BackendHealth {
+    let (store, database) = check_backends(&app).await;
+    let ok = store.ok && database.ok;
+    let body = HealthBody {
+        status: if ok { "healthy" } else { "unhealthy" }.to_owned(),
+        service: SERVICE_NAME.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        timestamp: chrono::Utc::now()
+            .naive_utc()
+            .format("%Y-%m-%dT%H:%M:%S%.6f")
+            .to_string(),
+        store,
+        database,
+        running_acquisitions: app.running_jobs().len(),
+    };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+/// The old service's name, in `/health` and `/ready`.
+pub(crate) const SERVICE_NAME: &str = "rf-acquisition";
+
+/// The archive's and the database's health checks, concurrently, each within a deadline.
+pub(crate) async fn check_backends(app: &AppState) -> (BackendHealth, BackendHealth) {
+    async fn check(location: String, f: impl std::future::Future<Output = heimdall_core::Result<()>>) -> BackendHealth {
         let error = match tokio::time::timeout(BACKEND_HEALTH_TIMEOUT, f).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.chain()),
@@ -38,21 +62,8 @@ pub(crate) async fn health(State(app): State<AppState>) -> Response {
             error,
         }
     }
-    let (store, database) = tokio::join!(
+    tokio::join!(
         check(app.sink.to_string(), IqSink::health(&app.sink)),
         check(app.db.redacted_url(), MetricStore::health(&*app.db)),
-    );
-    let ok = store.ok && database.ok;
-    let body = HealthBody {
-        status: if ok { "ok" } else { "failing" }.to_owned(),
-        store,
-        database,
-        running_acquisitions: app.running_jobs().len(),
-    };
-    let code = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, axum::Json(body)).into_response()
+    )
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod acquisitions;
 pub(crate) mod health;
+pub(crate) mod legacy;
 pub(crate) mod measurements;
 pub(crate) mod objects;
 pub(crate) mod receivers;
@@ -16,6 +17,7 @@ use crate::openapi::openapi_json;
 use crate::state::AppState;
 use acquisitions::{acquisition_events, acquisition_status, cancel_acquisition, submit_acquisition};
 use health::health;
+use legacy::{legacy_acquire, legacy_config, legacy_ready, legacy_status, legacy_websdrs, legacy_websdrs_health};
 use measurements::list_measurements;
 use objects::{download_session_object, list_session_objects};
 use receivers::{
@@ -45,6 +47,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/receivers/{id}/snr-stats", get(receiver_snr_stats))
         .route("/api/v1/measurements", get(list_measurements))
+        // The old service's API (see `legacy`).
+        .route("/ready", get(legacy_ready))
+        .route("/api/v1/acquisition/acquire", axum::routing::post(legacy_acquire))
+        .route("/api/v1/acquisition/status/{task_id}", get(legacy_status))
+        .route("/api/v1/acquisition/websdrs", get(legacy_websdrs))
+        .route("/api/v1/acquisition/websdrs/health", get(legacy_websdrs_health))
+        .route("/api/v1/acquisition/config", get(legacy_config))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed".into())

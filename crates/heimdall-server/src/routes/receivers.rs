@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use heimdall_core::{MetricQuery, ReceiverRegistry, TimeWindow};
+use heimdall_core::{MetricQuery, ReceiverRecord, ReceiverRegistry, TimeWindow};
 use serde_json::json;
 
 use crate::api::*;
@@ -166,7 +166,13 @@ pub(crate) async fn receivers_health(
     State(app): State<AppState>,
 ) -> Result<axum::Json<Vec<ReceiverHealthBody>>, ApiError> {
     let records = app.db.list_receivers(true).await.map_err(ApiError::from_core)?;
-    let checks = records.iter().map(|rec| {
+    Ok(axum::Json(check_receivers(&app, records.iter().collect()).await))
+}
+
+/// The health check of each of `records`, concurrently (shared with the old API's
+/// `GET /api/v1/acquisition/websdrs/health`).
+pub(crate) async fn check_receivers(app: &AppState, records: Vec<&ReceiverRecord>) -> Vec<ReceiverHealthBody> {
+    let checks = records.into_iter().map(|rec| {
         let source = app.source_for(rec, 145.5e6);
         let id = rec.info.id.to_string();
         async move {
@@ -201,7 +207,7 @@ pub(crate) async fn receivers_health(
             }
         }
     });
-    Ok(axum::Json(futures::future::join_all(checks).await))
+    futures::future::join_all(checks).await
 }
 
 /// SNR statistics of one receiver's measurements.
