@@ -23,7 +23,8 @@ use crate::state::AppState;
 )]
 pub struct Args {
     /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory.
-    /// Default: ./heimdall-data.
+    /// Default: s3://$MINIO_BUCKET_RAW_IQ when the old service's MINIO_URL or MINIO_BUCKET_RAW_IQ
+    /// is set (MINIO_ACCESS_KEY/MINIO_SECRET_KEY are read like AWS_*), else ./heimdall-data.
     #[arg(long, env = "HEIMDALL_STORE")]
     pub store: Option<String>,
     /// Archive option key=value (e.g. endpoint=http://127.0.0.1:8333, allow_http=true); repeatable.
@@ -54,6 +55,9 @@ pub struct Args {
     /// Most acquisitions running at once; more are refused with 429.
     #[arg(long, default_value_t = 16)]
     pub max_running: usize,
+    /// Create the archive's S3 bucket when it does not exist (the old service did; off by default).
+    #[arg(long)]
+    pub create_bucket: bool,
 }
 
 /// Opens the backends, fills the registry, listens on `--listen` (printing `listening on
@@ -62,6 +66,15 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let grace = Duration::try_from_secs_f64(args.shutdown_grace)
         .map_err(|e| anyhow::anyhow!("--shutdown-grace {}: {e}", args.shutdown_grace))?;
+    if args.create_bucket {
+        let (url, b) = crate::backends::store_builder(args.store.as_deref(), &args.store_options, args.format)?;
+        if b.ensure_bucket()
+            .await
+            .with_context(|| format!("cannot create the bucket of {url}"))?
+        {
+            tracing::info!("created the bucket of {url}");
+        }
+    }
     let sink = open_store(args.store.as_deref(), &args.store_options, args.format)?;
     let db = open_database(args.database.as_deref()).await?;
     let file = match &args.receivers {
