@@ -55,6 +55,10 @@ pub struct Args {
     /// Most acquisitions running at once; more are refused with 429.
     #[arg(long, default_value_t = 16)]
     pub max_running: usize,
+    /// Also write the old service's layout (websdr_{n}.npy + websdr_{n}_metadata.json, old field
+    /// names and S3 user metadata) next to each committed session, for old readers.
+    #[arg(long)]
+    pub legacy_layout: bool,
     /// Create the archive's S3 bucket when it does not exist (the old service did; off by default).
     #[arg(long)]
     pub create_bucket: bool,
@@ -88,6 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let app = AppState::new(sink, Arc::new(db), pacing, args.seed);
     app.set_max_running(args.max_running.max(1));
+    app.set_legacy_layout(args.legacy_layout);
     app.init_registry(file.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -49,6 +49,8 @@ pub struct Inner {
     pub(crate) draining: AtomicBool,
     /// Most acquisitions running at once (`--max-running`).
     pub(crate) max_running: AtomicUsize,
+    /// Also write the old service's `websdr_{n}` layout once a session is committed (`--legacy-layout`).
+    pub(crate) legacy_layout: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +78,14 @@ impl AppState {
             jobs: Mutex::new(Jobs::default()),
             draining: AtomicBool::new(false),
             max_running: AtomicUsize::new(16),
+            legacy_layout: AtomicBool::new(false),
         }))
+    }
+
+    /// Whether committed sessions also get the old service's `websdr_{n}.npy` +
+    /// `websdr_{n}_metadata.json` (ids from the registry, see the legacy routes).
+    pub fn set_legacy_layout(&self, on: bool) {
+        self.legacy_layout.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets the most acquisitions running at once; more are refused with `429`.

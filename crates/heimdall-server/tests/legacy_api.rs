@@ -44,6 +44,7 @@ async fn old_clients_work_unchanged() {
         .unwrap();
     let app = AppState::new(sink, Arc::new(db), Pacing::AsFastAsPossible, 7);
     app.init_registry(None).await.unwrap();
+    app.set_legacy_layout(true);
     // A receiver nobody answers for, with its old integer id stated in the registry.
     let dead = ReceiverInfo::new(
         ReceiverId::new("dead-http").unwrap(),
@@ -88,7 +89,30 @@ async fn old_clients_work_unchanged() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).expect("client JSON");
+    eprintln!("{said}");
+    // The old layout next to the session, for the recorded receivers under their old ids.
+    let folder = dir
+        .path()
+        .join("archive/sessions")
+        .join(said["task_id"].as_str().unwrap());
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("websdr_"))
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = said["good"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| [format!("websdr_{n}.npy"), format!("websdr_{n}_metadata.json")])
+        .collect();
+    want.sort();
+    assert_eq!(names, want, "{}", folder.display());
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join(&want[1])).unwrap()).unwrap();
+    assert_eq!(meta["task_id"], said["task_id"]);
+    assert!(meta["metrics"]["snr_db"].is_number(), "{meta}");
 }
 
 #[test]

@@ -182,4 +182,4 @@ assert res["status"] == "SUCCESS" and res["measurements_count"] == 2, res
 assert sorted(m["websdr_id"] for m in res["measurements"]) == sorted(good), res["measurements"]
 for m in res["measurements"]:
     assert m["frequency_mhz"] == 145.5 and m["samples_count"] > 0, m
-print(json.dumps({"ok": True, "statuses_seen": sorted(seen)}))
+print(json.dumps({"ok": True, "statuses_seen": sorted(seen), "task_id": task["task_id"], "good": good}))

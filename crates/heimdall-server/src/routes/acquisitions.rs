@@ -83,12 +83,16 @@ pub(crate) async fn start_acquisition(app: &AppState, body: &[u8]) -> Result<Acq
         // The shutdown began meanwhile and may not have seen this job.
         job.cancel.cancel();
     }
+    let app2 = app.clone();
     tokio::spawn(async move {
         while let Some(ev) = events.next().await {
             job.apply(&ev);
         }
         match handle.finish().await {
             Ok(report) => {
+                if app2.legacy_layout.load(Ordering::Relaxed) {
+                    crate::routes::legacy::write_old_layout(&app2, &report).await;
+                }
                 if lock(&job.state).report.is_none() {
                     // The last event was lost (cannot happen unless the stream lagged): use the result.
                     job.apply(&EngineEvent::SessionFinished {

@@ -186,6 +186,26 @@ pub(crate) async fn websdr_table(app: &AppState) -> Result<Vec<(i64, ReceiverRec
         .collect())
 }
 
+/// Writes the old layout of a finished session when this process committed it: only the run
+/// whose create-only manifest put succeeded finds its own report in the manifest. Failures are
+/// logged, never fatal (the session itself is committed).
+pub(crate) async fn write_old_layout(app: &AppState, report: &SessionReport) {
+    let session = report.session_id;
+    let manifest = match app.sink.read_session_manifest(session).await {
+        Ok(m) if m.session == *report => m,
+        Ok(_) => return tracing::warn!(%session, "the committed manifest is not this run's: old layout not written"),
+        Err(e) => return tracing::warn!(%session, "not committed, old layout not written: {}", e.chain()),
+    };
+    let mut map = heimdall_storage::legacy::WebsdrMap::new();
+    for (n, r) in websdr_table(app).await.unwrap_or_default() {
+        map.insert(n, r.info);
+    }
+    match heimdall_storage::legacy::write_legacy_layout(&app.sink, &manifest.session, &map).await {
+        Ok(objs) => tracing::info!(%session, objects = objs.len(), "old layout written"),
+        Err(e) => tracing::warn!(%session, "old layout not written: {}", e.chain()),
+    }
+}
+
 fn naive_now() -> String {
     Utc::now().naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
@@ -282,8 +302,12 @@ pub(crate) async fn legacy_status(
     };
     let table = websdr_table(&app).await.unwrap_or_default();
     let websdr_of = |rid: &str| table.iter().find(|(_, r)| r.info.id.as_str() == rid).map(|(n, _)| *n);
+    // Until the job's task is done (the old layout, when enabled, is written after the report),
+    // a finished run still says PROGRESS: SUCCESS means everything is in place.
+    let mut finishing = false;
     let (status, report): (AcquisitionStatus, Option<SessionReport>) = if let Some(job) = app.job(id) {
         let report = crate::lock(&job.state).report.as_deref().cloned();
+        finishing = !job.is_done();
         (job.status(), report)
     } else {
         match crate::routes::acquisitions::stored_report(&app, id).await? {
@@ -315,6 +339,17 @@ pub(crate) async fn legacy_status(
         .collect();
     let out = match (status.status.as_str(), &report) {
         ("PENDING", _) => pending(Some(total)),
+        (_, Some(_)) if finishing => LegacyStatusResponse {
+            task_id: task_id.clone(),
+            status: "PROGRESS".into(),
+            progress: 99.0,
+            message: "Storing the results...".into(),
+            measurements_collected: status.measurements_collected,
+            errors: None,
+            result: None,
+            current: Some(total),
+            total: Some(total),
+        },
         ("PROGRESS", _) => LegacyStatusResponse {
             task_id: task_id.clone(),
             status: "PROGRESS".into(),
