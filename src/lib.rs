@@ -9,15 +9,19 @@
 //! | [`websdr`] | `heimdall-websdr` | receiver sources: KiwiSDR, OpenWebRX, rtl_tcp, HTTP IQ, simulated network |
 //! | [`storage`] | `heimdall-storage` | archive in object storage (S3, local disk, memory) as `.npy` and SigMF |
 //! | [`tsdb`] | `heimdall-tsdb` | metrics in PostgreSQL/TimescaleDB or SQLite |
+//! | [`locate`] | `heimdall-locate` | transmitter localization: GPS-timed TDoA, RSSI fallback |
 //!
 //! The runnable programs live in `examples/` (`acquire`, `query`, `reindex`, `metrics`,
 //! `service`) and the criterion benchmarks in `benches/`.
 #![warn(missing_docs)]
 
 pub use heimdall_core as core;
+pub use heimdall_locate as locate;
 pub use heimdall_storage as storage;
 pub use heimdall_tsdb as tsdb;
 pub use heimdall_websdr as websdr;
+
+pub mod kiwi_locate;
 
 /// The types most embedders need.
 pub mod prelude {

@@ -8,6 +8,8 @@
 pub mod discovery;
 #[cfg(feature = "http_iq")]
 pub mod http_iq;
+#[cfg(feature = "kiwi-wav")]
+pub mod kiwi_wav;
 #[cfg(feature = "kiwisdr")]
 pub mod kiwisdr;
 #[cfg(feature = "mock-servers")]

@@ -1,0 +1,299 @@
+//! Signal conditioning before correlation: occupied band, decimation to it, resampling every
+//! receiver onto one time grid, and the timing features (coherent, envelope, carrier phase).
+
+use num_complex::Complex32;
+use rustfft::FftPlanner;
+
+use crate::timing::TimeModel;
+
+/// The band a signal occupies, relative to the capture's centre.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    /// Centre of the occupied band (Hz from the capture's centre).
+    pub centre_hz: f64,
+    /// Width between the outermost bins 10 dB above the noise floor (Hz).
+    pub width_hz: f64,
+}
+
+/// Estimates the occupied band from an averaged periodogram (up to 64 segments of 1024 samples
+/// spread over the capture): the outermost bins 10 dB above the median (the noise floor).
+pub fn estimate_band(samples: &[Complex32], rate_hz: f64) -> Band {
+    const LEN: usize = 1024;
+    let mut psd = vec![0f64; LEN];
+    if samples.len() < LEN {
+        return Band {
+            centre_hz: 0.0,
+            width_hz: rate_hz,
+        };
+    }
+    let fft = FftPlanner::<f32>::new().plan_fft_forward(LEN);
+    let segments = (samples.len() / LEN).min(64);
+    let step = samples.len() / segments;
+    let mut buf = vec![Complex32::new(0.0, 0.0); LEN];
+    for s in 0..segments {
+        let seg = &samples[s * step..s * step + LEN];
+        for (i, (b, x)) in buf.iter_mut().zip(seg).enumerate() {
+            let w = 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / LEN as f32).cos();
+            *b = x * w;
+        }
+        fft.process(&mut buf);
+        for (p, b) in psd.iter_mut().zip(&buf) {
+            *p += b.norm_sqr() as f64;
+        }
+    }
+    // Reorder to ascending frequency.
+    psd.rotate_left(LEN / 2);
+    let mut sorted = psd.clone();
+    sorted.sort_by(f64::total_cmp);
+    let floor = sorted[LEN / 2];
+    // The band: outermost bins 10 dB above the floor (a dominant carrier must not hide the
+    // modulation's sidebands).
+    let above: Vec<usize> = (0..LEN).filter(|&i| psd[i] > 10.0 * floor).collect();
+    let (Some(&lo), Some(&hi)) = (above.first(), above.last()) else {
+        return Band {
+            centre_hz: 0.0,
+            width_hz: rate_hz,
+        };
+    };
+    let bin = rate_hz / LEN as f64;
+    let f = |i: usize| (i as f64 - (LEN / 2) as f64) * bin;
+    Band {
+        centre_hz: 0.5 * (f(lo) + f(hi)),
+        width_hz: (f(hi) - f(lo) + 2.0 * bin).min(rate_hz),
+    }
+}
+
+/// Mixes `samples` down by `mix_hz` and averages blocks of `factor` samples (a boxcar: every
+/// receiver gets the same filter, so its delay cancels in time differences). Output sample `m`
+/// sits at input sample `m * factor + (factor - 1) / 2`.
+pub fn decimate(samples: &[Complex32], rate_hz: f64, factor: usize, mix_hz: f64) -> Vec<Complex32> {
+    let factor = factor.max(1);
+    let n_out = samples.len() / factor;
+    let mut out = Vec::with_capacity(n_out);
+    let mix = mix_hz.abs() > 1e-9;
+    let step = Complex32::from_polar(1.0, (-2.0 * std::f64::consts::PI * mix_hz / rate_hz) as f32);
+    let mut phasor = Complex32::new(1.0, 0.0);
+    let scale = 1.0 / factor as f32;
+    for block in samples.chunks_exact(factor) {
+        let mut acc = Complex32::new(0.0, 0.0);
+        if mix {
+            for &x in block {
+                acc += x * phasor;
+                phasor *= step;
+            }
+            // Keep the phasor on the unit circle.
+            phasor /= phasor.norm();
+        } else {
+            for &x in block {
+                acc += x;
+            }
+        }
+        out.push(acc * scale);
+    }
+    out
+}
+
+/// Resamples a decimated stream onto the grid `t0_s + k / grid_rate_hz`, `k < n`, with a cubic
+/// (Catmull-Rom) interpolator; `model` maps input (undecimated) samples to time.
+pub fn resample(
+    dec: &[Complex32],
+    model: &TimeModel,
+    factor: usize,
+    t0_s: f64,
+    grid_rate_hz: f64,
+    n: usize,
+) -> Vec<Complex32> {
+    let centre = (factor as f64 - 1.0) / 2.0;
+    let mut out = Vec::with_capacity(n);
+    let last = dec.len() as isize - 1;
+    let at = |i: isize| dec[i.clamp(0, last) as usize];
+    for k in 0..n {
+        let t = t0_s + k as f64 / grid_rate_hz;
+        let pos = ((t - model.offset_s) * model.rate_hz - centre) / factor as f64;
+        let i = pos.floor();
+        let u = (pos - i) as f32;
+        let i = i as isize;
+        let (p0, p1, p2, p3) = (at(i - 1), at(i), at(i + 1), at(i + 2));
+        let v =
+            p1 + (p2 - p0 + (p0 * 2.0 - p1 * 5.0 + p2 * 4.0 - p3 + ((p1 - p2) * 3.0 + p3 - p0) * u) * u) * (0.5 * u);
+        out.push(v);
+    }
+    out
+}
+
+/// Which part of the signal is correlated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    /// The complex baseband with the receiver's frequency offset removed (FM, bursts, data).
+    Coherent,
+    /// The magnitude (amplitude keying, fading).
+    Envelope,
+    /// The phase modulation around a dominant carrier (quadrature after carrier removal).
+    CarrierPhase,
+}
+
+/// Fraction of the power in the strongest spectral line (±2 bins) and its frequency (Hz),
+/// from the FFT `spec` of a series at `rate_hz`.
+pub fn carrier_line(spec: &[Complex32], rate_hz: f64) -> (f64, f64) {
+    let n = spec.len();
+    let total: f64 = spec.iter().map(|x| x.norm_sqr() as f64).sum();
+    let (k, _) = spec
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.norm_sqr().total_cmp(&b.1.norm_sqr()))
+        .unwrap_or((0, &Complex32::new(0.0, 0.0)));
+    let around: f64 = (0..5).map(|j| spec[(k + n + j - 2) % n].norm_sqr() as f64).sum();
+    let p = |j: isize| {
+        (spec[((k as isize + j).rem_euclid(n as isize)) as usize].norm_sqr() as f64)
+            .max(1e-30)
+            .ln()
+    };
+    let (ym, y0, yp) = (p(-1), p(0), p(1));
+    let den = ym - 2.0 * y0 + yp;
+    let d = if den.abs() > 1e-12 {
+        (0.5 * (ym - yp) / den).clamp(-0.5, 0.5)
+    } else {
+        0.0
+    };
+    let kk = if k > n / 2 { k as f64 - n as f64 } else { k as f64 };
+    (
+        if total > 0.0 { around / total } else { 0.0 },
+        (kk + d) * rate_hz / n as f64,
+    )
+}
+
+/// Power-weighted mean frequency (Hz) of a spectrum within `±half_band_hz`.
+pub fn centroid_hz(spec: &[Complex32], rate_hz: f64, half_band_hz: f64) -> f64 {
+    let n = spec.len();
+    let (mut w, mut fw) = (0.0, 0.0);
+    for (k, x) in spec.iter().enumerate() {
+        let f = if k > n / 2 { k as f64 - n as f64 } else { k as f64 } * rate_hz / n as f64;
+        if f.abs() <= half_band_hz {
+            let p = x.norm_sqr() as f64;
+            w += p;
+            fw += p * f;
+        }
+    }
+    if w > 0.0 { fw / w } else { 0.0 }
+}
+
+/// Removes the mean of a series in place.
+pub fn remove_mean(x: &mut [Complex32]) {
+    let n = x.len().max(1) as f32;
+    let m = x.iter().sum::<Complex32>() / n;
+    x.iter_mut().for_each(|v| *v -= m);
+}
+
+/// Mixes a series down by `hz` (at `rate_hz`) in place.
+pub fn mix(x: &mut [Complex32], rate_hz: f64, hz: f64) {
+    let w = -2.0 * std::f64::consts::PI * hz / rate_hz;
+    for (k, v) in x.iter_mut().enumerate() {
+        let ph = (w * k as f64).rem_euclid(2.0 * std::f64::consts::PI);
+        *v *= Complex32::from_polar(1.0, ph as f32);
+    }
+}
+
+/// RMS (radians) of the phase of `z` around its moving average over `window` samples (the
+/// tracked carrier): small (tenths of a radian) for a carrier with small-index phase or
+/// amplitude modulation, large for FM voice or data.
+pub fn phase_deviation_rms(z: &[Complex32], window: usize) -> f64 {
+    let n = z.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let mut cum = Vec::with_capacity(n + 1);
+    let mut acc = num_complex::Complex64::new(0.0, 0.0);
+    cum.push(acc);
+    for x in z {
+        acc += num_complex::Complex64::new(x.re as f64, x.im as f64);
+        cum.push(acc);
+    }
+    let half = window / 2;
+    let mut s2 = 0.0;
+    for (k, x) in z.iter().enumerate() {
+        let lo = k.saturating_sub(half);
+        let hi = (k + half + 1).min(n);
+        let m = (cum[hi] - cum[lo]) / (hi - lo) as f64;
+        let v = num_complex::Complex64::new(x.re as f64, x.im as f64) * m.conj();
+        s2 += v.arg().powi(2);
+    }
+    (s2 / n as f64).sqrt()
+}
+
+/// Envelope (magnitude) series, mean removed.
+pub fn envelope(z: &[Complex32]) -> Vec<Complex32> {
+    let mut e: Vec<Complex32> = z.iter().map(|x| Complex32::new(x.norm(), 0.0)).collect();
+    remove_mean(&mut e);
+    e
+}
+
+/// Phase modulation around the carrier: the quadrature of `z` against its own moving average
+/// over `window` samples (the carrier, tracked), normalised by the carrier amplitude; mean removed.
+pub fn carrier_phase(z: &[Complex32], window: usize) -> Vec<Complex32> {
+    let n = z.len();
+    let mut cum = Vec::with_capacity(n + 1);
+    let mut acc = num_complex::Complex64::new(0.0, 0.0);
+    cum.push(acc);
+    for x in z {
+        acc += num_complex::Complex64::new(x.re as f64, x.im as f64);
+        cum.push(acc);
+    }
+    let half = window / 2;
+    let mut out: Vec<Complex32> = (0..n)
+        .map(|k| {
+            let lo = k.saturating_sub(half);
+            let hi = (k + half + 1).min(n);
+            let m = (cum[hi] - cum[lo]) / (hi - lo) as f64;
+            let a = m.norm();
+            if a <= 0.0 {
+                return Complex32::new(0.0, 0.0);
+            }
+            let x = num_complex::Complex64::new(z[k].re as f64, z[k].im as f64);
+            Complex32::new(((x * m.conj()).im / (a * a)) as f32, 0.0)
+        })
+        .collect();
+    remove_mean(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn band_of_a_tone_is_narrow_and_centred_on_it() {
+        let rate = 48_000.0;
+        // A tone 30 dB over white noise (xorshift).
+        let mut s = 0x9E37_79B9u32;
+        let mut noise = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32 - 0.5) * 0.1
+        };
+        let z: Vec<Complex32> = (0..200_000)
+            .map(|k| {
+                Complex32::from_polar(1.0, (2.0 * std::f64::consts::PI * 3_000.0 * k as f64 / rate) as f32)
+                    + Complex32::new(noise(), noise())
+            })
+            .collect();
+        let b = estimate_band(&z, rate);
+        assert!((b.centre_hz - 3_000.0).abs() < 100.0, "{b:?}");
+        assert!(b.width_hz < 500.0, "{b:?}");
+    }
+
+    #[test]
+    fn decimation_averages_blocks() {
+        let z: Vec<Complex32> = (0..12).map(|k| Complex32::new(k as f32, 0.0)).collect();
+        let d = decimate(&z, 12.0, 4, 0.0);
+        assert_eq!(
+            d,
+            vec![
+                Complex32::new(1.5, 0.0),
+                Complex32::new(5.5, 0.0),
+                Complex32::new(9.5, 0.0)
+            ]
+        );
+    }
+}
