@@ -59,7 +59,7 @@ fn main() {
                 }
                 methods.push(fix.method);
                 if host && !refused.iter().any(|r: &String| r.contains("host clock")) {
-                    refused.extend(fix.stations_rejected.iter().map(|r| r.reason.clone()).take(1));
+                    refused.extend(fix.notes.iter().filter(|n| n.contains("host clock")).take(1).cloned());
                 }
                 if !json {
                     eprintln!(

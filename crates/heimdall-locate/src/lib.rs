@@ -393,6 +393,12 @@ pub fn locate(captures: &[ReceiverCapture], opts: &LocateOptions) -> Result<Loca
         ),
     };
     if timed.len() < 3 {
+        let host = captures.iter().filter(|c| c.clock == ClockSource::Host).count();
+        if host > 0 {
+            notes.push(format!(
+                "TDoA refused for {host} receivers: host clock (NTP, milliseconds) is useless for time differences"
+            ));
+        }
         notes.push(format!(
             "{} GPS-timed receivers: TDoA needs 3, falling back to RSSI",
             timed.len()
