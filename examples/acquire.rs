@@ -174,7 +174,8 @@ AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or --store-option aws_access_key_id
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("error"));
+    // The database's warnings say what to change on the server (e.g. TimescaleDB not preloaded).
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("error,heimdall_tsdb=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

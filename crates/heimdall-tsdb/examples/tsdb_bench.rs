@@ -3,10 +3,18 @@
 //! ```text
 //! cargo run --release -p heimdall-tsdb --example tsdb_bench            # 200k rows, 1M for stats
 //! cargo run --release -p heimdall-tsdb --example tsdb_bench -- 50000 200000   # smaller run
+//! cargo run --release -p heimdall-tsdb --example tsdb_bench -- --json  # bulk ingest figures only
 //! ```
 //!
 //! PostgreSQL: `HEIMDALL_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
-//! a fresh database `heimdall_bench_<random>` is created and dropped. `psql` must be on PATH.
+//! TimescaleDB (hypertable): `HEIMDALL_TEST_TIMESCALE_URL` when set (`scripts/timescaledb.sh env`).
+//! A fresh database `heimdall_bench_<random>` is created and dropped on each. `psql` must be on
+//! PATH.
+//!
+//! Bulk ingest: the whole data set in one `record_measurements` call (binary COPY into a staging
+//! table, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`) side by side with psql's `\copy`
+//! of the same rows (CSV) into the same table, best of 3 alternating runs each. `--json` prints
+//! only these figures, one JSON object on stdout (rows/s per backend for Heimdall and psql).
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 use std::fmt::Write as _;
@@ -209,9 +217,116 @@ async fn exec(url: &str, sql: &str) {
     diesel::sql_query(sql).execute(&mut c).await.expect(sql);
 }
 
+/// Bulk-ingest figures of one backend.
+#[derive(Debug, serde::Serialize)]
+struct Ingest {
+    rows: usize,
+    /// Heimdall, the whole data set in one call (binary COPY + staging insert).
+    heimdall_rows_per_s: f64,
+    /// psql `\copy` (CSV) of the same rows.
+    psql_copy_rows_per_s: f64,
+    /// heimdall / psql.
+    ratio: f64,
+    /// Heimdall in 1000-row batches (`INSERT ... UNNEST`), for comparison.
+    heimdall_1000_row_batches_rows_per_s: f64,
+    /// Re-recording the whole data set: every row reported as a duplicate.
+    duplicates_on_rerun: u64,
+    summary: String,
+}
+
+async fn ingest(url: &str, rows: &[Measurement], csv: &std::path::Path) -> heimdall_core::Result<Ingest> {
+    let n = rows.len();
+    let db = Tsdb::from_url(url)?;
+    db.migrate().await?;
+    let summary = db.timescale_status().await?.map(|s| s.summary()).unwrap_or_default();
+    let copy_cmd = format!(
+        "\\copy measurements ({COLS}) FROM '{}' WITH (FORMAT csv)",
+        csv.display()
+    );
+    let (mut best_store, mut best_psql) = (Duration::MAX, Duration::MAX);
+    let mut duplicates_on_rerun = 0;
+    for _ in 0..3 {
+        psql(url, &["-c", "TRUNCATE measurements"]);
+        best_psql = best_psql.min(psql(url, &["-c", &copy_cmd]));
+        psql(url, &["-c", "TRUNCATE measurements"]);
+        let started = Instant::now();
+        let out = db.record_measurements(rows).await?;
+        best_store = best_store.min(started.elapsed());
+        assert_eq!((out.inserted, out.duplicates), (n as u64, 0));
+        let again = db.record_measurements(rows).await?;
+        assert_eq!(again.inserted, 0);
+        duplicates_on_rerun = again.duplicates;
+    }
+    psql(url, &["-c", "TRUNCATE measurements"]);
+    let batches = insert_all(&db, rows).await?;
+    Ok(Ingest {
+        rows: n,
+        heimdall_rows_per_s: rate(n, best_store),
+        psql_copy_rows_per_s: rate(n, best_psql),
+        ratio: rate(n, best_store) / rate(n, best_psql),
+        heimdall_1000_row_batches_rows_per_s: rate(n, batches),
+        duplicates_on_rerun,
+        summary,
+    })
+}
+
+/// A fresh database on the server of `admin`, handed to `f`, dropped afterwards.
+async fn with_database<T>(
+    admin: &str,
+    f: impl AsyncFnOnce(&str) -> heimdall_core::Result<T>,
+) -> heimdall_core::Result<T> {
+    let name = format!("heimdall_bench_{}", uuid::Uuid::new_v4().simple());
+    exec(admin, &format!("CREATE DATABASE {name}")).await;
+    let mut u = url::Url::parse(admin).expect("url");
+    u.set_path(&format!("/{name}"));
+    let result = f(u.as_str()).await;
+    if std::env::var("HEIMDALL_BENCH_KEEP").is_ok() {
+        eprintln!("kept database {name}");
+    } else {
+        exec(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+    result
+}
+
+async fn bulk_ingest_json(n: usize) -> heimdall_core::Result<()> {
+    let rows = dataset(n, 42);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv = tmp.path().join("rows.csv");
+    write_csv(&rows, &csv).expect("csv");
+    let mut out = serde_json::Map::new();
+    let admin = std::env::var("HEIMDALL_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let mut servers = vec![("postgres", admin)];
+    if let Ok(ts) = std::env::var("HEIMDALL_TEST_TIMESCALE_URL") {
+        servers.push(("timescaledb", ts));
+    } else {
+        eprintln!("HEIMDALL_TEST_TIMESCALE_URL is not set: no TimescaleDB figures");
+    }
+    for (name, admin) in servers {
+        let fig = with_database(&admin, async |url| ingest(url, &rows, &csv).await).await?;
+        eprintln!(
+            "{name:<12} {} rows: heimdall {:.0} rows/s, psql \\copy {:.0} rows/s ({:.0} %), 1000-row batches {:.0} rows/s [{}]",
+            fig.rows,
+            fig.heimdall_rows_per_s,
+            fig.psql_copy_rows_per_s,
+            100.0 * fig.ratio,
+            fig.heimdall_1000_row_batches_rows_per_s,
+            fig.summary
+        );
+        out.insert(name.to_owned(), serde_json::to_value(&fig).expect("json"));
+    }
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> heimdall_core::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--json") {
+        args.remove(i);
+        let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+        return bulk_ingest_json(n).await;
+    }
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let n_stats: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let rows = dataset(n, 42);

@@ -297,6 +297,7 @@ pub struct TsdbBuilder {
     connect_timeout: Duration,
     busy_timeout: Duration,
     synchronous_commit: bool,
+    copy_min_rows: usize,
     timescale: TimescaleOptions,
 }
 
@@ -308,6 +309,7 @@ impl fmt::Debug for TsdbBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("busy_timeout", &self.busy_timeout)
             .field("synchronous_commit", &self.synchronous_commit)
+            .field("copy_min_rows", &self.copy_min_rows)
             .field("timescale", &self.timescale)
             .finish()
     }
@@ -321,10 +323,15 @@ impl Default for TsdbBuilder {
             connect_timeout: Duration::from_secs(10),
             busy_timeout: Duration::from_secs(5),
             synchronous_commit: true,
+            copy_min_rows: DEFAULT_COPY_MIN_ROWS,
             timescale: TimescaleOptions::default(),
         }
     }
 }
+
+/// Batches of at least this many rows go through binary COPY on PostgreSQL (see
+/// [`TsdbBuilder::with_copy_min_rows`]).
+pub const DEFAULT_COPY_MIN_ROWS: usize = 5_000;
 
 impl TsdbBuilder {
     /// A builder with defaults (pool of 8, 10 s connect timeout) and no URL.
@@ -379,6 +386,16 @@ impl TsdbBuilder {
         self
     }
 
+    /// On PostgreSQL, batches of at least `n` rows (default [`DEFAULT_COPY_MIN_ROWS`]) are written
+    /// through binary `COPY` into a staging table and one `INSERT ... SELECT ... ON CONFLICT DO
+    /// NOTHING`, on a connection of their own; smaller ones through one `INSERT ... UNNEST`
+    /// statement on a pooled connection, which is faster for them. `usize::MAX` disables COPY.
+    /// Ignored on SQLite.
+    pub fn with_copy_min_rows(mut self, n: usize) -> Self {
+        self.copy_min_rows = n;
+        self
+    }
+
     /// TimescaleDB options (used only on PostgreSQL servers that offer the extension).
     pub fn with_timescale(mut self, opts: TimescaleOptions) -> Self {
         self.timescale = opts;
@@ -403,6 +420,7 @@ impl TsdbBuilder {
             connect_timeout: self.connect_timeout,
             busy_timeout: self.busy_timeout,
             synchronous_commit: self.synchronous_commit,
+            copy_min_rows: self.copy_min_rows,
             timescale: self.timescale,
         };
         Tsdb::from_target(target, opts)
@@ -419,6 +437,8 @@ pub(crate) struct Options {
     pub(crate) busy_timeout: Duration,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) synchronous_commit: bool,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) copy_min_rows: usize,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) timescale: TimescaleOptions,
 }

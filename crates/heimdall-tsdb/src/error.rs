@@ -117,6 +117,61 @@ impl Ctx<'_> {
         )
     }
 
+    /// Converts an error of the tokio-postgres driver (the COPY path).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn driver(&self, operation: &'static str, e: &tokio_postgres::Error) -> Error {
+        let (kind, message, constraint) = match e.as_db_error() {
+            Some(db) => {
+                let mut message = db.message().to_owned();
+                if let Some(d) = db.detail() {
+                    message.push_str(&format!(" ({d})"));
+                }
+                if let Some(h) = db.hint() {
+                    message.push_str(&format!("; hint: {h}"));
+                }
+                let code = db.code().code();
+                let kind = match code.get(..2) {
+                    Some("23") => {
+                        message = format!("constraint violated: {message}");
+                        FailureKind::Constraint
+                    }
+                    Some("08") => FailureKind::Connection,
+                    Some("28") => FailureKind::Access,
+                    _ if matches!(code, "40001" | "40P01" | "55P03") => FailureKind::Contention,
+                    _ if matches!(code, "57P01" | "57P02" | "57P03" | "53300") => FailureKind::Connection,
+                    _ if matches!(code, "3D000" | "42501") => FailureKind::Access,
+                    _ => classify_message(&message).unwrap_or(FailureKind::Other),
+                };
+                (kind, message, db.constraint().map(str::to_owned))
+            }
+            None => {
+                let mut message = e.to_string();
+                let mut src = std::error::Error::source(e);
+                while let Some(s) = src {
+                    let t = s.to_string();
+                    if !message.contains(&t) {
+                        message.push_str(&format!(": {t}"));
+                    }
+                    src = s.source();
+                }
+                let kind = if e.is_closed() {
+                    FailureKind::Connection
+                } else {
+                    classify_message(&message).unwrap_or(FailureKind::Connection)
+                };
+                (kind, message, None)
+            }
+        };
+        self.failure(
+            operation,
+            DatabaseFailure {
+                kind,
+                message: self.scrub(&message),
+                constraint,
+            },
+        )
+    }
+
     /// Converts a connection error.
     pub(crate) fn connection(&self, operation: &'static str, e: &ConnectionError) -> Error {
         let (kind, message) = match e {

@@ -80,6 +80,8 @@ use heimdall_core::{
 };
 
 mod config;
+#[cfg(feature = "postgres")]
+mod copy;
 mod error;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -89,7 +91,7 @@ mod sqlite;
 #[cfg(feature = "postgres")]
 mod timescale;
 
-pub use config::{TimescaleOptions, TsdbBuilder, redact_url};
+pub use config::{DEFAULT_COPY_MIN_ROWS, TimescaleOptions, TsdbBuilder, redact_url};
 pub use error::{DatabaseFailure, FailureKind};
 #[cfg(feature = "postgres")]
 pub use pg::MIGRATIONS as POSTGRES_MIGRATIONS;
@@ -176,6 +178,7 @@ impl Tsdb {
                     connect_timeout: Duration::from_secs(10),
                     busy_timeout: Duration::from_secs(5),
                     synchronous_commit: true,
+                    copy_min_rows: config::DEFAULT_COPY_MIN_ROWS,
                     timescale: TimescaleOptions::default(),
                 },
             )),
@@ -214,6 +217,17 @@ impl Tsdb {
     /// [`TimescaleOptions`]). Works on current-thread and multi-thread runtimes.
     pub async fn migrate(&self) -> Result<usize> {
         dispatch!(self, b => b.migrate().await)
+    }
+
+    /// Like [`Tsdb::migrate`], returning what the TimescaleDB setup found and did, with the
+    /// warnings it logged in [`TimescaleStatus::notes`] (`None` on SQLite).
+    #[cfg(feature = "postgres")]
+    pub async fn migrate_status(&self) -> Result<Option<TimescaleStatus>> {
+        match &self.backend {
+            Backend::Postgres(p) => p.migrate_status().await.map(|(_, s)| Some(s)),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(s) => s.migrate().await.map(|_| None),
+        }
     }
 
     /// What TimescaleDB offers and what is set up (`None` on SQLite).

@@ -218,12 +218,22 @@ impl PgStore {
         pool.get().await.map_err(|e| self.pool_error(operation, e))
     }
 
-    pub(crate) async fn migrate(&self) -> Result<usize> {
+    /// A new connection outside the pool (same settings as pooled ones).
+    async fn dedicated(&self, operation: &'static str) -> Result<AsyncPgConnection> {
         let pool = self.pool().await;
-        let conn = pool.dedicated_connection().await.map_err(|e| match e {
-            PoolError::ConnectionError(c) => self.ctx().connection("migrate", &c),
-            PoolError::QueryError(q) => self.ctx().query("migrate", &q),
-        })?;
+        pool.dedicated_connection().await.map_err(|e| match e {
+            PoolError::ConnectionError(c) => self.ctx().connection(operation, &c),
+            PoolError::QueryError(q) => self.ctx().query(operation, &q),
+        })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<usize> {
+        self.migrate_status().await.map(|(n, _)| n)
+    }
+
+    /// Runs the migrations, then the TimescaleDB setup; returns both results.
+    pub(crate) async fn migrate_status(&self) -> Result<(usize, TimescaleStatus)> {
+        let conn = self.dedicated("migrate").await?;
         // The migration harness is synchronous: run it on the blocking pool through
         // AsyncConnectionWrapper (works on current-thread runtimes too, unlike block_in_place).
         let res = tokio::task::spawn_blocking(move || {
@@ -246,13 +256,24 @@ impl PgStore {
             self.ctx().error("migrate", kind, &m)
         })?;
         tracing::info!(applied, "PostgreSQL migrations up to date");
-        let mut conn = self.conn("timescale setup").await?;
-        let status = timescale::setup(&mut conn, &self.opts.timescale)
-            .await
-            .map_err(|e| self.ctx().query("timescale setup", &e))?;
+        // A connection of its own, never returned to the pool: a failed TimescaleDB step may
+        // leave it broken (FATAL), and then the state is read again on a fresh one.
+        let mut conn = self.dedicated("timescale setup").await?;
+        let status = match timescale::setup(&mut conn, &self.opts.timescale).await {
+            Ok(s) => s,
+            Err(note) => {
+                drop(conn);
+                let mut fresh = self.dedicated("timescale setup").await?;
+                let mut s = timescale::detect(&mut fresh)
+                    .await
+                    .map_err(|e| self.ctx().query("timescale setup", &e))?;
+                s.notes.push(note);
+                s
+            }
+        };
         self.timescale_active.store(status.hypertable, Ordering::Relaxed);
         status.log();
-        Ok(applied)
+        Ok((applied, status))
     }
 
     pub(crate) async fn timescale_status(&self) -> Result<TimescaleStatus> {
@@ -278,6 +299,9 @@ impl PgStore {
             return Ok(RecordOutcome::default());
         }
         let rows = batch.iter().map(NewMeasurement::encode).collect::<Result<Vec<_>>>()?;
+        if rows.len() >= self.opts.copy_min_rows {
+            return self.record_by_copy(&rows).await;
+        }
         let chunks = rows
             .chunks(ROWS_PER_INSERT)
             .map(Columns::from_rows)
@@ -312,6 +336,45 @@ impl PgStore {
         Ok(RecordOutcome {
             inserted,
             duplicates: total.saturating_sub(inserted),
+        })
+    }
+
+    /// Writes a large batch through binary COPY on a new tokio-postgres connection.
+    async fn record_by_copy(&self, rows: &[NewMeasurement]) -> Result<RecordOutcome> {
+        const OP: &str = "copy measurements";
+        let timeout = self.opts.connect_timeout;
+        let (mut client, connection) = match tokio::time::timeout(
+            timeout,
+            tokio_postgres::connect(self.secret.expose(), tokio_postgres::NoTls),
+        )
+        .await
+        {
+            Ok(r) => r.map_err(|e| self.ctx().driver(OP, &e))?,
+            Err(_) => {
+                return Err(self.ctx().error(
+                    OP,
+                    FailureKind::Connection,
+                    &format!("connection timed out after {timeout:?}"),
+                ));
+            }
+        };
+        let driver = tokio::spawn(connection);
+        if !self.opts.synchronous_commit {
+            client
+                .batch_execute("SET synchronous_commit = off")
+                .await
+                .map_err(|e| self.ctx().driver(OP, &e))?;
+        }
+        let res = crate::copy::copy_rows(&mut client, rows).await;
+        drop(client);
+        let _ = driver.await;
+        let inserted = res.map_err(|e| match e {
+            crate::copy::CopyError::Pg(e) => self.ctx().driver(OP, &e),
+            crate::copy::CopyError::Invalid(m) => Error::invalid("measurement", m),
+        })?;
+        Ok(RecordOutcome {
+            inserted,
+            duplicates: (rows.len() as u64).saturating_sub(inserted),
         })
     }
 

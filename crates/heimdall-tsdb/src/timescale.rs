@@ -1,9 +1,9 @@
 //! TimescaleDB setup, run by [`crate::Tsdb::migrate`] after the plain migrations when the server
-//! offers the extension. Written against the TimescaleDB 2.13+ documentation; it cannot be
-//! exercised on the development machines (no TimescaleDB there), so it is kept small and only
-//! adds to the plain schema:
+//! offers the extension (TimescaleDB 2.13 or newer, tested on 2.28 by `scripts/timescaledb.sh`).
+//! It only adds to the plain schema:
 //!
-//! 1. `CREATE EXTENSION IF NOT EXISTS timescaledb`;
+//! 1. `CREATE EXTENSION IF NOT EXISTS timescaledb`, only when the server preloads the library
+//!    (otherwise the server answers FATAL "must be preloaded" and drops the connection);
 //! 2. turn `measurements` into a hypertable on `captured_at` (`by_range`, chunk interval from
 //!    [`TimescaleOptions`], default 1 day). A hypertable's unique keys must contain the
 //!    partitioning column, so the idempotency key becomes `(session_id, receiver_id, captured_at)`
@@ -36,6 +36,9 @@ pub struct TimescaleStatus {
     pub available_version: Option<String>,
     /// Version installed in this database (`pg_extension`), if any.
     pub installed_version: Option<String>,
+    /// The server loads TimescaleDB at start (`shared_preload_libraries`), which the extension
+    /// requires before it can be created or used.
+    pub preloaded: bool,
     /// `timescaledb.license`: `"timescale"` (Community, all features) or `"apache"`.
     pub license: Option<String>,
     /// `measurements` is a hypertable.
@@ -56,6 +59,8 @@ impl TimescaleStatus {
         if !self.hypertable {
             let why = if self.available_version.is_none() {
                 "extension not available on this server"
+            } else if !self.preloaded {
+                "extension available but not in shared_preload_libraries"
             } else if self.installed_version.is_none() {
                 "extension available but not installed"
             } else {
@@ -129,7 +134,12 @@ pub(crate) async fn detect(conn: &mut AsyncPgConnection) -> diesel::QueryResult<
         .await?,
         ..TimescaleStatus::default()
     };
-    if s.installed_version.is_none() {
+    if s.available_version.is_none() && s.installed_version.is_none() {
+        return Ok(s);
+    }
+    s.preloaded = preloaded(conn).await?;
+    // Without the preloaded library, touching the extension's objects is FATAL.
+    if s.installed_version.is_none() || !s.preloaded {
         return Ok(s);
     }
     s.license = text(conn, "SELECT current_setting('timescaledb.license', true) AS v").await?;
@@ -177,50 +187,115 @@ pub(crate) fn bucket_expr(width_us: i64) -> String {
     format!("time_bucket(INTERVAL '{width_us} microseconds', captured_at, TIMESTAMPTZ '1970-01-01 00:00:00+00')")
 }
 
+/// Whether the server preloads the TimescaleDB library. `shared_preload_libraries` is visible
+/// to superusers and `pg_read_all_settings` members only; for other roles the loader's own
+/// setting `timescaledb.max_background_workers`, defined only when the library is loaded,
+/// answers.
+async fn preloaded(conn: &mut AsyncPgConnection) -> diesel::QueryResult<bool> {
+    let libs = text(
+        conn,
+        "SELECT setting AS v FROM pg_settings WHERE name = 'shared_preload_libraries'",
+    )
+    .await?;
+    Ok(match libs {
+        Some(l) => l.split(',').any(|x| x.trim().trim_matches('"') == "timescaledb"),
+        None => text(
+            conn,
+            "SELECT current_setting('timescaledb.max_background_workers', true) AS v",
+        )
+        .await?
+        .is_some(),
+    })
+}
+
+/// The oldest TimescaleDB this module drives: `by_range` (the generalized `create_hypertable`
+/// API) arrived in 2.13.0.
+pub(crate) const MIN_VERSION: (u32, u32) = (2, 13);
+
+/// Whether a TimescaleDB version string (`2.28.3`, `2.13.0-dev`) is at least [`MIN_VERSION`].
+pub(crate) fn supported(version: &str) -> bool {
+    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= MIN_VERSION,
+        _ => false,
+    }
+}
+
 /// Sets TimescaleDB up when the server offers it and `opts.enabled`; returns the final state.
-pub(crate) async fn setup(
-    conn: &mut AsyncPgConnection,
-    opts: &TimescaleOptions,
-) -> diesel::QueryResult<TimescaleStatus> {
-    let mut s = detect(conn).await?;
-    if !opts.enabled || s.available_version.is_none() {
+///
+/// Every way TimescaleDB can be unusable (not preloaded, too old, no permission to create the
+/// extension, a failed step) ends on plain PostgreSQL with one note in the returned status that
+/// says what to change. `Err(note)` means the connection may be unusable (a step failed and the
+/// state could not be read back): the caller reads the state again on a fresh connection and
+/// reports that note.
+pub(crate) async fn setup(conn: &mut AsyncPgConnection, opts: &TimescaleOptions) -> Result<TimescaleStatus, String> {
+    let mut s = detect(conn)
+        .await
+        .map_err(|e| format!("reading the TimescaleDB state failed ({e}); using plain PostgreSQL"))?;
+    let Some(available) = s.available_version.clone() else {
+        return Ok(s);
+    };
+    if !opts.enabled {
+        return Ok(s);
+    }
+    if !s.preloaded {
+        s.notes.push(format!(
+            "TimescaleDB {available} is installed on this server but not preloaded: add \
+             shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL; \
+             using plain PostgreSQL until then"
+        ));
+        return Ok(s);
+    }
+    let version = s.installed_version.clone().unwrap_or(available);
+    if !supported(&version) {
+        s.notes.push(format!(
+            "TimescaleDB {version} is older than {}.{}, the oldest version this store drives: install a newer \
+             TimescaleDB and run ALTER EXTENSION timescaledb UPDATE; using plain PostgreSQL until then",
+            MIN_VERSION.0, MIN_VERSION.1
+        ));
         return Ok(s);
     }
     if s.installed_version.is_none() {
-        // Fails when timescaledb is not in shared_preload_libraries: keep plain PostgreSQL then.
         if let Err(e) = diesel::sql_query("CREATE EXTENSION IF NOT EXISTS timescaledb")
             .execute(conn)
             .await
         {
-            let mut s = detect(conn).await?;
-            s.notes.push(format!(
-                "CREATE EXTENSION timescaledb failed, staying on plain PostgreSQL: {e}"
+            return Err(format!(
+                "CREATE EXTENSION timescaledb failed ({e}): let a superuser run CREATE EXTENSION timescaledb \
+                 in this database (or GRANT CREATE ON DATABASE to this role); using plain PostgreSQL until then"
             ));
-            return Ok(s);
         }
-        s = detect(conn).await?;
+        s = detect(conn)
+            .await
+            .map_err(|e| format!("reading the TimescaleDB state failed ({e}); using plain PostgreSQL"))?;
     }
     if !s.hypertable {
         let chunk = interval(opts.chunk_interval);
-        conn.transaction::<(), diesel::result::Error, _>(async |c| {
-            for sql in [
-                "ALTER TABLE measurements DROP CONSTRAINT IF EXISTS measurements_session_receiver_key, \
+        let converted = conn
+            .transaction::<(), diesel::result::Error, _>(async |c| {
+                for sql in [
+                    "ALTER TABLE measurements DROP CONSTRAINT IF EXISTS measurements_session_receiver_key, \
                  DROP CONSTRAINT IF EXISTS measurements_pkey",
-                "ALTER TABLE measurements ADD CONSTRAINT measurements_pkey PRIMARY KEY (id, captured_at), \
+                    "ALTER TABLE measurements ADD CONSTRAINT measurements_pkey PRIMARY KEY (id, captured_at), \
                  ADD CONSTRAINT measurements_session_receiver_key UNIQUE (session_id, receiver_id, captured_at)",
-                "DROP INDEX IF EXISTS measurements_captured_at_brin",
-            ] {
-                diesel::sql_query(sql).execute(c).await?;
-            }
-            diesel::sql_query(format!(
-                "SELECT create_hypertable('measurements', by_range('captured_at', {chunk}), \
+                    "DROP INDEX IF EXISTS measurements_captured_at_brin",
+                ] {
+                    diesel::sql_query(sql).execute(c).await?;
+                }
+                diesel::sql_query(format!(
+                    "SELECT create_hypertable('measurements', by_range('captured_at', {chunk}), \
                  if_not_exists => TRUE, migrate_data => TRUE)"
-            ))
-            .execute(c)
-            .await?;
-            Ok(())
-        })
-        .await?;
+                ))
+                .execute(c)
+                .await?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = converted {
+            return Err(format!(
+                "turning measurements into a hypertable failed ({e}); using plain PostgreSQL"
+            ));
+        }
         s.hypertable = true;
     }
     if s.is_apache_only() {
@@ -268,7 +343,29 @@ pub(crate) async fn setup(
             notes.push(format!("TimescaleDB step failed ({e}): {sql}"));
         }
     }
-    let mut s = detect(conn).await?;
-    s.notes.extend(notes);
-    Ok(s)
+    match detect(conn).await {
+        Ok(mut s) => {
+            s.notes.extend(notes);
+            Ok(s)
+        }
+        Err(e) => {
+            notes.push(format!("reading the TimescaleDB state failed ({e})"));
+            Err(notes.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::supported;
+
+    #[test]
+    fn version_gate() {
+        for v in ["2.13.0", "2.13.0-dev", "2.28.3", "2.30.0-dev", "3.0.0", "10.1"] {
+            assert!(supported(v), "{v}");
+        }
+        for v in ["2.12.2", "2.0.0", "1.7.5", "2", "", "x.y", "2.1x"] {
+            assert!(!supported(v), "{v}");
+        }
+    }
 }

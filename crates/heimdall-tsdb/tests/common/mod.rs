@@ -164,3 +164,67 @@ pub fn measurement(session: SessionId, receiver: &str, offset_ms: i64, snr: Opti
         extra: serde_json::json!({"attempts": 1, "receiver_kind": "simulated", "start_skew_s": 0.25}),
     }
 }
+
+/// The admin URL of a TimescaleDB test server named by the environment variable `var`
+/// (`HEIMDALL_TEST_TIMESCALE_URL`, `..._APACHE_URL`, `..._NOPRELOAD_URL`, all exported by
+/// `scripts/timescaledb.sh env`), or `None` with a loud SKIPPED line naming the variable.
+/// Under `CI=true` a missing or unreachable server fails the test.
+pub async fn timescale_admin_url(test: &str, var: &str) -> Option<String> {
+    let Ok(url) = std::env::var(var) else {
+        assert!(
+            !is_ci(),
+            "CI=true but {var} is not set: scripts/test.sh starts the servers with scripts/timescaledb.sh"
+        );
+        eprintln!(
+            "SKIPPED {test}: {var} is not set (run `scripts/timescaledb.sh start` and \
+             `eval \"$(scripts/timescaledb.sh env)\"`, or point {var} at a TimescaleDB server)"
+        );
+        return None;
+    };
+    match tokio::time::timeout(Duration::from_secs(5), AsyncPgConnection::establish(&url)).await {
+        Ok(Ok(_)) => Some(url),
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timeout".to_owned(),
+            };
+            let url = heimdall_tsdb::redact_url(&url);
+            assert!(!is_ci(), "CI=true but {var}={url} is unreachable: {why}");
+            eprintln!("SKIPPED {test}: {var}={url} is unreachable ({why})");
+            None
+        }
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Scalar {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    v: Option<String>,
+}
+
+/// Runs `sql` on a new connection to `url`.
+pub async fn exec(url: &str, sql: &str) {
+    let mut c = AsyncPgConnection::establish(url).await.expect("connect");
+    diesel::sql_query(sql)
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The first column of the first row of `sql` (aliased `v`, cast to text) on `url`.
+pub async fn scalar(url: &str, sql: &str) -> Option<String> {
+    let mut c = AsyncPgConnection::establish(url).await.expect("connect");
+    diesel::sql_query(sql)
+        .get_result::<Scalar>(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .v
+}
+
+/// [`scalar`] parsed as an integer.
+pub async fn scalar_i64(url: &str, sql: &str) -> i64 {
+    scalar(url, sql)
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{sql}: no integer"))
+}
