@@ -87,6 +87,8 @@ mod error;
 mod pg;
 mod rows;
 #[cfg(feature = "sqlite")]
+mod schema;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "postgres")]
 mod timescale;

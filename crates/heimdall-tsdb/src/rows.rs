@@ -54,7 +54,7 @@ fn to_json(field: &'static str, v: &impl serde::Serialize) -> Result<String> {
 /// A measurement encoded for writing (column order of the insert statements).
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "sqlite", derive(diesel::Insertable))]
-#[cfg_attr(feature = "sqlite", diesel(table_name = crate::sqlite::schema::measurements))]
+#[cfg_attr(feature = "sqlite", diesel(table_name = crate::schema::measurements))]
 #[cfg_attr(feature = "sqlite", diesel(treat_none_as_default_value = false))]
 pub(crate) struct NewMeasurement {
     pub(crate) session_id: String,

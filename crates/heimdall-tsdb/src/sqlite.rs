@@ -26,6 +26,7 @@ use crate::rows::{
     self, BucketRow, MEASUREMENT_COLUMNS, MeasurementRow, NewMeasurement, NewSession, Placeholders, ReceiverRow,
     SessionRow, SnrRow,
 };
+use crate::schema;
 
 /// Backend name in errors.
 pub(crate) const BACKEND: &str = "sqlite";
@@ -50,39 +51,6 @@ fn insert_rows(c: &mut SqliteConnection, rows: &[NewMeasurement]) -> QueryResult
 
 /// The SQLite migrations, embedded in the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-
-pub(crate) mod schema {
-    diesel::table! {
-        measurements (id) {
-            id -> BigInt,
-            session_id -> Text,
-            receiver_id -> Text,
-            captured_at -> BigInt,
-            time_source -> Text,
-            frequency_hz -> Double,
-            center_frequency_hz -> Double,
-            sample_rate_hz -> Double,
-            samples -> BigInt,
-            duration_s -> Double,
-            analysed_samples -> BigInt,
-            analysed_sample_rate_hz -> Double,
-            snr_db -> Nullable<Double>,
-            frequency_offset_hz -> Nullable<Double>,
-            peak_frequency_hz -> Nullable<Double>,
-            signal_power_dbfs -> Nullable<Double>,
-            noise_power_dbfs -> Nullable<Double>,
-            noise_floor_dbfs_per_hz -> Nullable<Double>,
-            total_power_dbfs -> Nullable<Double>,
-            dc_power_dbfs -> Nullable<Double>,
-            clipped_fraction -> Double,
-            signal_power_dbm -> Nullable<Double>,
-            rssi -> Nullable<Double>,
-            rssi_unit -> Nullable<Text>,
-            object_keys -> Text,
-            extra -> Text,
-        }
-    }
-}
 
 type Conn = SyncConnectionWrapper<SqliteConnection>;
 

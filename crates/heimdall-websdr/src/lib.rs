@@ -20,6 +20,7 @@ pub mod openwebrx;
 pub mod receivers_file;
 #[cfg(feature = "rtl_tcp")]
 pub mod rtl_tcp;
+pub mod schemes;
 #[cfg(feature = "simulated")]
 pub mod simulated;
 #[cfg(any(feature = "openwebrx", feature = "http_iq"))]

@@ -11,15 +11,13 @@ use crate::capture::SampleBlock;
 use crate::error::{Error, Result};
 use crate::metrics::SignalMetrics;
 
-use super::estimate::{Estimate, SpectrumInputs, estimate};
+use super::estimate::{Estimate, LONG_LAG, SpectrumInputs, estimate};
 use super::welch::{
     DEFAULT_SEGMENT_LEN, Framer, Psd, density_scale, two_sided_psd, validate_rate, validate_segment_len,
     window_complex, window_real,
 };
 use super::window::{hann_periodic, overlap_correlation};
 
-/// Lag (in segments) of the long cross-product used for fine frequency estimation.
-pub(crate) const LONG_LAG: usize = 8;
 /// Segments kept for the cross-products (current + `LONG_LAG` past).
 const RING: usize = LONG_LAG + 1;
 

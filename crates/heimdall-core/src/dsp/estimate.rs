@@ -2,9 +2,11 @@
 
 use num_complex::Complex64;
 
-use super::analyzer::LONG_LAG;
 use super::stats::{normalised_gamma_median, normalised_gamma_upper_quantile, welch_gamma_shape};
 use super::welch::signed_bin;
+
+/// Lag (in segments) of the long cross-product used for fine frequency estimation.
+pub(crate) const LONG_LAG: usize = 8;
 
 /// `|mean|^2 * samples / noise_power` above which a DC component is reported (Exp(1) tail 1e-6).
 const DC_DETECTION: f64 = 13.8;

@@ -147,17 +147,12 @@ pub async fn probe_health(
     let url = info.url.as_str();
     match info.kind {
         ReceiverKind::KiwiSdr => {
-            let base = if url.contains("://") {
-                url.replacen("ws://", "http://", 1).replacen("kiwisdr://", "http://", 1)
-            } else {
-                format!("http://{url}")
-            };
+            let base = crate::schemes::http_base(info.kind, url).map_err(Error::config)?;
             Ok(fetch_kiwisdr_status(client, &base, timeout).await?.to_health())
         }
         ReceiverKind::OpenWebRx => {
-            let base = url.replacen("ws://", "http://", 1);
-            let base = base.strip_suffix("ws/").unwrap_or(&base);
-            Ok(fetch_openwebrx_status(client, base, timeout).await?.to_health())
+            let base = crate::schemes::http_base(info.kind, url).map_err(Error::config)?;
+            Ok(fetch_openwebrx_status(client, &base, timeout).await?.to_health())
         }
         _ if url.starts_with("http://") || url.starts_with("https://") => {
             check_http_liveness(client, url, timeout).await

@@ -6,9 +6,8 @@ use std::time::Duration;
 use heimdall_core::{Error, Passband, ReceiverInfo, Result};
 
 use super::client::{KiwiConfig, KiwiSdrSource};
+use super::endpoint::parse_endpoint;
 
-/// Default KiwiSDR HTTP/WebSocket port.
-pub const DEFAULT_PORT: u16 = 8073;
 /// Minimum wait the source asks for after `too_busy` or a redirect it cannot follow.
 pub const MIN_BUSY_BACKOFF: Duration = Duration::from_secs(15);
 
@@ -203,50 +202,5 @@ impl KiwiSdrBuilder {
                 little_endian: self.little_endian,
             },
         ))
-    }
-}
-
-/// Host and port of a Kiwi URL (`http://`, `ws://`, `kiwisdr://` or bare `host[:port]`).
-pub(crate) fn parse_endpoint(raw: &str) -> Result<(String, u16)> {
-    let with_scheme = if raw.contains("://") {
-        raw.to_owned()
-    } else {
-        format!("http://{raw}")
-    };
-    let u =
-        url::Url::parse(&with_scheme).map_err(|e| Error::config(format!("kiwisdr url {raw:?} is not a URL: {e}")))?;
-    match u.scheme() {
-        "http" | "ws" | "kiwisdr" | "kiwi" => {}
-        s => {
-            return Err(Error::config(format!(
-                "kiwisdr url {raw:?}: scheme {s:?} is not supported (use http://, ws:// or kiwisdr://; Kiwis do not use TLS)"
-            )));
-        }
-    }
-    let host = u
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| Error::config(format!("kiwisdr url {raw:?} has no host")))?;
-    Ok((host.to_owned(), u.port().unwrap_or(DEFAULT_PORT)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints() {
-        assert_eq!(
-            parse_endpoint("http://k.example:8074").unwrap(),
-            ("k.example".into(), 8074)
-        );
-        assert_eq!(parse_endpoint("ws://k.example").unwrap(), ("k.example".into(), 8073));
-        assert_eq!(parse_endpoint("k.example:1").unwrap(), ("k.example".into(), 1));
-        assert_eq!(
-            parse_endpoint("kiwisdr://10.0.0.1:8073/").unwrap(),
-            ("10.0.0.1".into(), 8073)
-        );
-        assert!(parse_endpoint("https://k.example").is_err());
-        assert!(parse_endpoint("::").is_err());
     }
 }

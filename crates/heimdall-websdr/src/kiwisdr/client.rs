@@ -312,7 +312,7 @@ async fn handshake(mut ws: Ws, cfg: &KiwiConfig, req: &CaptureRequest) -> Result
 
 /// Host and port of a `redirect=` target (`http://host:port[/...]`).
 fn redirect_endpoint(target: &str) -> Option<(String, u16)> {
-    super::builder::parse_endpoint(target.trim()).ok()
+    super::endpoint::parse_endpoint(target.trim()).ok()
 }
 
 #[async_trait::async_trait]

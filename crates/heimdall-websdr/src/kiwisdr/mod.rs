@@ -26,14 +26,16 @@
 
 mod builder;
 mod client;
+mod endpoint;
 #[cfg(feature = "mock-servers")]
 pub mod mock;
 pub mod protocol;
 
 use std::time::Duration;
 
-pub use builder::{DEFAULT_PORT, KiwiSdrBuilder, MIN_BUSY_BACKOFF};
+pub use builder::{KiwiSdrBuilder, MIN_BUSY_BACKOFF};
 pub use client::KiwiSdrSource;
+pub use endpoint::DEFAULT_PORT;
 
 use heimdall_core::{BoxError, Error};
 

@@ -35,8 +35,9 @@
 //! ```
 //!
 //! Accepted URLs per kind: `openwebrx` http://, https://, ws:// or wss:// (the page or `/ws/` URL); `kiwisdr`
-//! http://, ws://, kiwisdr:// or `host:port`; `rtl_tcp` tcp://, rtl_tcp:// or `host:port`;
-//! `http_iq` http:// or https://; `simulated` anything (e.g. `sim://id`).
+//! http://, ws://, kiwisdr://, kiwi://, tcp:// or `host:port`; `rtl_tcp` tcp://, rtl_tcp:// or
+//! `host:port`; `http_iq` http:// or https://; `simulated` anything (e.g. `sim://id`); the table
+//! is [`crate::schemes::url_schemes`].
 //!
 //! Errors name the line and the field: `receivers.toml:12:11: field `latitude`: 95 is not
 //! within -90..=90 degrees`. They are [`heimdall_core::Error::Config`] whose source is a
@@ -552,35 +553,9 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
     })
 }
 
-/// Checks a URL for its kind (schemes each backend accepts; a host; no password).
+/// Checks a URL for its kind (see [`crate::schemes`]).
 fn check_url(kind: ReceiverKind, url: &str) -> std::result::Result<(), String> {
-    let normalized = match kind {
-        ReceiverKind::RtlTcp | ReceiverKind::KiwiSdr if !url.contains("://") => format!("tcp://{url}"),
-        ReceiverKind::RtlTcp => url.replacen("rtl_tcp://", "rtltcp://", 1),
-        _ => url.to_owned(),
-    };
-    let u = url::Url::parse(&normalized).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    if u.password().is_some() {
-        return Err("must not contain a password; use the `password` field".into());
-    }
-    let allowed: &[&str] = match kind {
-        ReceiverKind::OpenWebRx => &["http", "https", "ws", "wss"],
-        ReceiverKind::KiwiSdr => &["http", "ws", "kiwisdr", "tcp"],
-        ReceiverKind::RtlTcp => &["tcp", "rtltcp"],
-        ReceiverKind::HttpIq => &["http", "https"],
-        _ => return Ok(()),
-    };
-    if !allowed.contains(&u.scheme()) {
-        return Err(format!(
-            "{url:?}: scheme {:?} is not usable for kind {kind} (use {})",
-            u.scheme(),
-            allowed.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if u.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{url:?} has no host"));
-    }
-    Ok(())
+    crate::schemes::parse_url(kind, url).map(drop)
 }
 
 fn validate_simulation(

@@ -89,22 +89,8 @@ impl RtlTcpBuilder {
     /// Validates and builds (no I/O).
     pub fn build(self) -> Result<RtlTcpSource> {
         let raw = &self.info.url;
-        // `_` is not allowed in URL schemes: map rtl_tcp:// to tcp:// before parsing.
-        let with_scheme = if let Some(rest) = raw.strip_prefix("rtl_tcp://") {
-            format!("tcp://{rest}")
-        } else if raw.contains("://") {
-            raw.clone()
-        } else {
-            format!("tcp://{raw}")
-        };
-        let u = url::Url::parse(&with_scheme)
-            .map_err(|e| Error::config(format!("rtl_tcp url {raw:?} is not a URL: {e}")))?;
-        if !matches!(u.scheme(), "rtltcp" | "tcp") {
-            return Err(Error::config(format!(
-                "rtl_tcp url {raw:?}: scheme {:?} is not rtl_tcp:// or tcp://",
-                u.scheme()
-            )));
-        }
+        let u = crate::schemes::parse_url(heimdall_core::ReceiverKind::RtlTcp, raw)
+            .map_err(|reason| Error::config(format!("rtl_tcp url: {reason}")))?;
         let host = u
             .host_str()
             .filter(|h| !h.is_empty())

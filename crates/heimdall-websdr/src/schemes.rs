@@ -1,0 +1,98 @@
+//! The URL schemes each receiver kind accepts: the one table the receivers file, the KiwiSDR
+//! and rtl_tcp builders and the health probe consult.
+
+use heimdall_core::ReceiverKind;
+
+/// The schemes `kind` accepts; `None`: any URL (simulated receivers, e.g. `sim://id`).
+///
+/// KiwiSDR: `http`, `ws`, `kiwisdr`, `kiwi` and `tcp` all name plain HTTP/WebSocket on
+/// `host:port` (KiwiSDRs do not use TLS). rtl_tcp: `rtl_tcp` (read as `rtltcp`: `_` is not
+/// allowed in a URL scheme) and `tcp`.
+pub fn url_schemes(kind: ReceiverKind) -> Option<&'static [&'static str]> {
+    match kind {
+        ReceiverKind::OpenWebRx => Some(&["http", "https", "ws", "wss"]),
+        ReceiverKind::KiwiSdr => Some(&["http", "ws", "kiwisdr", "kiwi", "tcp"]),
+        ReceiverKind::RtlTcp => Some(&["rtl_tcp", "rtltcp", "tcp"]),
+        ReceiverKind::HttpIq => Some(&["http", "https"]),
+        _ => None,
+    }
+}
+
+/// Parses a receiver URL for `kind`: one of its schemes (a bare `host[:port]` is accepted for
+/// KiwiSDR, as `http://`, and rtl_tcp, as `tcp://`), a host, no password. The error is the
+/// reason, for the caller to locate.
+pub fn parse_url(kind: ReceiverKind, raw: &str) -> Result<url::Url, String> {
+    let normalized = match kind {
+        ReceiverKind::KiwiSdr if !raw.contains("://") => format!("http://{raw}"),
+        ReceiverKind::RtlTcp if !raw.contains("://") => format!("tcp://{raw}"),
+        ReceiverKind::RtlTcp => raw.replacen("rtl_tcp://", "rtltcp://", 1),
+        _ => raw.to_owned(),
+    };
+    let u = url::Url::parse(&normalized).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if u.password().is_some() {
+        return Err("must not contain a password; use the `password` field".into());
+    }
+    let Some(allowed) = url_schemes(kind) else {
+        return Ok(u);
+    };
+    if !allowed.contains(&u.scheme()) {
+        return Err(format!(
+            "{raw:?}: scheme {:?} is not usable for kind {kind} (use {})",
+            u.scheme(),
+            allowed.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{raw:?} has no host"));
+    }
+    Ok(u)
+}
+
+/// The HTTP base URL of a receiver's status pages (KiwiSDR `/status`, OpenWebRX
+/// `/status.json`): WebSocket and protocol schemes become `http`/`https`, and an OpenWebRX
+/// `/ws/` suffix is dropped.
+pub fn http_base(kind: ReceiverKind, raw: &str) -> Result<String, String> {
+    let u = parse_url(kind, raw)?;
+    let scheme = match u.scheme() {
+        "https" | "wss" => "https",
+        _ => "http",
+    };
+    let mut base = format!("{scheme}://{}", u.host_str().unwrap_or_default());
+    if let Some(p) = u.port() {
+        base.push_str(&format!(":{p}"));
+    }
+    let path = match u.path() {
+        "" => "/",
+        p => p.strip_suffix("ws/").unwrap_or(p),
+    };
+    base.push_str(path);
+    Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kiwisdr_scheme_is_accepted_and_tls_is_refused() {
+        for u in ["http://k:8074", "ws://k", "kiwisdr://k", "kiwi://k", "tcp://k:1", "k:1"] {
+            assert!(parse_url(ReceiverKind::KiwiSdr, u).is_ok(), "{u}");
+        }
+        assert!(parse_url(ReceiverKind::KiwiSdr, "https://k").is_err());
+        assert!(parse_url(ReceiverKind::KiwiSdr, "http://u:pw@k").is_err());
+        assert!(parse_url(ReceiverKind::RtlTcp, "rtl_tcp://h:1234").is_ok());
+        assert!(parse_url(ReceiverKind::RtlTcp, "http://h").is_err());
+    }
+
+    #[test]
+    fn status_bases() {
+        assert_eq!(
+            http_base(ReceiverKind::KiwiSdr, "kiwi://k:8073").unwrap(),
+            "http://k:8073/"
+        );
+        assert_eq!(
+            http_base(ReceiverKind::OpenWebRx, "wss://o.example/sdr/ws/").unwrap(),
+            "https://o.example/sdr/"
+        );
+    }
+}
