@@ -9,12 +9,25 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::{ReceiverId, SessionId};
 
-/// Highest centre frequency accepted, in Hz (300 GHz: the top of the radio spectrum).
-pub const MAX_FREQUENCY_HZ: f64 = 300e9;
+/// Lowest centre frequency accepted, in Hz: 1 kHz, below the VLF band where the lowest-tuning
+/// receivers (KiwiSDR, from 0 Hz in practice a few kHz) stop being useful.
+pub const MIN_FREQUENCY_HZ: f64 = 1e3;
+/// Highest centre frequency accepted, in Hz: 6 GHz, the top of what any receiver a backend
+/// drives can tune (KiwiSDR 32 MHz, rtl_tcp dongles 2.2 GHz, OpenWebRX on a HackRF 6 GHz).
+pub const MAX_FREQUENCY_HZ: f64 = 6e9;
+/// Shortest capture accepted.
+pub const MIN_DURATION: Duration = Duration::from_millis(1);
 /// Longest capture accepted.
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
-/// Highest sample rate accepted, in Hz.
-pub const MAX_SAMPLE_RATE_HZ: f64 = 1e9;
+/// Lowest sample rate accepted, in Hz.
+pub const MIN_SAMPLE_RATE_HZ: f64 = 1e3;
+/// Highest sample rate accepted, in Hz: 20 MS/s, the fastest receiver a backend drives
+/// (a HackRF behind OpenWebRX or an HTTP IQ endpoint; rtl_tcp dongles stop at 3.2 MS/s).
+pub const MAX_SAMPLE_RATE_HZ: f64 = 20e6;
+/// Most samples one capture may ask for (duration times sample rate): 2^30, 8 GiB of complex64.
+pub const MAX_SAMPLES_PER_CAPTURE: f64 = 1_073_741_824.0;
+/// How far ahead (or behind) of now a scheduled common start may be.
+pub const MAX_START_OFFSET: Duration = Duration::from_secs(24 * 3600);
 
 /// A passband relative to the tuned frequency, in Hz (`low_hz < high_hz`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -124,28 +137,70 @@ impl AcquisitionRequest {
         self
     }
 
-    /// Rejects absurd values with an error naming the field.
+    /// Rejects values no receiver can serve, with an error naming the field and the limit
+    /// (see [`MIN_FREQUENCY_HZ`], [`MAX_FREQUENCY_HZ`], [`MIN_DURATION`], [`MAX_DURATION`],
+    /// [`MIN_SAMPLE_RATE_HZ`], [`MAX_SAMPLE_RATE_HZ`], [`MAX_SAMPLES_PER_CAPTURE`],
+    /// [`MAX_START_OFFSET`]).
     pub fn validate(&self) -> Result<()> {
+        self.validate_at(Utc::now())
+    }
+
+    /// [`validate`](Self::validate) with `now` as the current time (for `start_at`).
+    pub fn validate_at(&self, now: DateTime<Utc>) -> Result<()> {
         let f = self.frequency_hz;
-        if !f.is_finite() || f <= 0.0 || f > MAX_FREQUENCY_HZ {
+        if !(MIN_FREQUENCY_HZ..=MAX_FREQUENCY_HZ).contains(&f) {
             return Err(Error::invalid(
                 "frequency_hz",
-                format!("{f} Hz is not a frequency between 0 (exclusive) and {MAX_FREQUENCY_HZ:e} Hz"),
+                format!(
+                    "{f} Hz is outside what receivers can tune: {MIN_FREQUENCY_HZ:e} Hz to {MAX_FREQUENCY_HZ:e} Hz"
+                ),
             ));
         }
-        if self.duration.is_zero() || self.duration > MAX_DURATION {
+        if self.duration < MIN_DURATION || self.duration > MAX_DURATION {
             return Err(Error::invalid(
                 "duration",
-                format!("{:?} must be more than zero and at most one hour", self.duration),
+                format!(
+                    "{:?} must be at least {MIN_DURATION:?} and at most {} s",
+                    self.duration,
+                    MAX_DURATION.as_secs()
+                ),
             ));
         }
-        if let Some(sr) = self.sample_rate_hz
-            && (!sr.is_finite() || sr <= 0.0 || sr > MAX_SAMPLE_RATE_HZ)
-        {
-            return Err(Error::invalid(
-                "sample_rate_hz",
-                format!("{sr} Hz must be positive, finite and at most {MAX_SAMPLE_RATE_HZ:e} Hz"),
-            ));
+        if let Some(sr) = self.sample_rate_hz {
+            if !(MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&sr) {
+                return Err(Error::invalid(
+                    "sample_rate_hz",
+                    format!(
+                        "{sr} Hz is outside what receivers deliver: {MIN_SAMPLE_RATE_HZ:e} Hz to {MAX_SAMPLE_RATE_HZ:e} Hz"
+                    ),
+                ));
+            }
+            let samples = sr * self.duration.as_secs_f64();
+            if samples > MAX_SAMPLES_PER_CAPTURE {
+                return Err(Error::invalid(
+                    "sample_rate_hz",
+                    format!(
+                        "{sr} Hz for {} s is {samples:e} samples per receiver, more than the limit of {MAX_SAMPLES_PER_CAPTURE:e}",
+                        self.duration.as_secs_f64()
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = self.start_at {
+            let off = chrono::TimeDelta::from_std(MAX_START_OFFSET).unwrap_or(chrono::TimeDelta::MAX);
+            let ahead = now.checked_add_signed(off).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let behind = now.checked_sub_signed(off).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            if t > ahead || t < behind {
+                return Err(Error::invalid(
+                    "start_at",
+                    format!(
+                        "{} is more than {} h from now ({}); a common start must be within that",
+                        t.to_rfc3339(),
+                        MAX_START_OFFSET.as_secs() / 3600,
+                        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                ));
+            }
         }
         if let Some(p) = &self.passband {
             p.validate()?;
@@ -304,6 +359,89 @@ mod tests {
             }
         }
         ok().validate().unwrap();
+    }
+
+    #[test]
+    fn physical_limits_are_refused_with_the_limit_in_the_message() {
+        let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let far: DateTime<Utc> = "9999-12-31T23:59:59Z".parse().unwrap();
+        let cases: Vec<(AcquisitionRequest, &str, &str)> = vec![
+            (
+                AcquisitionRequest {
+                    frequency_hz: 5e-324,
+                    ..ok()
+                },
+                "frequency_hz",
+                "1e3 Hz to 6e9 Hz",
+            ),
+            (
+                AcquisitionRequest {
+                    frequency_hz: 999.0,
+                    ..ok()
+                },
+                "frequency_hz",
+                "1e3 Hz",
+            ),
+            (
+                AcquisitionRequest {
+                    frequency_hz: 6.000001e9,
+                    ..ok()
+                },
+                "frequency_hz",
+                "6e9 Hz",
+            ),
+            (
+                AcquisitionRequest {
+                    duration: Duration::from_nanos(1),
+                    ..ok()
+                },
+                "duration",
+                "at least 1ms",
+            ),
+            (ok().with_sample_rate(5e-324), "sample_rate_hz", "1e3 Hz to 2e7 Hz"),
+            (ok().with_sample_rate(1e9), "sample_rate_hz", "2e7 Hz"),
+            (
+                AcquisitionRequest {
+                    duration: MAX_DURATION,
+                    ..ok()
+                }
+                .with_sample_rate(2e6),
+                "sample_rate_hz",
+                "limit of 1.073741824e9",
+            ),
+            (ok().with_start_at(far), "start_at", "more than 24 h from now"),
+            (ok().with_start_at(DateTime::<Utc>::MIN_UTC), "start_at", "24 h"),
+            (
+                ok().with_start_at(now + chrono::TimeDelta::hours(25)),
+                "start_at",
+                "24 h",
+            ),
+        ];
+        for (req, field, limit) in cases {
+            match req.validate_at(now) {
+                Err(Error::InvalidInput { field: f, reason }) => {
+                    assert_eq!(f, field, "{reason}");
+                    assert!(reason.contains(limit), "{field}: {reason:?} lacks {limit:?}");
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        for ok_req in [
+            AcquisitionRequest {
+                frequency_hz: MIN_FREQUENCY_HZ,
+                ..ok()
+            },
+            AcquisitionRequest {
+                frequency_hz: MAX_FREQUENCY_HZ,
+                duration: MIN_DURATION,
+                ..ok()
+            },
+            ok().with_sample_rate(MAX_SAMPLE_RATE_HZ),
+            ok().with_start_at(now + chrono::TimeDelta::hours(23)),
+            ok().with_start_at(now - chrono::TimeDelta::seconds(5)),
+        ] {
+            ok_req.validate_at(now).unwrap();
+        }
     }
 
     #[test]
