@@ -198,12 +198,25 @@ impl NpyHeader {
             .trim_end_matches('L')
             .parse()
             .map_err(|_| malformed(format!("bad shape {}", shape.trim())))?;
-        Ok((NpyHeader { dtype, len }, end))
+        let header = NpyHeader { dtype, len };
+        header.data_len()?;
+        Ok((header, end))
     }
 
-    /// Bytes of data that follow the header.
-    pub fn data_len(&self) -> u64 {
-        self.len * self.dtype.size() as u64
+    /// Bytes of data that follow the header; an error when they exceed what numpy can address
+    /// (`i64::MAX` bytes: numpy says "array is too big"), so a shape cannot wrap around.
+    pub fn data_len(&self) -> Result<u64> {
+        self.len
+            .checked_mul(self.dtype.size() as u64)
+            .filter(|&n| i64::try_from(n).is_ok())
+            .ok_or_else(|| {
+                malformed(format!(
+                    "array is too big: {} elements of {} bytes exceed {} bytes",
+                    self.len,
+                    self.dtype.size(),
+                    i64::MAX
+                ))
+            })
     }
 }
 
@@ -230,15 +243,14 @@ fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 
 /// Decodes the data part of a `.npy` file into samples.
 pub fn decode_samples(header: &NpyHeader, data: &[u8]) -> Result<crate::capture::SampleBlock> {
-    let need = header.data_len();
-    if (data.len() as u64) < need {
+    let need = header.data_len()?;
+    let Some(data) = usize::try_from(need).ok().and_then(|n| data.get(..n)) else {
         return Err(malformed(format!(
             "truncated data: {} bytes for {} elements need {need}",
             data.len(),
             header.len
         )));
-    }
-    let data = &data[..need as usize];
+    };
     Ok(match header.dtype {
         Dtype::Complex64 => crate::capture::SampleBlock::Complex(
             data.chunks_exact(8)
@@ -324,6 +336,47 @@ mod tests {
         .unwrap();
         h.truncate(20);
         assert!(NpyHeader::parse(&h).is_err());
+    }
+
+    #[test]
+    fn shapes_whose_byte_length_overflows_are_too_big() {
+        // 2305843009213696000 * 8 wraps to 16384 in u64: without checked arithmetic this header
+        // followed by 16 384 bytes read as 2 048 samples. numpy refuses it ("array is too big").
+        for (descr, len) in [
+            ("<c8", 2_305_843_009_213_696_000u64),
+            ("<f4", u64::MAX),
+            ("<c8", 1 << 60),
+        ] {
+            let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({len},), }}");
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            let mut text = dict.into_bytes();
+            text.resize(118 - 1, b' ');
+            text.push(b'\n');
+            b.extend_from_slice(&u16::try_from(text.len()).unwrap().to_le_bytes());
+            b.extend_from_slice(&text);
+            b.extend(std::iter::repeat_n(0u8, 16_384));
+            let err = NpyHeader::parse(&b).unwrap_err().to_string();
+            assert!(err.contains("array is too big"), "{len}: {err}");
+            assert!(decode(&b).is_err());
+        }
+        let h = NpyHeader {
+            dtype: Dtype::Complex64,
+            len: u64::MAX / 4,
+        };
+        assert!(h.data_len().is_err());
+        assert!(decode_samples(&h, &[0; 64]).is_err());
+        // The largest shape numpy can address is still accepted (and then found truncated).
+        let h = NpyHeader {
+            dtype: Dtype::Float32,
+            len: (i64::MAX as u64) / 4,
+        };
+        assert_eq!(h.data_len().unwrap(), (i64::MAX as u64) / 4 * 4);
+        assert!(
+            decode_samples(&h, &[0; 64])
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
     }
 
     #[test]

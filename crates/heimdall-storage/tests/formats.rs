@@ -137,6 +137,53 @@ print("numpy ok", iq.shape, au.shape)
     drop(sink);
 }
 
+/// Headers whose shape times the element size overflows: numpy (the oracle) refuses every one
+/// ("array is too big"), and so does our parser, instead of reading a wrapped-around length.
+#[test]
+fn numpy_and_heimdall_refuse_the_same_oversized_shapes() {
+    let Some(python) = common::tool(
+        "HEIMDALL_PYTHON",
+        "python",
+        "numpy_and_heimdall_refuse_the_same_oversized_shapes",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shapes = [
+        ("<c8", 2_305_843_009_213_696_000u64),
+        ("<c8", 1_152_921_504_606_846_976),
+        ("<f4", 4_611_686_018_427_387_904),
+        ("<f4", 18_446_744_073_709_551_615),
+    ];
+    for (k, (descr, len)) in shapes.iter().enumerate() {
+        let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({len},), }}");
+        let mut text = dict.into_bytes();
+        text.resize(117, b' ');
+        text.push(b'\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        b.extend_from_slice(&text);
+        b.extend(std::iter::repeat_n(0u8, 16_384));
+        std::fs::write(dir.path().join(format!("{k}.npy")), &b).unwrap();
+        let e = heimdall_core::npy::decode(&b).expect_err("an oversized shape must be refused");
+        assert!(e.to_string().contains("array is too big"), "{len}: {e}");
+    }
+    let script = format!(
+        r#"
+import sys, numpy as np
+for k in range({}):
+    try:
+        a = np.load(sys.argv[1] + "/%d.npy" % k)
+    except (ValueError, OverflowError, MemoryError) as e:
+        print(k, "refused:", e)
+        continue
+    raise SystemExit("numpy loaded %d.npy as shape %s" % (k, a.shape))
+"#,
+        shapes.len()
+    );
+    common::run_python(&python, "numpy oversized shapes", &script, dir.path());
+}
+
 #[tokio::test]
 async fn sigmf_validate_accepts_the_recordings() {
     let Some(validate) = common::tool(

@@ -69,7 +69,7 @@ pub fn analyze_npy<R: Read>(mut reader: R, origin: &str, cfg: AnalyzerConfig) ->
             ),
         ));
     }
-    let need = header.data_len();
+    let need = header.data_len()?;
     let mut carry: Vec<u8> = head.get(offset..).unwrap_or_default().to_vec();
     let mut consumed: u64 = 0;
     let mut iq: Vec<Complex32> = Vec::with_capacity(CHUNK_BYTES / 8);
