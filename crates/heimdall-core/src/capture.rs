@@ -120,6 +120,14 @@ impl SampleBlock {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The index of the first sample that is not a finite number (NaN or infinite, in either
+    /// component), if any. A receiver never measures such a value: it is a decoding fault.
+    pub fn first_non_finite(&self) -> Option<usize> {
+        match self {
+            SampleBlock::Complex(v) => v.iter().position(|c| !(c.re.is_finite() && c.im.is_finite())),
+            SampleBlock::Real(v) => v.iter().position(|x| !x.is_finite()),
+        }
+    }
     /// The block's format.
     pub fn format(&self) -> SampleFormat {
         match self {

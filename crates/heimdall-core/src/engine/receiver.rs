@@ -281,6 +281,19 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
                         ),
                     }));
                 }
+                // Samples that are not numbers would be archived, analysed into NaN metrics
+                // and committed as a success: the capture fails instead, nothing of it is kept.
+                if let Some(at) = block.first_non_finite() {
+                    abort(writer).await;
+                    return Err(Failure::Fetch(Error::Malformed {
+                        backend: ENGINE,
+                        origin: id.to_string(),
+                        reason: format!(
+                            "sample {} is not a finite number (NaN or infinite); the capture is not archived",
+                            samples.saturating_add(at as u64)
+                        ),
+                    }));
+                }
                 let remaining = expected - samples;
                 if block.len() as u64 > remaining {
                     debug!(surplus = block.len() as u64 - remaining, "dropping surplus samples");

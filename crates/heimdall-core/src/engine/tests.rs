@@ -154,6 +154,52 @@ async fn wrong_sample_format_is_malformed_and_not_retried() {
 }
 
 #[tokio::test]
+async fn non_finite_samples_fail_the_capture_and_nothing_is_archived() {
+    let mut nan = vec![Complex32::new(0.1, 0.1); 10];
+    nan[7] = Complex32::new(0.1, f32::NAN);
+    let mut inf = vec![Complex32::new(0.1, 0.1); 10];
+    inf[0] = Complex32::new(f32::NEG_INFINITY, 0.0);
+    let a = scripted(
+        "nan",
+        Some(20),
+        vec![tone(10), CaptureChunk::Samples(SampleBlock::Complex(nan))],
+        None,
+    );
+    let b = scripted(
+        "inf",
+        Some(10),
+        vec![CaptureChunk::Samples(SampleBlock::Complex(inf))],
+        None,
+    );
+    let good = scripted("good", Some(4000), vec![tone(4000)], None);
+    let (engine, sink, store) = engine(vec![a.clone(), b.clone(), good]);
+    let report = engine.acquire(req()).await.unwrap();
+    for (r, at) in report.receivers.iter().take(2).zip(["sample 17 ", "sample 0 "]) {
+        assert_eq!(r.status, ReceiverStatus::FetchFailed, "{r:?}");
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, "malformed");
+        assert!(
+            e.message.contains(at) && e.message.contains("not a finite number"),
+            "{}",
+            e.message
+        );
+        assert_eq!(r.attempts, 1, "a decoding fault is not retried");
+        assert!(r.metrics.is_none());
+    }
+    assert_eq!(report.receivers[2].status, ReceiverStatus::Recorded);
+    assert_eq!(report.status, crate::SessionStatus::Partial);
+    assert!(
+        sink.keys().iter().all(|k| !k.contains("nan") && !k.contains("inf")),
+        "{:?}",
+        sink.keys()
+    );
+    let rows = crate::store::MetricQuery::measurements(&*store, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only the good receiver's row: {rows:?}");
+}
+
+#[tokio::test]
 async fn source_errors_keep_their_kind() {
     fn refused() -> Error {
         Error::Refused {
