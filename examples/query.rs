@@ -93,11 +93,7 @@ enum Command {
 
 fn window(hours: Option<f64>) -> anyhow::Result<TimeWindow> {
     Ok(match hours {
-        Some(h) if h.is_finite() && h > 0.0 => TimeWindow {
-            since: Some(Utc::now() - chrono::Duration::milliseconds((h * 3.6e6) as i64)),
-            until: None,
-        },
-        Some(h) => anyhow::bail!("--hours must be a positive number, got {h}"),
+        Some(h) => TimeWindow::last_hours("--hours", h, Utc::now())?,
         None => TimeWindow::default(),
     })
 }

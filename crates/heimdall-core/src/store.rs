@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{ReceiverId, SessionId};
 use crate::receiver::ReceiverInfo;
 use crate::report::{Measurement, SessionReport};
@@ -121,7 +121,39 @@ pub struct TimeWindow {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// Longest look-back [`TimeWindow::last_hours`] accepts: 100 years.
+pub const MAX_WINDOW_HOURS: f64 = 24.0 * 366.0 * 100.0;
+
 impl TimeWindow {
+    /// The last `hours` hours before `now` (open-ended after). `hours` must be a positive
+    /// number of at most [`MAX_WINDOW_HOURS`]; anything else (`NaN`, `-1`, `3e9`) is an
+    /// [`Error::InvalidInput`] on `field` that names the limit, never an overflow.
+    ///
+    /// ```
+    /// use heimdall_core::store::TimeWindow;
+    /// let now = chrono::Utc::now();
+    /// let w = TimeWindow::last_hours("hours", 1.5, now).unwrap();
+    /// assert_eq!(now - w.since.unwrap(), chrono::TimeDelta::minutes(90));
+    /// assert!(TimeWindow::last_hours("hours", 3e9, now).is_err());
+    /// ```
+    pub fn last_hours(field: &'static str, hours: f64, now: DateTime<Utc>) -> Result<TimeWindow> {
+        if !(hours > 0.0 && hours <= MAX_WINDOW_HOURS) {
+            return Err(Error::invalid(
+                field,
+                format!("{hours} must be a positive number of hours, at most {MAX_WINDOW_HOURS}"),
+            ));
+        }
+        // Bounded above, so the product fits an i64 of milliseconds and the subtraction holds.
+        let back = chrono::TimeDelta::try_milliseconds((hours * 3_600_000.0).round() as i64);
+        let since = back
+            .and_then(|b| now.checked_sub_signed(b))
+            .ok_or_else(|| Error::invalid(field, format!("{hours} hours before now is not a representable time")))?;
+        Ok(TimeWindow {
+            since: Some(since),
+            until: None,
+        })
+    }
+
     /// Whether `t` is inside.
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
@@ -220,8 +252,69 @@ pub trait ReceiverRegistry: Send + Sync + Debug + 'static {
 
 /// Bucket start for `t` with buckets of `width` aligned to the Unix epoch.
 pub fn bucket_start(t: DateTime<Utc>, width: Duration) -> DateTime<Utc> {
-    let w = width.as_micros().max(1) as i64;
+    // A width past i64 microseconds (about 292 000 years) is one bucket from the earliest time.
+    let w = i64::try_from(width.as_micros()).unwrap_or(i64::MAX).max(1);
     let us = t.timestamp_micros();
-    let b = us.div_euclid(w) * w;
-    DateTime::from_timestamp_micros(b).unwrap_or(t)
+    us.checked_div_euclid(w)
+        .and_then(|q| q.checked_mul(w))
+        .and_then(DateTime::from_timestamp_micros)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_start_never_overflows() {
+        let t: DateTime<Utc> = "2026-03-04T05:06:07Z".parse().unwrap();
+        assert_eq!(
+            bucket_start(t, Duration::from_secs(3600)),
+            "2026-03-04T05:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        for w in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 1_000_000),
+        ] {
+            for t in [
+                t,
+                DateTime::<Utc>::MIN_UTC,
+                DateTime::<Utc>::MAX_UTC,
+                DateTime::UNIX_EPOCH,
+            ] {
+                let b = bucket_start(t, w);
+                assert!(b <= t, "{w:?} {t}: {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn last_hours_is_bounded_and_never_overflows() {
+        let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let w = TimeWindow::last_hours("hours", 24.0, now).unwrap();
+        assert_eq!(w.since, Some("2025-12-31T00:00:00Z".parse().unwrap()));
+        assert_eq!(w.until, None);
+        TimeWindow::last_hours("hours", MAX_WINDOW_HOURS, now).unwrap();
+        for h in [
+            3e9,
+            1e308,
+            f64::INFINITY,
+            f64::NAN,
+            0.0,
+            -1.0,
+            MAX_WINDOW_HOURS * 1.0001,
+        ] {
+            match TimeWindow::last_hours("--hours", h, now) {
+                Err(Error::InvalidInput { field, reason }) => {
+                    assert_eq!(field, "--hours");
+                    assert!(reason.contains("at most 878400"), "{reason}");
+                }
+                other => panic!("{h}: {other:?}"),
+            }
+        }
+        // Near the start of representable time the subtraction is refused, not a panic.
+        assert!(TimeWindow::last_hours("hours", 1.0, DateTime::<Utc>::MIN_UTC).is_err());
+    }
 }
