@@ -30,6 +30,9 @@ const HEIMDALL_OPTIONS: [&str; 7] = [
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// Default part size of multipart uploads.
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+/// Longest `retry_timeout` option accepted, in seconds (one day; longer outages are the
+/// engine's retries' business).
+pub const MAX_RETRY_TIMEOUT_S: f64 = 86_400.0;
 /// Default number of parts in flight per object.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 3;
 
@@ -311,10 +314,10 @@ impl ArchiveBuilder {
                 "max_retries" => self.retry.max_retries = v.parse().map_err(|_| bad("not a count"))?,
                 "retry_timeout" => {
                     let s: f64 = v.parse().map_err(|_| bad("not a number of seconds"))?;
-                    if !s.is_finite() || s < 0.0 {
-                        return Err(bad("not a number of seconds"));
+                    if !(0.0..=MAX_RETRY_TIMEOUT_S).contains(&s) {
+                        return Err(bad(&format!("not a number of seconds from 0 to {MAX_RETRY_TIMEOUT_S}")));
                     }
-                    self.retry.retry_timeout = Duration::from_secs_f64(s);
+                    self.retry.retry_timeout = Duration::try_from_secs_f64(s).map_err(|e| bad(&e.to_string()))?;
                 }
                 "sigmf_collection" => self.collection = v.parse().map_err(|_| bad("not true or false"))?,
                 "max_spectra_bytes" => self.max_spectra_bytes = v.parse().map_err(|_| bad("not a byte count"))?,
@@ -610,6 +613,11 @@ mod tests {
             ArchiveBuilder::from_url("memory://").with_option("format", "tiff"),
             ArchiveBuilder::from_url("memory://").with_option("part_size", "1024"),
             ArchiveBuilder::from_url("memory://").with_option("max_concurrency", "0"),
+            // Past what a Duration holds: a typed error, not a panic in Duration::from_secs_f64.
+            ArchiveBuilder::from_url("memory://").with_option("retry_timeout", "1e20"),
+            ArchiveBuilder::from_url("memory://").with_option("retry_timeout", "86401"),
+            ArchiveBuilder::from_url("memory://").with_option("retry_timeout", "NaN"),
+            ArchiveBuilder::from_url("memory://").with_option("retry_timeout", "-1"),
             ArchiveBuilder::from_url("s3://b")
                 .with_env(false)
                 .with_option("no_such_option", "1"),
