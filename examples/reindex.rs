@@ -85,9 +85,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let archive = common::open_store(args.store.as_deref(), &args.store_options, ArchiveFormat::Both)?;
     let db = common::open_database(args.database.as_deref()).await?;
     let sessions = archive.list_sessions(args.since, args.until).await?;
-    let (mut inserted, mut duplicates, mut failed) = (0u64, 0u64, Vec::new());
+    let (mut inserted, mut duplicates, mut repaired, mut failed) = (0u64, 0u64, 0u64, Vec::new());
     for s in &sessions {
-        let report = match archive.read_manifest(*s).await {
+        let mut report = match archive.read_manifest(*s).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("warning: session {s}: {e}");
@@ -95,10 +95,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 continue;
             }
         };
-        db.record_session(&report).await?;
-        let out = db.record_measurements(&report.measurements()).await?;
+        // Rows first, then the session record with the receivers they cover marked recorded:
+        // a manifest committed while the database was down says `stored` (session failed)
+        // next to captures whose rows now exist.
+        let rows = report.measurements();
+        let out = db.record_measurements(&rows).await?;
         inserted += out.inserted;
         duplicates += out.duplicates;
+        let marked = report.mark_recorded(&rows);
+        if marked > 0 {
+            repaired += 1;
+        }
+        db.record_session(&report).await?;
     }
     let legacy = if args.legacy {
         let map = websdr_map(&args, &db).await?;
@@ -115,13 +123,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "sessions": sessions.len(), "inserted": inserted, "duplicates": duplicates, "unreadable": failed,
-                "legacy": legacy,
+                "sessions": sessions.len(), "inserted": inserted, "duplicates": duplicates,
+                "sessions_marked_recorded": repaired, "unreadable": failed, "legacy": legacy,
             })
         );
     } else {
         println!(
-            "{} sessions read from {archive}: {inserted} rows inserted, {duplicates} already present{}",
+            "{} sessions read from {archive}: {inserted} rows inserted, {duplicates} already present, \
+             {repaired} session records brought up to date{}",
             sessions.len(),
             if failed.is_empty() {
                 String::new()

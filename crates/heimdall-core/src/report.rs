@@ -184,6 +184,28 @@ impl SessionReport {
         self.receivers.len() - self.recorded()
     }
 
+    /// Marks as [`ReceiverStatus::Recorded`] the stored receivers that `rows` (rows now in the
+    /// database, inserted or already present) cover, drops the recording error they carried,
+    /// and derives the session status again. What `reindex` does after writing a manifest's
+    /// rows, so that the session record agrees with them. Returns how many changed.
+    pub fn mark_recorded(&mut self, rows: &[Measurement]) -> usize {
+        let mut changed = 0;
+        for r in self.receivers.iter_mut().filter(|r| r.status == ReceiverStatus::Stored) {
+            if rows
+                .iter()
+                .any(|m| m.session_id == self.session_id && m.receiver_id == r.receiver.id)
+            {
+                r.status = ReceiverStatus::Recorded;
+                r.error = None;
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            self.status = SessionStatus::from_receivers(self.receivers.iter().map(|r| &r.status));
+        }
+        changed
+    }
+
     /// The measurement rows of this session: one per receiver with a stored capture and metrics.
     pub fn measurements(&self) -> Vec<Measurement> {
         self.receivers
@@ -301,5 +323,44 @@ mod tests {
             SessionStatus::Cancelled
         );
         assert_eq!(SessionStatus::from_receivers(&[]), SessionStatus::Failed);
+    }
+
+    #[test]
+    fn mark_recorded_brings_a_manifest_of_stored_captures_up_to_date() {
+        use crate::capture::SampleFormat;
+        use crate::testkit::{test_capture_info, test_metrics, test_recorded};
+        let session = SessionId::new();
+        let mut receivers = Vec::new();
+        for id in ["a", "b", "c"] {
+            let mut r = test_recorded(&test_capture_info(id, SampleFormat::ComplexF32, 10), 10, vec![]);
+            r.metrics = Some(test_metrics(10, Some(12.0)));
+            r.status = ReceiverStatus::Stored;
+            r.error = Some(ErrorReport::from(&crate::Error::invalid("x", "database down")));
+            receivers.push(r);
+        }
+        receivers[2].status = ReceiverStatus::FetchFailed;
+        let mut report = SessionReport {
+            session_id: session,
+            request: AcquisitionRequest::new(145.5e6, std::time::Duration::from_secs(1)),
+            status: SessionStatus::Failed,
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            receivers,
+            errors: vec![],
+        };
+        assert_eq!((report.recorded(), report.failed()), (0, 3));
+        let rows = report.measurements();
+        assert_eq!(rows.len(), 2);
+        // Rows of another session change nothing.
+        let mut other = rows.clone();
+        other.iter_mut().for_each(|m| m.session_id = SessionId::new());
+        assert_eq!(report.mark_recorded(&other), 0);
+        assert_eq!(report.status, SessionStatus::Failed);
+        assert_eq!(report.mark_recorded(&rows), 2);
+        assert_eq!((report.recorded(), report.failed()), (2, 1));
+        assert_eq!(report.status, SessionStatus::Partial);
+        assert!(report.receivers[..2].iter().all(|r| r.error.is_none()));
+        assert!(report.receivers[2].error.is_some(), "a fetch failure stays");
+        assert_eq!(report.mark_recorded(&rows), 0, "idempotent");
     }
 }
