@@ -130,6 +130,7 @@ if [ -x "$py" ]; then
   keys=$(s3_keys "$s1") || fail "cannot list S3 objects of $s1"
   grep -q '/manifest.json$' <<<"$keys" || fail "no manifest of $s1 in S3: $keys"
 else
+  [ "${CI:-}" = true ] && fail "$py missing under CI=true (run scripts/s3.sh pyenv)"
   echo "service e2e: WARNING: $py missing, S3 listing skipped (run scripts/s3.sh pyenv)" >&2
 fi
 

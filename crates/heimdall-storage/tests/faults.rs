@@ -269,7 +269,10 @@ fn read_only_dir() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
 #[tokio::test]
 async fn local_permission_error_is_reported() {
     let Some((_dir, ro)) = read_only_dir() else {
-        eprintln!("\n*** SKIPPED local_permission_error_is_reported: cannot make a read-only directory here ***\n");
+        common::skip_or_fail(
+            "local_permission_error_is_reported",
+            "cannot make a read-only directory here (chmod 555 is ignored and chattr +i failed)",
+        );
         return;
     };
     let sink = ArchiveBuilder::from_url(ro.to_str().unwrap()).build().unwrap();
@@ -310,7 +313,10 @@ impl Drop for SmallFs {
 #[tokio::test]
 async fn local_disk_full_is_reported() {
     let Some(fs) = SmallFs::mount() else {
-        eprintln!("\n*** SKIPPED local_disk_full_is_reported: cannot mount a small tmpfs (needs root) ***\n");
+        common::skip_or_fail(
+            "local_disk_full_is_reported",
+            "cannot mount a small tmpfs (needs root or CAP_SYS_ADMIN)",
+        );
         return;
     };
     let sink = ArchiveBuilder::from_url(fs.0.path().to_str().unwrap()).build().unwrap();

@@ -10,6 +10,15 @@ pub fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// A test that cannot run here: a failure under `CI=true` (CI runs as root, where every
+/// capability the tests need exists), a loud SKIPPED line elsewhere.
+pub fn skip_or_fail(test: &str, why: &str) {
+    if ci() {
+        panic!("{test} cannot run under CI=true: {why}");
+    }
+    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+}
+
 /// The base S3 URL of the test server, or `None` (loudly skipped outside CI, a failure under CI).
 pub fn s3_base(test: &str) -> Option<String> {
     match std::env::var("HEIMDALL_TEST_S3_URL") {
