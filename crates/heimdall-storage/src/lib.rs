@@ -102,7 +102,9 @@ pub mod spectra;
 mod upload;
 mod writer;
 
-pub use builder::{ArchiveBuilder, ArchiveFormat, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, MIN_PART_SIZE};
+pub use builder::{
+    ArchiveBuilder, ArchiveFormat, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, MAX_RETRY_TIMEOUT_S, MIN_PART_SIZE,
+};
 pub use builder::{LEGACY_BUCKET_ENV, LEGACY_ENV, legacy_url_from_env};
 pub use formats::SessionManifest;
 pub use legacy::{LegacyImportSummary, LegacyImporter, LegacyProblem, WebsdrMap};
