@@ -2,6 +2,7 @@
 
 use std::fmt::{Debug, Display};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +36,22 @@ pub trait ReceiverSource: Send + Sync + Debug + Display + 'static {
     /// - when `cancel` fires the stream ends promptly with [`crate::Error::Cancelled`] and the
     ///   connection is closed. Dropping the stream also closes it.
     async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream>;
+
+    /// Whether [`open`](Self::open) times itself: `Some(t)` when the source first waits on its own
+    /// terms (per-host politeness spacing, a busy back-off), which can last longer than any
+    /// connect timeout, and then bounds its connect and handshake by its own timeouts, `t` in
+    /// all. The engine then does not cut `open` at its connect timeout (which would fire during
+    /// the polite wait, or before the source's own handshake timeout could); it only keeps a
+    /// safety bound of `t` plus its connect timeout plus [`SELF_TIMED_OPEN_SLACK`].
+    /// `None` (the default): the engine's connect timeout bounds `open`.
+    fn self_timed_open(&self) -> Option<Duration> {
+        None
+    }
 }
+
+/// Extra time the engine allows a [`ReceiverSource::self_timed_open`] source to wait on its own
+/// terms before it connects: 10 minutes, sixty politeness intervals of 10 s.
+pub const SELF_TIMED_OPEN_SLACK: Duration = Duration::from_secs(600);
 
 /// A shared, dynamically chosen source.
 pub type DynReceiverSource = dyn ReceiverSource;
@@ -52,6 +68,9 @@ impl<T: ReceiverSource + ?Sized> ReceiverSource for Arc<T> {
     async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
         (**self).open(req, cancel).await
     }
+    fn self_timed_open(&self) -> Option<Duration> {
+        (**self).self_timed_open()
+    }
 }
 
 #[async_trait]
@@ -65,6 +84,9 @@ impl<T: ReceiverSource + ?Sized> ReceiverSource for Box<T> {
     }
     async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
         (**self).open(req, cancel).await
+    }
+    fn self_timed_open(&self) -> Option<Duration> {
+        (**self).self_timed_open()
     }
 }
 

@@ -169,8 +169,16 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
     let id = &source.info().id;
     let req: &CaptureRequest = &shared.capture_request;
 
-    // Connect.
-    let connect = tokio::time::timeout(cfg.connect_timeout, source.open(req, shared.cancel.child_token()));
+    // Connect. A source that times its own open (a polite wait, then its own connect and
+    // handshake timeouts) is not cut at the engine's connect timeout: that would fire inside
+    // the wait, or before the source's own, more telling timeout.
+    let open_limit = match source.self_timed_open() {
+        None => cfg.connect_timeout,
+        Some(own) => own
+            .saturating_add(cfg.connect_timeout)
+            .saturating_add(crate::source::SELF_TIMED_OPEN_SLACK),
+    };
+    let connect = tokio::time::timeout(open_limit, source.open(req, shared.cancel.child_token()));
     let mut stream = tokio::select! {
         biased;
         _ = shared.cancel.cancelled() => return Err(Failure::Cancelled),
@@ -181,7 +189,7 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
                 backend: ENGINE,
                 target: id.to_string(),
                 operation: "connect",
-                after: cfg.connect_timeout,
+                after: open_limit,
             })),
         },
     };

@@ -321,6 +321,12 @@ impl ReceiverSource for KiwiSdrSource {
         &self.info
     }
 
+    /// `open` is bounded by this source's connect timeout plus its handshake timeout (15 s by
+    /// default, longer than the engine's 10 s connect timeout): the engine lets them fire.
+    fn self_timed_open(&self) -> Option<Duration> {
+        Some(self.cfg.connect_timeout.saturating_add(self.cfg.handshake_timeout))
+    }
+
     async fn health(&self) -> Result<ReceiverHealth> {
         let url = format!("http://{}:{}/status", self.cfg.host, self.cfg.port);
         let client = reqwest::Client::builder()

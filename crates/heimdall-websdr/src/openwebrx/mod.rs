@@ -199,6 +199,13 @@ impl ReceiverSource for OpenWebRxSource {
     async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
         client::open(self.cfg.clone(), req, cancel).await
     }
+
+    /// `open` first waits for this host's politeness slot (up to an interval per connection
+    /// queued to the host), then is bounded by its own connect and handshake timeouts: the
+    /// engine's connect timeout must not run during the wait.
+    fn self_timed_open(&self) -> Option<std::time::Duration> {
+        Some(self.cfg.connect_timeout.saturating_add(self.cfg.handshake_timeout))
+    }
 }
 
 /// Mean power (dB, in the frame's unit) of the FFT bins covering `[target + low, target + high]`,
