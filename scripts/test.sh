@@ -4,8 +4,9 @@
 #   - starts SeaweedFS (S3 on 127.0.0.1:8333) with test credentials, and stops it at exit,
 #   - uses the PostgreSQL on 127.0.0.1:5432 (or $DATABASE_URL),
 #   - starts private TimescaleDB servers (scripts/timescaledb.sh; Community and Apache license),
-#   - runs `cargo test` for the whole workspace, then the end-to-end check of the main job, then
-#     the heimdall-tsdb tests and a database end-to-end check on TimescaleDB in both license modes.
+#   - runs `cargo test` for the whole workspace, the hostile-input probes (scripts/hostile_e2e.sh),
+#     then the end-to-end check of the main job, then the heimdall-tsdb tests and a database
+#     end-to-end check on TimescaleDB in both license modes.
 # Under CI=true every PostgreSQL and S3 test must run: a missing service is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,8 @@ echo "== cargo test (workspace, all targets)"
 cargo test --workspace --all-targets
 echo "== doc tests"
 cargo test --workspace --doc
+echo "== hostile input: the issue's probes against the example programs (typed errors, no panic, no secret)"
+scripts/hostile_e2e.sh
 echo "== end-to-end: acquire on SeaweedFS + PostgreSQL, read back with query, numpy and sigmf_validate"
 scripts/e2e.sh
 echo "== end-to-end: heimdall-server on SeaweedFS + PostgreSQL"
