@@ -1,8 +1,9 @@
 //! Bulk ingest through PostgreSQL's binary `COPY ... FROM STDIN`.
 //!
-//! A large batch (reindex, bulk import) is streamed in binary COPY format into a temporary
-//! staging table, then moved with one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, so the
-//! idempotency key still decides and the duplicate count stays exact, all in one transaction.
+//! A large batch (reindex, bulk import) is streamed in binary COPY format straight into
+//! `measurements`; if a row is already stored, into a temporary staging table instead, then moved
+//! with one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, so the idempotency key still decides
+//! and the duplicate count stays exact, all in one transaction.
 //!
 //! diesel-async has no COPY support (diesel's `copy_from` is for the synchronous `PgConnection`),
 //! so this path talks to the server with tokio-postgres, the driver under diesel-async, on a
@@ -132,13 +133,41 @@ impl ToSql for Jsonb<'_> {
     to_sql_checked!();
 }
 
-/// Writes `rows` through COPY and the staging table in one transaction on `client`; returns
-/// how many rows were inserted (the rest were duplicates).
+/// Writes `rows` in one transaction on `client`; returns how many were inserted (the rest were
+/// duplicates). First straight into `measurements` (new rows, the common case of a bulk import,
+/// cost no more than psql's COPY); when a row is already stored, that COPY fails with
+/// unique_violation and the batch goes through the staging table, which counts the duplicates.
 pub(crate) async fn copy_rows(client: &mut tokio_postgres::Client, rows: &[NewMeasurement]) -> Result<u64, CopyError> {
     let tx = client.transaction().await?;
+    tx.batch_execute("SAVEPOINT heimdall_copy").await?;
+    match write(&tx, "measurements", rows).await {
+        Ok(n) => {
+            tx.commit().await?;
+            return Ok(n);
+        }
+        Err(CopyError::Pg(e)) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT heimdall_copy").await?;
+        }
+        Err(e) => return Err(e),
+    }
     tx.batch_execute(STAGE).await?;
+    write(&tx, "heimdall_stage", rows).await?;
+    let inserted = tx
+        .execute(
+            &format!(
+                "INSERT INTO measurements ({COLUMNS}) SELECT {COLUMNS} FROM heimdall_stage ON CONFLICT DO NOTHING"
+            ),
+            &[],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+/// Streams `rows` into `table` with binary COPY; returns the rows copied.
+async fn write(tx: &tokio_postgres::Transaction<'_>, table: &str, rows: &[NewMeasurement]) -> Result<u64, CopyError> {
     let sink = tx
-        .copy_in(&format!("COPY heimdall_stage ({COLUMNS}) FROM STDIN (FORMAT binary)"))
+        .copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN (FORMAT binary)"))
         .await?;
     let writer = BinaryCopyInWriter::new(sink, &TYPES);
     let mut writer = std::pin::pin!(writer);
@@ -177,15 +206,5 @@ pub(crate) async fn copy_rows(client: &mut tokio_postgres::Client, rows: &[NewMe
         ];
         writer.as_mut().write(&values).await?;
     }
-    writer.finish().await?;
-    let inserted = tx
-        .execute(
-            &format!(
-                "INSERT INTO measurements ({COLUMNS}) SELECT {COLUMNS} FROM heimdall_stage ON CONFLICT DO NOTHING"
-            ),
-            &[],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(inserted)
+    Ok(writer.finish().await?)
 }
