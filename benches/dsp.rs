@@ -1,7 +1,11 @@
 //! DSP core benchmarks, throughput in samples: Welch alone, the full metrics pipeline
-//! (`Analyzer` push + finish) and the sample conversions, 2^14 to 2^22 samples.
+//! (`Analyzer` push + finish) and the sample conversions, 2^14 to 2^22 samples, and the bound
+//! they are held to: rustfft's 1024-point FFT, counted as the 512 samples one Welch segment
+//! advances (`fft_bound/1024`).
 //!
-//! `cargo bench --bench dsp` (add e.g. `-- analyzer/4194304` to pick one).
+//! `cargo bench --bench dsp -- 'fft_bound|analyzer/4194304'` prints the pipeline next to its
+//! bound; `cargo run --release -p heimdall-core --example dsp_bench` measures the same pair in
+//! alternated runs and prints the ratio with its spread.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -50,6 +54,22 @@ fn bench_welch(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+}
+
+fn bench_fft_bound(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fft_bound");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let fft = rustfft::FftPlanner::<f32>::new().plan_fft_forward(1024);
+    let mut buf = capture(1024);
+    let mut scratch = vec![Complex32::default(); fft.get_inplace_scratch_len()];
+    // One transform per Welch segment, i.e. per 512 new samples.
+    g.throughput(Throughput::Elements(512));
+    g.bench_function("1024", |b| {
+        b.iter(|| fft.process_with_scratch(black_box(buf.as_mut_slice()), scratch.as_mut_slice()))
+    });
     g.finish();
 }
 
@@ -102,6 +122,6 @@ criterion_group! {
     name = benches;
     // No plots: plotters needs system fonts that minimal hosts lack.
     config = Criterion::default().without_plots();
-    targets = bench_welch, bench_analyzer, bench_convert
+    targets = bench_fft_bound, bench_welch, bench_analyzer, bench_convert
 }
 criterion_main!(benches);

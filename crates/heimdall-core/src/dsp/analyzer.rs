@@ -12,14 +12,15 @@ use crate::error::{Error, Result};
 use crate::metrics::SignalMetrics;
 
 use super::estimate::{Estimate, LONG_LAG, SpectrumInputs, estimate};
+use super::sums::{SampleSums, StatSample};
 use super::welch::{
     DEFAULT_SEGMENT_LEN, Framer, Psd, density_scale, two_sided_psd, validate_rate, validate_segment_len,
     window_complex, window_real,
 };
 use super::window::{hann_periodic, overlap_correlation};
 
-/// Segments kept for the cross-products (current + `LONG_LAG` past).
-const RING: usize = LONG_LAG + 1;
+/// Past spectra kept for the cross-products.
+const RING: usize = LONG_LAG;
 
 /// Settings of an [`Analyzer`].
 #[derive(Debug, Clone, PartialEq)]
@@ -151,20 +152,62 @@ enum Mode {
 /// result does not depend on chunking).
 const FLUSH_EVERY: u64 = 32;
 
-/// Per-segment spectral accumulators.
+/// Bins per block of the accumulators and of the stored spectra: each block keeps its rows
+/// side by side (`G` values of one row, then `G` of the next), so a segment's update streams
+/// through three arrays instead of a dozen, and `G` `f32` fill one 512-bit register.
+const G: usize = 16;
+/// Accumulator rows: `|X|^2`, then re and im of the lag-1 and of the long-lag cross-products
+/// `X_m conj(X_{m-L})`.
+const ROWS: usize = 5;
+
+/// A push longer than this many samples is validated and framed a piece of this size at a
+/// time (see [`push_all`]).
+const PIECE: usize = 1 << 16;
+
+/// Blocks of `G` bins covering `bins`.
+fn blocks(bins: usize) -> usize {
+    bins.div_ceil(G)
+}
+
+/// Everything the spectra accumulate: a checkpoint is a copy of it.
+#[derive(Clone)]
+struct SpectraState {
+    frames: u64,
+    /// The last `RING` spectra, newest first, by blocks of `G` re parts then `G` im parts.
+    ring: [Box<[f32]>; RING],
+    /// By blocks of `ROWS` rows of `G`: the segments since the last flush, in `f32`.
+    acc32: Box<[f32]>,
+    /// Same layout: the flushed totals.
+    acc64: Box<[f64]>,
+}
+
+impl SpectraState {
+    fn new(n: usize) -> Self {
+        let nb = blocks(n);
+        SpectraState {
+            frames: 0,
+            ring: std::array::from_fn(|_| vec![0.0; 2 * G * nb].into_boxed_slice()),
+            acc32: vec![0.0; ROWS * G * nb].into_boxed_slice(),
+            acc64: vec![0.0; ROWS * G * nb].into_boxed_slice(),
+        }
+    }
+
+    fn copy_from(&mut self, other: &SpectraState) {
+        self.frames = other.frames;
+        for (a, b) in self.ring.iter_mut().zip(&other.ring) {
+            a.copy_from_slice(b);
+        }
+        self.acc32.copy_from_slice(&other.acc32);
+        self.acc64.copy_from_slice(&other.acc64);
+    }
+}
+
+/// Per-segment spectral accumulators, with a checkpoint to undo a rejected push.
 struct Spectra {
     /// Bins per segment (n for IQ, n/2+1 for audio).
     bins: usize,
-    /// Stride of a ring slot (n).
-    stride: usize,
-    ring: Box<[Complex32]>,
-    frames: u64,
-    power: Box<[f64]>,
-    lag1: Box<[Complex64]>,
-    lag_long: Box<[Complex64]>,
-    power32: Box<[f32]>,
-    lag1_32: Box<[Complex32]>,
-    lag_long32: Box<[Complex32]>,
+    live: SpectraState,
+    saved: SpectraState,
 }
 
 /// Accumulated spectra in `f64`.
@@ -178,338 +221,335 @@ impl Spectra {
     fn new(n: usize) -> Self {
         Spectra {
             bins: n,
-            stride: n,
-            ring: vec![Complex32::default(); RING * n].into_boxed_slice(),
-            frames: 0,
-            power: vec![0.0; n].into_boxed_slice(),
-            lag1: vec![Complex64::default(); n].into_boxed_slice(),
-            lag_long: vec![Complex64::default(); n].into_boxed_slice(),
-            power32: vec![0.0; n].into_boxed_slice(),
-            lag1_32: vec![Complex32::default(); n].into_boxed_slice(),
-            lag_long32: vec![Complex32::default(); n].into_boxed_slice(),
+            live: SpectraState::new(n),
+            saved: SpectraState::new(n),
         }
     }
 
     fn clear(&mut self, bins: usize) {
         self.bins = bins;
-        self.frames = 0;
-        self.power.fill(0.0);
-        self.lag1.fill(Complex64::default());
-        self.lag_long.fill(Complex64::default());
-        self.power32.fill(0.0);
-        self.lag1_32.fill(Complex32::default());
-        self.lag_long32.fill(Complex32::default());
+        self.live.frames = 0;
+        self.live.acc32.fill(0.0);
+        self.live.acc64.fill(0.0);
     }
 
-    fn slot(&self, frame: u64) -> usize {
-        (frame % RING as u64) as usize * self.stride
+    fn frames(&self) -> u64 {
+        self.live.frames
     }
 
-    /// Accumulates the spectrum just written into the current slot.
-    fn commit(&mut self) {
-        let m = self.frames;
-        let b = self.bins;
-        let (s_cur, s_prev, s_old) = (
-            self.slot(m),
-            self.slot(m.wrapping_sub(1)),
-            self.slot(m.wrapping_sub(LONG_LAG as u64)),
-        );
-        let cur = &self.ring[s_cur..][..b];
-        let power = &mut self.power32[..b];
-        if m >= LONG_LAG as u64 {
-            let prev = &self.ring[s_prev..][..b];
-            let old = &self.ring[s_old..][..b];
-            let (l1, ll) = (&mut self.lag1_32[..b], &mut self.lag_long32[..b]);
-            for (((((c, p), o), pw), a1), al) in cur.iter().zip(prev).zip(old).zip(power).zip(l1).zip(ll) {
-                *pw += c.re * c.re + c.im * c.im;
-                a1.re += c.re * p.re + c.im * p.im;
-                a1.im += c.im * p.re - c.re * p.im;
-                al.re += c.re * o.re + c.im * o.im;
-                al.im += c.im * o.re - c.re * o.im;
-            }
-        } else if m >= 1 {
-            let prev = &self.ring[s_prev..][..b];
-            for (((c, p), pw), a1) in cur.iter().zip(prev).zip(power).zip(&mut self.lag1_32[..b]) {
-                *pw += c.re * c.re + c.im * c.im;
-                a1.re += c.re * p.re + c.im * p.im;
-                a1.im += c.im * p.re - c.re * p.im;
-            }
-        } else {
-            for (c, pw) in cur.iter().zip(power) {
-                *pw += c.re * c.re + c.im * c.im;
+    fn checkpoint(&mut self) {
+        self.saved.copy_from(&self.live);
+    }
+
+    fn rollback(&mut self) {
+        self.live.copy_from(&self.saved);
+    }
+
+    /// Accumulates the spectrum `x` of the next segment (`x` holds whole blocks: the bins
+    /// past `bins` only feed accumulator lanes that are never read): its power and its
+    /// cross-products with the previous and the `LONG_LAG`-th previous spectrum, which it then
+    /// replaces in the ring (in the same pass: no cold line is written). Every bin is computed
+    /// with exactly the operations of the scalar definition (no fused multiply-add), so any
+    /// SIMD width gives the same bits.
+    #[inline(always)]
+    fn commit(&mut self, x: &[Complex32]) {
+        let nb = blocks(self.bins);
+        let st = &mut self.live;
+        let m = st.frames;
+        let [prev, .., oldest] = &mut st.ring;
+        let blocks = x
+            .chunks_exact(G)
+            .zip(oldest.chunks_exact_mut(2 * G))
+            .zip(prev.chunks_exact(2 * G))
+            .zip(st.acc32.chunks_exact_mut(ROWS * G))
+            .take(nb);
+        for (((x, c), p), a) in blocks {
+            let (Ok(x), Ok(c), Ok(p), Ok(a)) = (
+                <&[Complex32; G]>::try_from(x),
+                <&mut [f32; 2 * G]>::try_from(c),
+                <&[f32; 2 * G]>::try_from(p),
+                <&mut [f32; ROWS * G]>::try_from(a),
+            ) else {
+                continue;
+            };
+            if m >= LONG_LAG as u64 {
+                for l in 0..G {
+                    let (re, im) = (x[l].re, x[l].im);
+                    let (p_re, p_im) = (p[l], p[G + l]);
+                    let (o_re, o_im) = (c[l], c[G + l]);
+                    c[l] = re;
+                    c[G + l] = im;
+                    a[l] += re * re + im * im;
+                    a[G + l] += re * p_re + im * p_im;
+                    a[2 * G + l] += im * p_re - re * p_im;
+                    a[3 * G + l] += re * o_re + im * o_im;
+                    a[4 * G + l] += im * o_re - re * o_im;
+                }
+            } else if m >= 1 {
+                for l in 0..G {
+                    let (re, im) = (x[l].re, x[l].im);
+                    let (p_re, p_im) = (p[l], p[G + l]);
+                    c[l] = re;
+                    c[G + l] = im;
+                    a[l] += re * re + im * im;
+                    a[G + l] += re * p_re + im * p_im;
+                    a[2 * G + l] += im * p_re - re * p_im;
+                }
+            } else {
+                for l in 0..G {
+                    let (re, im) = (x[l].re, x[l].im);
+                    c[l] = re;
+                    c[G + l] = im;
+                    a[l] += re * re + im * im;
+                }
             }
         }
-        self.frames += 1;
-        if self.frames.is_multiple_of(FLUSH_EVERY) {
-            self.flush();
+        // The spectrum just written (in the oldest slot) becomes the newest.
+        st.ring.rotate_right(1);
+        st.frames += 1;
+        if st.frames.is_multiple_of(FLUSH_EVERY) {
+            for (a, p) in st.acc64.iter_mut().zip(st.acc32.iter_mut()) {
+                *a += f64::from(std::mem::take(p));
+            }
         }
     }
 
-    fn flush(&mut self) {
-        for (a, p) in self.power.iter_mut().zip(self.power32.iter_mut()) {
-            *a += f64::from(std::mem::take(p));
+    /// Whether the next two spectra can go through [`Spectra::commit2`]: both have their
+    /// long-lag partner, and no flush falls between them.
+    fn pairable(&self) -> bool {
+        let m = self.live.frames;
+        m >= LONG_LAG as u64 && !(m + 1).is_multiple_of(FLUSH_EVERY)
+    }
+
+    /// [`Spectra::commit`] of `x1` then `x2` in one pass over the accumulators (the same
+    /// operations in the same order: the same bits), which loads and stores them once for two
+    /// segments and takes `x1` as the previous spectrum of `x2` without reading it back.
+    /// Only when [`Spectra::pairable`].
+    #[inline(always)]
+    fn commit2(&mut self, x1: &[Complex32], x2: &[Complex32]) {
+        let nb = blocks(self.bins);
+        let st = &mut self.live;
+        let [prev, .., older, oldest] = &mut st.ring;
+        let blocks = x1
+            .chunks_exact(G)
+            .zip(x2.chunks_exact(G))
+            .zip(oldest.chunks_exact_mut(2 * G).zip(older.chunks_exact_mut(2 * G)))
+            .zip(prev.chunks_exact(2 * G))
+            .zip(st.acc32.chunks_exact_mut(ROWS * G))
+            .take(nb);
+        for ((((x1, x2), (c1, c2)), p), a) in blocks {
+            let (Ok(x1), Ok(x2), Ok(c1), Ok(c2), Ok(p), Ok(a)) = (
+                <&[Complex32; G]>::try_from(x1),
+                <&[Complex32; G]>::try_from(x2),
+                <&mut [f32; 2 * G]>::try_from(c1),
+                <&mut [f32; 2 * G]>::try_from(c2),
+                <&[f32; 2 * G]>::try_from(p),
+                <&mut [f32; ROWS * G]>::try_from(a),
+            ) else {
+                continue;
+            };
+            for l in 0..G {
+                let (r1, i1) = (x1[l].re, x1[l].im);
+                let (r2, i2) = (x2[l].re, x2[l].im);
+                let (p_re, p_im) = (p[l], p[G + l]);
+                let (o1_re, o1_im) = (c1[l], c1[G + l]);
+                let (o2_re, o2_im) = (c2[l], c2[G + l]);
+                c1[l] = r1;
+                c1[G + l] = i1;
+                c2[l] = r2;
+                c2[G + l] = i2;
+                a[l] = a[l] + (r1 * r1 + i1 * i1) + (r2 * r2 + i2 * i2);
+                a[G + l] = a[G + l] + (r1 * p_re + i1 * p_im) + (r2 * r1 + i2 * i1);
+                a[2 * G + l] = a[2 * G + l] + (i1 * p_re - r1 * p_im) + (i2 * r1 - r2 * i1);
+                a[3 * G + l] = a[3 * G + l] + (r1 * o1_re + i1 * o1_im) + (r2 * o2_re + i2 * o2_im);
+                a[4 * G + l] = a[4 * G + l] + (i1 * o1_re - r1 * o1_im) + (i2 * o2_re - r2 * o2_im);
+            }
         }
-        for (a, p) in self.lag1.iter_mut().zip(self.lag1_32.iter_mut()) {
-            let p = std::mem::take(p);
-            *a += Complex64::new(f64::from(p.re), f64::from(p.im));
-        }
-        for (a, p) in self.lag_long.iter_mut().zip(self.lag_long32.iter_mut()) {
-            let p = std::mem::take(p);
-            *a += Complex64::new(f64::from(p.re), f64::from(p.im));
+        // x1 went to the oldest slot, x2 to the one before: they become the two newest.
+        st.ring.rotate_right(2);
+        st.frames += 2;
+        if st.frames.is_multiple_of(FLUSH_EVERY) {
+            for (a, p) in st.acc64.iter_mut().zip(st.acc32.iter_mut()) {
+                *a += f64::from(std::mem::take(p));
+            }
         }
     }
 
     /// The `f64` totals including the segments not flushed yet (computed, not consumed).
     fn totals(&self) -> SpectraTotals {
+        let total = |row: usize, k: usize| {
+            let i = (k / G * ROWS + row) * G + k % G;
+            self.live.acc64[i] + f64::from(self.live.acc32[i])
+        };
         let b = self.bins;
-        let widen = |c: &Complex32| Complex64::new(f64::from(c.re), f64::from(c.im));
         SpectraTotals {
-            power: self.power[..b]
-                .iter()
-                .zip(&self.power32[..b])
-                .map(|(a, p)| a + f64::from(*p))
-                .collect(),
-            lag1: self.lag1[..b]
-                .iter()
-                .zip(&self.lag1_32[..b])
-                .map(|(a, p)| a + widen(p))
-                .collect(),
-            lag_long: self.lag_long[..b]
-                .iter()
-                .zip(&self.lag_long32[..b])
-                .map(|(a, p)| a + widen(p))
-                .collect(),
+            power: (0..b).map(|k| total(0, k)).collect(),
+            lag1: (0..b).map(|k| Complex64::new(total(1, k), total(2, k))).collect(),
+            lag_long: (0..b).map(|k| Complex64::new(total(3, k), total(4, k))).collect(),
         }
     }
 }
 
-/// Per-sample statistics.
-#[derive(Debug, Clone, Copy, Default)]
-struct SampleStats {
-    samples: u64,
-    power: f64,
-    sum: Complex64,
-    clipped: u64,
+/// How one mode turns a segment (`head ++ tail`) into its spectrum (the first bins of `out`).
+trait Segmenter<T> {
+    fn transform(&mut self, head: &[T], tail: &[T], out: &mut [Complex32]) -> Result<()>;
 }
 
-impl SampleStats {
-    fn add_block(&mut self, b: BlockSums, len: usize) {
-        self.samples += len as u64;
-        self.power += f64::from(b.power);
-        self.sum += Complex64::new(f64::from(b.sum_re), f64::from(b.sum_im));
-        self.clipped += u64::from(b.clipped);
-    }
+struct ComplexSegmenter<'a> {
+    window: &'a [f32],
+    fft: &'a dyn Fft<f32>,
+    windowed: &'a mut [Complex32],
+    scratch: &'a mut [Complex32],
 }
 
-/// Per-sample statistics are summed in `f32` over blocks of this many samples aligned to the
-/// sample index in the capture, then in `f64`: the result does not depend on chunking.
-const STAT_BLOCK: usize = 4096;
-const LANES: usize = 8;
-
-#[derive(Debug, Clone, Copy, Default)]
-struct BlockSums {
-    power: f32,
-    sum_re: f32,
-    sum_im: f32,
-    clipped: u32,
-}
-
-impl BlockSums {
-    fn is_finite(&self) -> bool {
-        self.power.is_finite() && self.sum_re.is_finite() && self.sum_im.is_finite()
-    }
-}
-
-/// A sample type the analyser takes.
-trait StatSample: Copy {
-    /// Sums of one block, in a fixed lane order.
-    fn block_sums(block: &[Self], clip: f32) -> BlockSums;
-    /// Why the sample cannot be analysed, if it cannot.
-    fn defect(self) -> Option<String>;
-}
-
-impl StatSample for Complex32 {
-    #[inline]
-    fn block_sums(block: &[Self], clip: f32) -> BlockSums {
-        let f: &[f32] = bytemuck::cast_slice(block);
-        let mut p = [0f32; 2 * LANES];
-        let mut s = [0f32; 2 * LANES];
-        let mut c = [0u32; LANES];
-        let chunks = f.chunks_exact(2 * LANES);
-        let rem = chunks.remainder();
-        for ch in chunks {
-            if let Ok(ch) = <&[f32; 2 * LANES]>::try_from(ch) {
-                for l in 0..2 * LANES {
-                    p[l] += ch[l] * ch[l];
-                    s[l] += ch[l];
-                }
-                for j in 0..LANES {
-                    c[j] += u32::from(ch[2 * j].abs().max(ch[2 * j + 1].abs()) >= clip);
-                }
-            }
-        }
-        for (j, pair) in rem.chunks_exact(2).enumerate() {
-            let (re, im) = (pair[0], pair[1]);
-            p[2 * j] += re * re;
-            p[2 * j + 1] += im * im;
-            s[2 * j] += re;
-            s[2 * j + 1] += im;
-            c[j] += u32::from(re.abs().max(im.abs()) >= clip);
-        }
-        BlockSums {
-            power: p.iter().sum(),
-            sum_re: s.iter().step_by(2).sum(),
-            sum_im: s.iter().skip(1).step_by(2).sum(),
-            clipped: c.iter().sum(),
-        }
-    }
-    fn defect(self) -> Option<String> {
-        if !(self.re.is_finite() && self.im.is_finite()) {
-            Some(format!("is not finite ({self})"))
-        } else if !(self.re * self.re + self.im * self.im).is_finite() {
-            Some(format!("({self}) is too large: |x|^2 overflows f32"))
-        } else {
-            None
-        }
-    }
-}
-
-impl StatSample for f32 {
-    #[inline]
-    fn block_sums(block: &[Self], clip: f32) -> BlockSums {
-        let mut p = [0f32; 2 * LANES];
-        let mut s = [0f32; 2 * LANES];
-        let mut c = [0u32; 2 * LANES];
-        let chunks = block.chunks_exact(2 * LANES);
-        let rem = chunks.remainder();
-        for ch in chunks {
-            if let Ok(ch) = <&[f32; 2 * LANES]>::try_from(ch) {
-                for l in 0..2 * LANES {
-                    p[l] += ch[l] * ch[l];
-                    s[l] += ch[l];
-                    c[l] += u32::from(ch[l].abs() >= clip);
-                }
-            }
-        }
-        for (l, &v) in rem.iter().enumerate() {
-            p[l] += v * v;
-            s[l] += v;
-            c[l] += u32::from(v.abs() >= clip);
-        }
-        BlockSums {
-            power: p.iter().sum(),
-            sum_re: s.iter().sum(),
-            sum_im: 0.0,
-            clipped: c.iter().sum(),
-        }
-    }
-    fn defect(self) -> Option<String> {
-        if !self.is_finite() {
-            Some(format!("is not finite ({self})"))
-        } else if !(self * self).is_finite() {
-            Some(format!("({self}) is too large: x^2 overflows f32"))
-        } else {
-            None
-        }
-    }
-}
-
-fn first_defect<T: StatSample>(x: &[T], first_index: u64) -> Error {
-    for (k, v) in x.iter().enumerate() {
-        if let Some(why) = v.defect() {
-            return Error::invalid("samples", format!("sample {} {why}", first_index + k as u64));
-        }
-    }
-    Error::invalid(
-        "samples",
-        format!(
-            "samples {first_index}..{} are too large: their power overflows f32",
-            first_index + x.len() as u64
-        ),
-    )
-}
-
-/// Block-aligned per-sample statistics with the unfinished block carried across pushes.
-#[derive(Debug, Clone)]
-struct StatAccumulator<T> {
-    clip: f32,
-    carry: Vec<T>,
-    total: SampleStats,
-}
-
-impl<T: StatSample> StatAccumulator<T> {
-    fn new(clip: f32) -> Self {
-        StatAccumulator {
-            clip,
-            carry: Vec::with_capacity(STAT_BLOCK),
-            total: SampleStats::default(),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.carry.clear();
-        self.total = SampleStats::default();
-    }
-
-    /// Adds `x`; on a non-finite or overflowing sample nothing is added and the error names
-    /// it by its index in the capture (`first_index` is the index of `x[0]`).
-    fn push(&mut self, x: &[T], first_index: u64) -> Result<()> {
-        let clip = self.clip;
-        let old = self.carry.len();
-        let mut add = SampleStats::default();
-        let mut rest = x;
-        let mut carry_done = false;
-        if old > 0 {
-            let take = (STAT_BLOCK - old).min(x.len());
-            let (prefix, r) = x.split_at(take);
-            if !T::block_sums(prefix, clip).is_finite() {
-                return Err(first_defect(prefix, first_index));
-            }
-            self.carry.extend_from_slice(prefix);
-            if self.carry.len() < STAT_BLOCK {
-                return Ok(());
-            }
-            let b = T::block_sums(&self.carry, clip);
-            // Keep the old carry until the whole push is known to be valid.
-            self.carry.truncate(old);
-            if !b.is_finite() {
-                return Err(first_defect(prefix, first_index));
-            }
-            add.add_block(b, STAT_BLOCK);
-            carry_done = true;
-            rest = r;
-        }
-        let at = (x.len() - rest.len()) as u64;
-        let full = rest.len() / STAT_BLOCK * STAT_BLOCK;
-        for (bi, block) in rest[..full].chunks_exact(STAT_BLOCK).enumerate() {
-            let b = T::block_sums(block, clip);
-            if !b.is_finite() {
-                return Err(first_defect(block, first_index + at + (bi * STAT_BLOCK) as u64));
-            }
-            add.add_block(b, STAT_BLOCK);
-        }
-        let tail = &rest[full..];
-        if !T::block_sums(tail, clip).is_finite() {
-            return Err(first_defect(tail, first_index + at + full as u64));
-        }
-        if carry_done {
-            self.carry.clear();
-        }
-        self.carry.extend_from_slice(tail);
-        self.total.samples += add.samples;
-        self.total.power += add.power;
-        self.total.sum += add.sum;
-        self.total.clipped += add.clipped;
+impl Segmenter<Complex32> for ComplexSegmenter<'_> {
+    #[inline(always)]
+    fn transform(&mut self, head: &[Complex32], tail: &[Complex32], out: &mut [Complex32]) -> Result<()> {
+        window_complex(head, tail, self.window, self.windowed);
+        let n = self.windowed.len();
+        self.fft
+            .process_outofplace_with_scratch(self.windowed, &mut out[..n], self.scratch);
         Ok(())
     }
+}
 
-    /// Totals including the unfinished block (computed, not consumed).
-    fn totals(&self) -> SampleStats {
-        let mut t = self.total;
-        if !self.carry.is_empty() {
-            t.add_block(T::block_sums(&self.carry, self.clip), self.carry.len());
+struct RealSegmenter<'a> {
+    window: &'a [f32],
+    rfft: &'a dyn RealToComplex<f32>,
+    real_buf: &'a mut [f32],
+    scratch: &'a mut [Complex32],
+}
+
+impl Segmenter<f32> for RealSegmenter<'_> {
+    #[inline(always)]
+    fn transform(&mut self, head: &[f32], tail: &[f32], out: &mut [Complex32]) -> Result<()> {
+        window_real(head, tail, self.window, self.real_buf);
+        let bins = self.real_buf.len() / 2 + 1;
+        self.rfft
+            .process_with_scratch(self.real_buf, &mut out[..bins], self.scratch)
+            // Only a length mismatch can fail, which the constructor rules out.
+            .map_err(|e| Error::invalid("samples", format!("real FFT failed: {e}")))
+    }
+}
+
+/// Adds `x` to the statistics and the spectra, all or nothing: a rejected push leaves both as
+/// they were.
+///
+/// The samples are validated (and their statistics summed) before any segment uses them, in
+/// one streaming pass over at most `PIECE` samples (512 KiB of IQ), which the hardware
+/// prefetchers follow at full memory bandwidth; the segments then window them from the
+/// second-level cache. So each sample comes from memory once. A push longer than `PIECE`
+/// goes a piece at a time, after a checkpoint of the spectra that a defect in a later piece
+/// rolls back to.
+#[inline(always)]
+fn push_all<T: StatSample>(
+    stats: &mut SampleSums<T>,
+    framer: &mut Framer<T>,
+    spectra: &mut Spectra,
+    seg: &mut impl Segmenter<T>,
+    work: &mut [Complex32],
+    x: &[T],
+) -> Result<()> {
+    let in_pieces = x.len() > PIECE;
+    stats.checkpoint();
+    if in_pieces {
+        spectra.checkpoint();
+    }
+    let mut ahead = Validated {
+        upto: 0,
+        piece: if in_pieces { PIECE } else { x.len() },
+    };
+    let (w1, w2) = work.split_at_mut(work.len() / 2);
+    let hop = framer.hop();
+    let mut s = 0;
+    let result = loop {
+        let Some((head, tail, end)) = framer.segment(x, s) else {
+            break ahead.cover(stats, x, x.len());
+        };
+        if let Err(e) = ahead.cover(stats, x, end) {
+            break Err(e);
         }
-        t
+        if let Err(e) = seg.transform(head, tail, w1) {
+            break Err(e);
+        }
+        let next = if spectra.pairable() {
+            framer.segment(x, s + hop)
+        } else {
+            None
+        };
+        if let Some((head, tail, end)) = next {
+            if let Err(e) = ahead.cover(stats, x, end) {
+                break Err(e);
+            }
+            if let Err(e) = seg.transform(head, tail, w2) {
+                break Err(e);
+            }
+            spectra.commit2(w1, w2);
+            s += 2 * hop;
+        } else {
+            spectra.commit(w1);
+            s += hop;
+        }
+    };
+    match result {
+        Ok(()) => {
+            framer.consume(x, s);
+            Ok(())
+        }
+        Err(e) => {
+            stats.rollback();
+            if in_pieces {
+                spectra.rollback();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// How far a push has been validated.
+struct Validated {
+    /// `x[..upto]` is validated and summed.
+    upto: usize,
+    /// Samples validated at a time.
+    piece: usize,
+}
+
+impl Validated {
+    /// Validates (and sums) `x` up to at least `end`, a piece at a time.
+    #[inline(always)]
+    fn cover<T: StatSample>(&mut self, stats: &mut SampleSums<T>, x: &[T], end: usize) -> Result<()> {
+        if end > self.upto {
+            let to = (self.upto + self.piece).max(end).min(x.len());
+            stats.add(&x[self.upto..to])?;
+            self.upto = to;
+        }
+        Ok(())
+    }
+}
+
+/// Pushes with the widest SIMD instructions the machine has (chosen once, in `Analyzer::new`).
+struct Push<'a, T, S> {
+    stats: &'a mut SampleSums<T>,
+    framer: &'a mut Framer<T>,
+    spectra: &'a mut Spectra,
+    seg: S,
+    work: &'a mut [Complex32],
+    x: &'a [T],
+}
+
+impl<T: StatSample, S: Segmenter<T>> pulp::WithSimd for Push<'_, T, S> {
+    type Output = Result<()>;
+    #[inline(always)]
+    fn with_simd<V: pulp::Simd>(self, _simd: V) -> Result<()> {
+        let Push {
+            stats,
+            framer,
+            spectra,
+            mut seg,
+            work,
+            x,
+        } = self;
+        push_all(stats, framer, spectra, &mut seg, work, x)
     }
 }
 
@@ -550,14 +590,20 @@ pub struct Analyzer {
     rho: Vec<f64>,
     fft: Arc<dyn Fft<f32>>,
     rfft: Arc<dyn RealToComplex<f32>>,
+    /// The instruction set the pushes run with, detected once.
+    arch: pulp::Arch,
+    /// The windowed segment (IQ).
+    windowed: Box<[Complex32]>,
+    /// The two spectra being computed.
+    work: Box<[Complex32]>,
     scratch: Box<[Complex32]>,
     real_buf: Box<[f32]>,
     framer_c: Framer<Complex32>,
     framer_r: Framer<f32>,
     mode: Option<Mode>,
     spectra: Spectra,
-    stats_c: StatAccumulator<Complex32>,
-    stats_r: StatAccumulator<f32>,
+    stats_c: SampleSums<Complex32>,
+    stats_r: SampleSums<f32>,
 }
 
 impl std::fmt::Debug for Analyzer {
@@ -565,7 +611,8 @@ impl std::fmt::Debug for Analyzer {
         f.debug_struct("Analyzer")
             .field("cfg", &self.cfg)
             .field("mode", &self.mode)
-            .field("segments", &self.spectra.frames)
+            .field("segments", &self.spectra.frames())
+            .field("arch", &self.arch)
             .field("samples", &self.samples())
             .finish()
     }
@@ -585,7 +632,7 @@ impl Analyzer {
             .collect();
         let fft = FftPlanner::<f32>::new().plan_fft_forward(n);
         let rfft = RealFftPlanner::<f32>::new().plan_fft_forward(n);
-        let scratch_len = fft.get_inplace_scratch_len().max(rfft.get_scratch_len());
+        let scratch_len = fft.get_outofplace_scratch_len().max(rfft.get_scratch_len());
         Ok(Analyzer {
             n,
             hop,
@@ -593,14 +640,19 @@ impl Analyzer {
             rho,
             fft,
             rfft,
+            arch: pulp::Arch::new(),
+            windowed: vec![Complex32::default(); n].into_boxed_slice(),
+            // Two spectra of whole blocks of `G` bins for `Spectra::commit2`; the FFTs write
+            // the first n (or n/2+1) bins of each.
+            work: vec![Complex32::default(); 2 * blocks(n) * G].into_boxed_slice(),
             scratch: vec![Complex32::default(); scratch_len].into_boxed_slice(),
             real_buf: vec![0.0; n].into_boxed_slice(),
             framer_c: Framer::new(n, hop),
             framer_r: Framer::new(n, hop),
             mode: None,
             spectra: Spectra::new(n),
-            stats_c: StatAccumulator::new(cfg.clip_level),
-            stats_r: StatAccumulator::new(cfg.clip_level),
+            stats_c: SampleSums::new(cfg.clip_level),
+            stats_r: SampleSums::new(cfg.clip_level),
             cfg,
         })
     }
@@ -612,25 +664,12 @@ impl Analyzer {
 
     /// Samples pushed since construction or the last [`Analyzer::reset`].
     pub fn samples(&self) -> u64 {
-        self.stats_c.total.samples
-            + self.stats_c.carry.len() as u64
-            + self.stats_r.total.samples
-            + self.stats_r.carry.len() as u64
+        self.stats_c.samples() + self.stats_r.samples()
     }
 
     /// Welch segments completed so far.
     pub fn segments(&self) -> u64 {
-        self.spectra.frames
-    }
-
-    fn check_mode(&self, mode: Mode) -> Result<()> {
-        match self.mode {
-            Some(m) if m != mode => Err(Error::invalid(
-                "samples",
-                format!("cannot mix {mode:?} samples into a {m:?} analysis; call reset() first"),
-            )),
-            _ => Ok(()),
-        }
+        self.spectra.frames()
     }
 
     fn set_mode(&mut self, mode: Mode) -> Result<()> {
@@ -655,59 +694,74 @@ impl Analyzer {
     /// Adds complex IQ samples. A non-finite sample rejects the whole chunk (nothing of it is
     /// used) with an [`Error::InvalidInput`] naming the sample's index in the capture.
     pub fn push_complex(&mut self, x: &[Complex32]) -> Result<()> {
-        self.check_mode(Mode::Complex)?;
-        let first = self.samples();
-        self.stats_c.push(x, first)?;
+        let fresh = self.mode.is_none();
         self.set_mode(Mode::Complex)?;
         let Analyzer {
             window,
             fft,
+            arch,
+            windowed,
+            work,
             scratch,
             framer_c,
             spectra,
+            stats_c,
             ..
         } = self;
-        framer_c.push(x, |head, tail| {
-            let at = spectra.slot(spectra.frames);
-            let buf = &mut spectra.ring[at..at + spectra.stride];
-            window_complex(head, tail, window, buf);
-            fft.process_with_scratch(buf, scratch);
-            spectra.commit();
+        let seg = ComplexSegmenter {
+            window,
+            fft: &**fft,
+            windowed,
+            scratch,
+        };
+        let pushed = arch.dispatch(Push {
+            stats: stats_c,
+            framer: framer_c,
+            spectra,
+            seg,
+            work,
+            x,
         });
-        Ok(())
+        if pushed.is_err() && fresh {
+            self.mode = None;
+        }
+        pushed
     }
 
     /// Adds real (audio) samples. Same rules as [`Analyzer::push_complex`].
     pub fn push_real(&mut self, x: &[f32]) -> Result<()> {
-        self.check_mode(Mode::Real)?;
-        let first = self.samples();
-        self.stats_r.push(x, first)?;
+        let fresh = self.mode.is_none();
         self.set_mode(Mode::Real)?;
         let Analyzer {
             window,
             rfft,
+            arch,
+            work,
             scratch,
             real_buf,
             framer_r,
             spectra,
+            stats_r,
             ..
         } = self;
-        let bins = spectra.bins;
-        let mut failed = None;
-        framer_r.push(x, |head, tail| {
-            let at = spectra.slot(spectra.frames);
-            window_real(head, tail, window, real_buf);
-            let out = &mut spectra.ring[at..at + bins];
-            match rfft.process_with_scratch(real_buf, out, scratch) {
-                Ok(()) => spectra.commit(),
-                Err(e) => failed = Some(e),
-            }
+        let seg = RealSegmenter {
+            window,
+            rfft: &**rfft,
+            real_buf,
+            scratch,
+        };
+        let pushed = arch.dispatch(Push {
+            stats: stats_r,
+            framer: framer_r,
+            spectra,
+            seg,
+            work,
+            x,
         });
-        match failed {
-            // Only a length mismatch can fail, which the constructor rules out.
-            Some(e) => Err(Error::invalid("samples", format!("real FFT failed: {e}"))),
-            None => Ok(()),
+        if pushed.is_err() && fresh {
+            self.mode = None;
         }
+        pushed
     }
 
     /// Adds a [`SampleBlock`] (IQ or audio).
@@ -732,7 +786,7 @@ impl Analyzer {
         let Some(mode) = self.mode.filter(|_| samples > 0) else {
             return Err(Error::invalid("samples", "empty capture: no samples were pushed"));
         };
-        let k = self.spectra.frames;
+        let k = self.spectra.frames();
         if k == 0 {
             return Err(Error::invalid(
                 "samples",
@@ -843,4 +897,109 @@ pub fn analyze_real(cfg: AnalyzerConfig, x: &[f32]) -> Result<Analysis> {
     let mut a = Analyzer::new(cfg)?;
     a.push_real(x)?;
     a.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::Welch;
+
+    /// A tone, noise, a DC offset and a few clipped samples (xorshift: no RNG dependency).
+    fn capture(n: usize) -> Vec<Complex32> {
+        let mut s = 0x2545_F491u32;
+        let mut noise = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32 - 0.5) * 0.1
+        };
+        (0..n)
+            .map(|i| {
+                let ph = 0.0917_f32 * i as f32;
+                let clip = if i % 997 == 0 { 1.0 } else { 0.0 };
+                Complex32::new(0.3 * ph.cos() + noise() + 0.01 + clip, 0.3 * ph.sin() + noise())
+            })
+            .collect()
+    }
+
+    /// Every instruction set this machine has, the portable fallback first.
+    fn arches() -> Vec<pulp::Arch> {
+        let mut v = vec![pulp::Arch::Scalar];
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        {
+            v.extend(pulp::x86::V3::try_new().map(pulp::Arch::V3));
+            v.extend(pulp::x86::V4::try_new().map(pulp::Arch::V4));
+        }
+        v
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        // Long enough for pieces, checkpoints, paired segments and several flushes; odd chunk
+        // sizes so single and paired commits alternate.
+        let x = capture(3 * PIECE + 12_345);
+        let audio: Vec<f32> = x.iter().map(|c| c.re).collect();
+        for (n, chunk) in [(1024, 70_001), (1000, 4_099), (64, PIECE + 1)] {
+            let cfg = AnalyzerConfig::new(48_000.0).with_segment_len(n);
+            let mut want = None;
+            let mut want_real = None;
+            for arch in arches() {
+                let mut a = Analyzer::new(cfg.clone()).unwrap();
+                a.arch = arch;
+                for c in x.chunks(chunk) {
+                    a.push_complex(c).unwrap();
+                }
+                let got = a.finish().unwrap();
+                assert!(got.metrics.clipped_fraction > 0.0);
+                assert_eq!(*want.get_or_insert_with(|| got.clone()), got, "{arch:?}, n {n}");
+                a.reset();
+                for c in audio.chunks(chunk) {
+                    a.push_real(c).unwrap();
+                }
+                let got = a.finish().unwrap();
+                assert_eq!(
+                    *want_real.get_or_insert_with(|| got.clone()),
+                    got,
+                    "{arch:?}, n {n}, audio"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn psd_equals_plain_welch_bit_for_bit() {
+        // `Welch` accumulates |X|^2 with straightforward scalar code: an independent check of
+        // the blocked, paired, SIMD accumulation.
+        let x = capture(2 * PIECE + 777);
+        for n in [1024, 256, 100] {
+            let mut w = Welch::new(2.4e6, n).unwrap();
+            let mut a = Analyzer::new(AnalyzerConfig::new(2.4e6).with_segment_len(n)).unwrap();
+            for c in x.chunks(30_000) {
+                w.push(c);
+                a.push_complex(c).unwrap();
+            }
+            assert_eq!(a.finish().unwrap().psd, w.finish().unwrap(), "n {n}");
+        }
+    }
+
+    #[test]
+    fn a_defect_in_a_later_piece_rolls_everything_back() {
+        let mut x = capture(3 * PIECE);
+        let mut a = Analyzer::new(AnalyzerConfig::new(48_000.0)).unwrap();
+        a.push_complex(&x[..5000]).unwrap();
+        let before = a.finish().unwrap();
+        let at = 2 * PIECE + 10;
+        x[at] = Complex32::new(0.0, f32::NAN);
+        let e = a.push_complex(&x).unwrap_err();
+        assert!(e.to_string().contains(&format!("sample {}", 5000 + at)), "{e}");
+        assert_eq!(a.samples(), 5000);
+        assert_eq!(a.finish().unwrap(), before);
+        // And the analysis goes on as if the bad chunk had never been pushed.
+        x[at] = Complex32::new(0.0, 0.0);
+        a.push_complex(&x).unwrap();
+        let mut b = Analyzer::new(AnalyzerConfig::new(48_000.0)).unwrap();
+        b.push_complex(&x[..5000]).unwrap();
+        b.push_complex(&x).unwrap();
+        assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+    }
 }

@@ -45,6 +45,7 @@ pub mod convert;
 mod estimate;
 mod report;
 mod stats;
+mod sums;
 mod welch;
 mod window;
 

@@ -75,21 +75,30 @@ impl<T: Copy> Framer<T> {
         self.pending.clear();
     }
 
-    /// Calls `seg(head, tail)` for every complete segment, where `head ++ tail` is the segment
-    /// (`head` comes from earlier pushes and is often empty).
-    pub(crate) fn push(&mut self, x: &[T], mut seg: impl FnMut(&[T], &[T])) {
-        let (n, hop) = (self.n, self.hop);
-        let p = self.pending.len();
-        let total = p + x.len();
-        let mut s = 0;
-        while s + n <= total {
-            if s < p {
-                seg(&self.pending[s..], &x[..s + n - p]);
-            } else {
-                seg(&[], &x[s - p..s - p + n]);
-            }
-            s += hop;
+    pub(crate) fn hop(&self) -> usize {
+        self.hop
+    }
+
+    /// The segment starting `s` samples into `pending ++ x`, if `x` completes it: `(head,
+    /// tail, end)` where `head ++ tail` is the segment, `head` comes from earlier pushes (often
+    /// empty) and `tail` is `x[end - tail.len()..end]`.
+    #[inline(always)]
+    pub(crate) fn segment<'a>(&'a self, x: &'a [T], s: usize) -> Option<(&'a [T], &'a [T], usize)> {
+        let (n, p) = (self.n, self.pending.len());
+        if s + n > p + x.len() {
+            return None;
         }
+        let end = s + n - p;
+        Some(if s < p {
+            (&self.pending[s..], &x[..end], end)
+        } else {
+            (&[], &x[end - n..end], end)
+        })
+    }
+
+    /// Keeps what follows the segments taken from `pending ++ x`, the next one starting at `s`.
+    pub(crate) fn consume(&mut self, x: &[T], s: usize) {
+        let p = self.pending.len();
         if s < p {
             self.pending.drain(..s);
             self.pending.extend_from_slice(x);
@@ -98,10 +107,21 @@ impl<T: Copy> Framer<T> {
             self.pending.extend_from_slice(&x[s - p..]);
         }
     }
+
+    /// Calls `seg(head, tail)` for every complete segment, where `head ++ tail` is the segment
+    /// (`head` comes from earlier pushes and is often empty).
+    pub(crate) fn push(&mut self, x: &[T], mut seg: impl FnMut(&[T], &[T])) {
+        let mut s = 0;
+        while let Some((head, tail, _)) = self.segment(x, s) {
+            seg(head, tail);
+            s += self.hop;
+        }
+        self.consume(x, s);
+    }
 }
 
 /// `out = (head ++ tail) * w`.
-#[inline]
+#[inline(always)]
 pub(crate) fn window_complex(head: &[Complex32], tail: &[Complex32], w: &[f32], out: &mut [Complex32]) {
     let (wa, wb) = w.split_at(head.len().min(w.len()));
     let (oa, ob) = out.split_at_mut(head.len().min(out.len()));
@@ -114,7 +134,7 @@ pub(crate) fn window_complex(head: &[Complex32], tail: &[Complex32], w: &[f32], 
 }
 
 /// `out = (head ++ tail) * w` for real samples.
-#[inline]
+#[inline(always)]
 pub(crate) fn window_real(head: &[f32], tail: &[f32], w: &[f32], out: &mut [f32]) {
     let (wa, wb) = w.split_at(head.len().min(w.len()));
     let (oa, ob) = out.split_at_mut(head.len().min(out.len()));
