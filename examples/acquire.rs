@@ -26,17 +26,12 @@ use clap::{Parser, ValueEnum};
 use futures::StreamExt;
 use heimdall::core::engine::{Engine, EngineEvent, RetryConfig, SessionOutcome};
 use heimdall::core::{
-    AcquisitionRequest, ErrorReport, GeoPosition, IqSink, ReceiverSource, ReceiverStatus, SessionId, SessionReport,
-    SessionStatus,
+    AcquisitionRequest, ErrorReport, GeoPosition, IqSink, ReceiverStatus, SessionId, SessionReport, SessionStatus,
 };
 use heimdall::storage::ArchiveFormat;
-use heimdall::websdr::simulated::{Modulation, Pacing, PathLoss, SimulatedNetwork, Transmitter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use common::{Table, opt, parse_key_value, parse_time};
-
-/// Where the simulated transmitter sits by default (near Asti, inside the reference network).
-const DEFAULT_TX: (f64, f64, f64) = (44.90, 8.21, 250.0);
+use common::{QueueArgs, SimArgs, Table, opt, parse_key_value, parse_time};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -101,24 +96,15 @@ struct Args {
     /// Create the S3 bucket of --store when it does not exist (as the old service did).
     #[arg(long)]
     create_bucket: bool,
-    /// Simulation only: transmitter position as LAT,LON[,ALT_M].
-    #[arg(long, value_name = "LAT,LON[,ALT]", value_parser = parse_position)]
-    transmitter: Option<GeoPosition>,
-    /// Simulation only: transmitter EIRP in dBm (default 1 W).
-    #[arg(long, value_name = "DBM", default_value_t = 30.0)]
-    eirp: f64,
-    /// Simulation only: path-loss exponent beyond 100 m (2 = free space, 3-4 = hills and buildings).
-    #[arg(long, value_name = "N", default_value_t = 3.0)]
-    path_loss_exponent: f64,
-    /// Simulation only: modulation of the transmitter.
-    #[arg(long, value_enum, default_value_t = ModulationArg::Carrier)]
-    modulation: ModulationArg,
-    /// Simulation only: random seed (same seed, same samples).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Simulation only: deliver samples in real time like live receivers (default: as fast as possible).
-    #[arg(long)]
-    realtime: bool,
+    #[command(flatten)]
+    sim: SimArgs,
+    /// With --queue: submit the session to the work queue instead of running it here; workers
+    /// (`--example worker`) run it. Waits for the result unless --detach.
+    #[command(flatten)]
+    queue: QueueArgs,
+    /// With --queue: print the session id and return once it is queued.
+    #[arg(long, requires = "queue")]
+    detach: bool,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -129,25 +115,6 @@ enum FormatArg {
     /// npy, plus the old service's layout (websdr_{n}.npy + websdr_{n}_metadata.json with its
     /// field names and S3 user metadata) written once the session is committed.
     Legacy,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum)]
-enum ModulationArg {
-    Carrier,
-    Fm,
-    Bursts,
-}
-
-fn parse_position(s: &str) -> Result<GeoPosition, String> {
-    let parts: Vec<f64> = s
-        .split(',')
-        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
-        .collect::<Result<_, _>>()?;
-    match parts.as_slice() {
-        [lat, lon] => GeoPosition::new(*lat, *lon, None).map_err(|e| e.to_string()),
-        [lat, lon, alt] => GeoPosition::new(*lat, *lon, Some(*alt)).map_err(|e| e.to_string()),
-        _ => Err("expected LAT,LON or LAT,LON,ALT_M".into()),
-    }
 }
 
 #[tokio::main]
@@ -193,42 +160,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     req.start_at = args.start_at;
     req.validate().context("the request is not valid")?;
 
-    // Receivers: a receivers file, or the simulated reference network.
-    let (sources, transmitter): (Vec<Arc<dyn ReceiverSource>>, Option<GeoPosition>) = match &args.receivers {
-        Some(path) => {
-            let file = heimdall::websdr::receivers_file::ReceiversFile::load(path)
-                .with_context(|| format!("cannot read the receivers file {}", path.display()))?;
-            (
-                file.build_sources().context("cannot build the receivers of the file")?,
-                None,
-            )
-        }
-        None => {
-            let pos = match args.transmitter {
-                Some(p) => p,
-                None => GeoPosition::new(DEFAULT_TX.0, DEFAULT_TX.1, Some(DEFAULT_TX.2))?,
-            };
-            let modulation = match args.modulation {
-                ModulationArg::Carrier => Modulation::Carrier,
-                ModulationArg::Fm => Modulation::fm_voice(3_000.0),
-                ModulationArg::Bursts => Modulation::bursts(Duration::from_millis(200), Duration::from_millis(300)),
-            };
-            let tx =
-                Transmitter::new(pos, args.frequency, args.eirp, modulation).with_path_loss(PathLoss::LogDistance {
-                    exponent: args.path_loss_exponent,
-                    reference_m: 100.0,
-                });
-            let mut net = SimulatedNetwork::reference_network(tx, args.seed);
-            if let Some(sr) = args.sample_rate {
-                net = net.with_sample_rate(sr);
-            }
-            if args.realtime {
-                net = net.with_pacing(Pacing::RealTime);
-            }
-            (net.sources(), Some(pos))
-        }
-    };
-    anyhow::ensure!(!sources.is_empty(), "no enabled receiver to acquire from");
+    if args.queue.queue.is_some() {
+        return run_queued(&args, req).await;
+    }
+    let (sources, transmitter) =
+        common::build_sources(args.receivers.as_deref(), args.frequency, args.sample_rate, &args.sim)?;
 
     let format = match args.format {
         FormatArg::Npy | FormatArg::Legacy => ArchiveFormat::Npy,
@@ -329,11 +265,90 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(report, plot.as_deref());
     }
-    Ok(match report.status {
+    Ok(exit_code(report.status))
+}
+
+/// `--queue`: submits the session to the work queue, then (unless `--detach`) follows its
+/// events until a worker finishes it, and reports it like an in-process run.
+async fn run_queued(args: &Args, req: AcquisitionRequest) -> anyhow::Result<ExitCode> {
+    use heimdall::core::queue::{Job, JobEvent, WorkQueue};
+    let queue = common::open_queue(&args.queue).await?;
+    let job = Job::with_session(args.session_id.unwrap_or_else(SessionId::new), req);
+    let session = job.session_id;
+    // Subscribed before submitting: no event of the session can be missed.
+    let mut events = queue.subscribe(session).await?;
+    if args.database.is_some() {
+        let db = common::open_database(args.database.as_deref()).await?;
+        use heimdall::core::MetricStore;
+        db.record_session(&SessionReport::queued(session, job.request.clone(), job.submitted_at))
+            .await
+            .context("cannot record the queued session")?;
+    }
+    let submitted = queue.submit(&job).await?;
+    if args.detach {
+        println!("{session}");
+        if submitted.duplicate {
+            eprintln!("session {session} was already queued: not queued twice");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.json {
+        eprintln!(
+            "session {session}: queued on {queue}{}; waiting for a worker (Ctrl-C cancels it)",
+            if submitted.duplicate { " (already queued)" } else { "" }
+        );
+    }
+    let cancel_queue = queue.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: cancelling session {session}");
+            let _ = cancel_queue.cancel(session).await;
+        }
+    });
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let bars = (!args.json).then(|| tokio::spawn(draw_progress(rx.boxed(), Vec::new())));
+    let mut report = None;
+    while let Some(ev) = events.next().await {
+        match ev {
+            JobEvent::Engine { event } => {
+                let _ = tx.unbounded_send(event);
+            }
+            JobEvent::Started { worker, delivery, .. } if !args.json => {
+                eprintln!("session {session}: started by {worker} (delivery {delivery})");
+            }
+            JobEvent::Requeued { reason, after_s, .. } if !args.json => {
+                eprintln!("session {session}: requeued ({reason}); next try in {after_s:.0} s");
+            }
+            JobEvent::Finished { report: r } => {
+                report = Some(*r);
+                break;
+            }
+            JobEvent::Terminated { error, .. } => {
+                drop(tx);
+                anyhow::bail!("session {session} was given up by the workers: {}", error.message);
+            }
+            _ => {}
+        }
+    }
+    drop(tx);
+    if let Some(b) = bars {
+        let _ = b.await;
+    }
+    let report = report.context("the queue closed before the session finished")?;
+    if args.json {
+        println!("{}", serde_json::to_value(&report)?);
+    } else {
+        print_summary(&report, None);
+    }
+    Ok(exit_code(report.status))
+}
+
+fn exit_code(status: SessionStatus) -> ExitCode {
+    match status {
         SessionStatus::Success => ExitCode::SUCCESS,
         SessionStatus::Partial => ExitCode::from(2),
         _ => ExitCode::from(1),
-    })
+    }
 }
 
 /// One progress bar per receiver on stderr (hidden when stderr is not a terminal).
@@ -349,6 +364,20 @@ async fn draw_progress(mut events: futures::stream::BoxStream<'static, EngineEve
         bars.insert(r, b);
     }
     while let Some(ev) = events.next().await {
+        // A queued session's receivers are known when a worker starts it.
+        if let EngineEvent::SessionStarted { receivers, .. } = &ev {
+            for r in receivers {
+                bars.entry(r.to_string()).or_insert_with(|| {
+                    let b = multi.add(
+                        ProgressBar::new(100)
+                            .with_style(style.clone())
+                            .with_prefix(r.to_string()),
+                    );
+                    b.set_message("connecting");
+                    b
+                });
+            }
+        }
         let bar = ev.receiver().and_then(|r| bars.get(r.as_str()));
         match (&ev, bar) {
             (EngineEvent::ReceiverConnecting { attempt, .. }, Some(b)) if *attempt > 1 => {
@@ -527,10 +556,12 @@ async fn save_plot(
     common::plot::render_session_png(&tmp, &title, &receivers, transmitter)?;
     let bytes = tokio::fs::read(&tmp).await?;
     let _ = tokio::fs::remove_file(&tmp).await;
+    // Written once, after the commit, next to the manifest (not listed in it): create-only, so
+    // that nothing in a committed session's folder is ever replaced.
     let key = sink.session_dir(report.session_id).join("overview.png");
-    use object_store::ObjectStoreExt;
+
     sink.store()
-        .put(&key, bytes.into())
+        .put_opts(&key, bytes.into(), object_store::PutMode::Create.into())
         .await
         .with_context(|| format!("cannot store {key}"))?;
     let base = store_url.map(str::to_owned).unwrap_or(common::default_store_url()?);

@@ -20,7 +20,7 @@ use heimdall_core::engine::Engine;
 use heimdall_core::memory::MemoryStore;
 use heimdall_core::{
     AcquisitionRequest, CaptureChunk, CaptureInfo, CaptureRequest, CaptureSummary, CaptureWriter, GeoPosition, IqSink,
-    ReceiverSource, ReceiverSourceExt, SessionId, SessionReport, SignalMetrics, StoredObject,
+    ReceiverSource, ReceiverSourceExt, SessionAttempt, SessionId, SessionReport, SignalMetrics, StoredObject,
 };
 use heimdall_storage::{ArchiveBuilder, ArchiveFormat};
 use heimdall_websdr::simulated::{Clock, Modulation, SimulatedReceiver, SimulatedReceiverConfig, Transmitter};
@@ -153,14 +153,21 @@ impl CaptureWriter for NullWriter {
 
 #[heimdall_core::async_trait]
 impl IqSink for NullSink {
+    async fn begin_session(&self, session: SessionId) -> heimdall_core::Result<SessionAttempt> {
+        Ok(SessionAttempt::new(session))
+    }
     async fn begin_capture(
         &self,
-        _session: SessionId,
+        _attempt: &SessionAttempt,
         _info: &CaptureInfo,
     ) -> heimdall_core::Result<Box<dyn CaptureWriter>> {
         Ok(Box::new(NullWriter(0)))
     }
-    async fn commit_session(&self, _report: &SessionReport) -> heimdall_core::Result<StoredObject> {
+    async fn commit_session(
+        &self,
+        _attempt: &SessionAttempt,
+        _report: &SessionReport,
+    ) -> heimdall_core::Result<StoredObject> {
         Ok(StoredObject {
             key: "manifest".into(),
             size: 0,
@@ -168,7 +175,7 @@ impl IqSink for NullSink {
             content_type: "application/json".into(),
         })
     }
-    async fn abort_session(&self, _session: SessionId) -> heimdall_core::Result<()> {
+    async fn abort_session(&self, _attempt: &SessionAttempt) -> heimdall_core::Result<()> {
         Ok(())
     }
     async fn health(&self) -> heimdall_core::Result<()> {

@@ -10,13 +10,15 @@
 //! | [`storage`] | `heimdall-storage` | archive in object storage (S3, local disk, memory) as `.npy` and SigMF |
 //! | [`tsdb`] | `heimdall-tsdb` | metrics in PostgreSQL/TimescaleDB or SQLite |
 //! | [`locate`] | `heimdall-locate` | transmitter localization: GPS-timed TDoA, RSSI fallback |
+//! | [`queue`] | `heimdall-queue` | work queue on NATS JetStream for many workers (the trait, the in-process queue and the worker are in `core::queue`) |
 //!
-//! The runnable programs live in `examples/` (`acquire`, `query`, `reindex`, `metrics`,
-//! `service`) and the criterion benchmarks in `benches/`.
+//! The runnable programs live in `examples/` (`acquire`, `worker`, `gc`, `query`, `reindex`,
+//! `metrics`, `service`) and the criterion benchmarks in `benches/`.
 #![warn(missing_docs)]
 
 pub use heimdall_core as core;
 pub use heimdall_locate as locate;
+pub use heimdall_queue as queue;
 pub use heimdall_storage as storage;
 pub use heimdall_tsdb as tsdb;
 pub use heimdall_websdr as websdr;

@@ -60,16 +60,25 @@ fn receiver<'a>(r: &'a SessionReport, id: &str) -> &'a ReceiverReport {
     r.receivers.iter().find(|x| x.receiver.id.as_str() == id).unwrap()
 }
 
-/// Same session outcome (JSON round trips may change the last digit of floats).
+/// Same session outcome (JSON round trips may change the last digit of floats). A manifest is
+/// committed before the rows are written, so its receivers say `stored` where the final report
+/// says `recorded`: the two count as the same here.
 fn assert_same(a: &SessionReport, b: &SessionReport) {
     assert_eq!((a.session_id, a.status), (b.session_id, b.status));
+    let archived = |s: ReceiverStatus| {
+        if s == ReceiverStatus::Stored {
+            ReceiverStatus::Recorded
+        } else {
+            s
+        }
+    };
     let brief = |r: &SessionReport| -> Vec<_> {
         r.receivers
             .iter()
             .map(|x| {
                 (
                     x.receiver.id.clone(),
-                    x.status,
+                    archived(x.status),
                     x.attempts,
                     x.objects.clone(),
                     x.error.clone(),
@@ -530,6 +539,7 @@ async fn row_batch_is_retried_and_a_failed_batch_keeps_the_archive() {
 
     rig.store.reject_receiver(id("torino"));
     let report = rig.engine.acquire(req(0.3)).await.unwrap();
+    assert!(report.committed, "the rows come after the commit");
     assert!(report.receivers.iter().all(|r| r.status == ReceiverStatus::Stored));
     assert!(
         report
@@ -539,12 +549,103 @@ async fn row_batch_is_retried_and_a_failed_batch_keeps_the_archive() {
     );
     assert_eq!(report.status, SessionStatus::Failed);
     assert!(rows(&rig.store, report.session_id).await.is_empty());
+    // The manifest describes the archive as committed, before any row: every capture stored,
+    // no database error in it.
     let manifest = rig.sink.read_manifest(report.session_id).await.unwrap();
-    assert_same(&manifest, &report);
-    // The session-level failure is in the report and in the committed manifest.
+    assert_eq!(manifest.status, SessionStatus::Success);
+    assert!(
+        manifest
+            .receivers
+            .iter()
+            .all(|r| r.status == ReceiverStatus::Stored && r.error.is_none())
+    );
+    assert!(manifest.errors.is_empty(), "{:?}", manifest.errors);
+    // The session-level failure is in the report and in the session record.
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     assert_eq!(report.errors[0].kind, "database");
-    assert_eq!(manifest.errors, report.errors);
+    let recorded = rig.store.session(report.session_id).await.unwrap().unwrap();
+    assert_eq!(recorded.errors, report.errors);
+    assert!(recorded.committed);
+
+    // Once the database takes the rows again, the committed session is finished from its
+    // manifest, idempotently: the same 7 rows whatever the number of calls.
+    rig.store.accept_all_receivers();
+    for _ in 0..2 {
+        let (done, _) = heimdall_core::engine::record_committed(&*rig.sink, &*rig.store, report.session_id)
+            .await
+            .unwrap();
+        assert_eq!(done.status, SessionStatus::Success);
+    }
+    assert_eq!(rows(&rig.store, report.session_id).await.len(), 7);
+    let recorded = rig.store.session(report.session_id).await.unwrap().unwrap();
+    assert_eq!(recorded.status, SessionStatus::Success);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_committed_session_refuses_a_second_run_before_writing_anything() {
+    let rig = rig(network().sources(), |b| b);
+    let session = SessionId::new();
+    let first = rig.engine.start(req(0.3), Some(session)).unwrap().await.unwrap();
+    assert_eq!(first.status, SessionStatus::Success);
+    let keys = rig.sink.keys();
+    let objects: Vec<_> = keys.iter().map(|k| rig.sink.object(k).unwrap()).collect();
+    let record = rig.store.session(session).await.unwrap().unwrap();
+    let before_rows = rows(&rig.store, session).await;
+
+    let handle = rig.engine.start(req(0.3), Some(session)).unwrap();
+    let mut events = handle.events();
+    match handle.await {
+        Err(Error::AlreadyExists { .. }) => {}
+        other => panic!("a second run of a committed session must be AlreadyExists, got {other:?}"),
+    }
+    // Not one receiver was opened, not one byte, row or record changed.
+    while let Some(ev) = events.next().await {
+        assert!(!matches!(ev, EngineEvent::ReceiverConnecting { .. }), "{ev:?}");
+    }
+    assert_eq!(rig.sink.keys(), keys);
+    let after: Vec<_> = keys.iter().map(|k| rig.sink.object(k).unwrap()).collect();
+    assert!(after == objects, "a committed object changed");
+    assert_eq!(rig.store.session(session).await.unwrap().unwrap(), record);
+    assert_eq!(rows(&rig.store, session).await, before_rows);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_attempts_of_one_session_commit_once() {
+    // Two attempts of the same session at once (a redelivered job while the first worker still
+    // runs): exactly one commits; the other is AlreadyExists and leaves nothing of its own.
+    let rig = rig(network().sources(), |b| b);
+    let session = SessionId::new();
+    let a = rig.engine.start(req(0.5), Some(session)).unwrap();
+    let b = rig.engine.start(req(0.5), Some(session)).unwrap();
+    let (ra, rb) = tokio::join!(a.finish(), b.finish());
+    let (won, lost) = match (ra, rb) {
+        (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
+        other => panic!("exactly one attempt must commit: {other:?}"),
+    };
+    assert!(matches!(lost, Error::AlreadyExists { .. }), "{lost:?}");
+    assert!(won.committed);
+    assert_eq!(won.status, SessionStatus::Success);
+    let manifest = rig.sink.read_manifest(session).await.unwrap();
+    assert_same(&manifest, &won);
+    // Every listed object is there with its checksum, and nothing else is under the session
+    // but the manifest.
+    let listed: Vec<String> = manifest
+        .receivers
+        .iter()
+        .flat_map(|r| r.objects.iter().map(|o| o.key.clone()))
+        .collect();
+    let mut keys = rig.sink.list_objects(session).await.unwrap();
+    keys.retain(|k| !k.ends_with("/manifest.json"));
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "objects of the losing attempt were left behind");
+    for r in &manifest.receivers {
+        rig.sink.read_capture(session, &r.receiver.id).await.unwrap();
+    }
+    assert_eq!(rows(&rig.store, session).await.len(), 7);
+    let record = rig.store.session(session).await.unwrap().unwrap();
+    assert!(record.committed);
+    assert_eq!(record.status, SessionStatus::Success);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -560,6 +661,10 @@ async fn failed_commit_removes_the_session_objects() {
             .all(|r| r.status == ReceiverStatus::StoreFailed && r.objects.is_empty())
     );
     assert!(rig.sink.keys().is_empty(), "{:?}", rig.sink.keys());
+    assert!(
+        rows(&rig.store, report.session_id).await.is_empty(),
+        "rows must never outlive a failed commit"
+    );
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     assert_eq!(report.errors[0].kind, "storage");
     let recorded = rig.store.session(report.session_id).await.unwrap().unwrap();

@@ -185,6 +185,91 @@ impl FromStr for SessionId {
     }
 }
 
+/// One attempt at running a session: a random token that scopes every object the attempt
+/// writes, so that two attempts of the same session (a redelivered job while the first worker
+/// still runs, a re-run after a crash) never write the same key. At most one attempt commits
+/// (the manifest is created only if absent); what it lists is what that attempt wrote.
+///
+/// ```
+/// use heimdall_core::{AttemptId, SessionAttempt, SessionId};
+/// let a = SessionAttempt::new(SessionId::new());
+/// assert_eq!(a.attempt.as_str().len(), 16);
+/// assert_eq!(a.attempt.as_str().parse::<AttemptId>().unwrap(), a.attempt);
+/// assert!("../x".parse::<AttemptId>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct AttemptId(String);
+
+impl AttemptId {
+    /// Length of an attempt id: 16 lower-case hex digits (64 random bits).
+    pub const LEN: usize = 16;
+
+    /// A new random attempt id.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        let u = uuid::Uuid::new_v4();
+        AttemptId(u.simple().to_string()[..Self::LEN].to_owned())
+    }
+
+    /// The id as written in object keys.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for AttemptId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s.len() == Self::LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(AttemptId(s.to_owned()))
+        } else {
+            Err(Error::invalid(
+                "attempt id",
+                format!("{s:?} is not {} lower-case hex digits", Self::LEN),
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AttemptId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A session and the attempt running it (see [`AttemptId`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionAttempt {
+    /// The session.
+    pub session: SessionId,
+    /// This attempt.
+    pub attempt: AttemptId,
+}
+
+impl SessionAttempt {
+    /// A new attempt at `session`.
+    pub fn new(session: SessionId) -> Self {
+        SessionAttempt {
+            session,
+            attempt: AttemptId::new(),
+        }
+    }
+}
+
+impl fmt::Display for SessionAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.session, self.attempt)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

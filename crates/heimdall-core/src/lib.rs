@@ -23,6 +23,7 @@ pub mod ids;
 pub mod memory;
 pub mod metrics;
 pub mod npy;
+pub mod queue;
 pub mod receiver;
 pub mod report;
 pub mod request;
@@ -38,7 +39,7 @@ pub use capture::{
 };
 pub use engine::{AcquisitionHandle, Engine, EngineBuilder, EngineEvent, RetryConfig, SessionOutcome};
 pub use error::{BoxError, Error, ErrorReport, Result};
-pub use ids::{ReceiverId, SessionId};
+pub use ids::{AttemptId, ReceiverId, SessionAttempt, SessionId};
 pub use metrics::SignalMetrics;
 pub use receiver::{GeoPosition, ReceiverHealth, ReceiverInfo, ReceiverKind};
 pub use report::{Measurement, ReceiverReport, ReceiverStatus, SessionReport, SessionStatus, StoredObject};
@@ -46,8 +47,8 @@ pub use request::{AcquisitionRequest, CaptureRequest, Passband};
 pub use sink::{ArchivedCapture, ArchivedCaptureStream, CaptureWriter, DynIqSink, IqArchive, IqSink, IqSinkExt};
 pub use source::{DynReceiverSource, ReceiverSource, ReceiverSourceExt};
 pub use store::{
-    DynMetricStore, MeasurementQuery, MetricQuery, MetricStore, ReceiverRecord, ReceiverRegistry, RecordOutcome,
-    SnrStats, TimeBucket, TimeWindow,
+    DynMetricStore, MeasurementQuery, MetricMaintenance, MetricQuery, MetricStore, ReceiverRecord, ReceiverRegistry,
+    RecordOutcome, SnrStats, TimeBucket, TimeWindow,
 };
 
 /// Re-exports for code that embeds Heimdall.

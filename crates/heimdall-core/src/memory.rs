@@ -29,14 +29,14 @@ use sha2::{Digest, Sha256};
 
 use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, SampleBlock, SampleFormat};
 use crate::error::{Error, Result};
-use crate::ids::{ReceiverId, SessionId};
+use crate::ids::{ReceiverId, SessionAttempt, SessionId};
 use crate::metrics::SignalMetrics;
 use crate::receiver::ReceiverInfo;
 use crate::report::{Measurement, SessionReport, StoredObject};
 use crate::sink::{ArchivedCapture, CaptureWriter, IqArchive, IqSink};
 use crate::store::{
-    MeasurementQuery, MetricQuery, MetricStore, ReceiverRecord, ReceiverRegistry, RecordOutcome, SnrStats, TimeBucket,
-    TimeWindow, bucket_start,
+    MeasurementQuery, MetricMaintenance, MetricQuery, MetricStore, ReceiverRecord, ReceiverRegistry, RecordOutcome,
+    SnrStats, TimeBucket, TimeWindow, bucket_start,
 };
 
 const SINK: &str = "memory";
@@ -66,9 +66,9 @@ struct SinkState {
 
 /// An [`IqSink`] keeping every object in memory.
 ///
-/// Layout (mirrors the object-store sink): `sessions/{session}/{receiver}.cf32` or `.rf32`
-/// (raw little-endian samples), `sessions/{session}/{receiver}.json` (summary and metrics),
-/// `sessions/{session}/manifest.json` (the commit marker).
+/// Layout (mirrors the object-store sink): `sessions/{session}/{attempt}/{receiver}.cf32` or
+/// `.rf32` (raw little-endian samples), `sessions/{session}/{attempt}/{receiver}.json` (summary
+/// and metrics), `sessions/{session}/manifest.json` (the commit marker, created only if absent).
 #[derive(Debug, Clone, Default)]
 pub struct MemorySink {
     state: Arc<Mutex<SinkState>>,
@@ -115,8 +115,8 @@ impl MemorySink {
     }
 }
 
-fn session_prefix(s: SessionId) -> String {
-    format!("sessions/{s}/")
+fn attempt_prefix(a: &SessionAttempt) -> String {
+    format!("sessions/{}/{}/", a.session, a.attempt)
 }
 
 fn manifest_key(s: SessionId) -> String {
@@ -147,25 +147,35 @@ impl fmt::Display for MemorySink {
 
 #[async_trait]
 impl IqSink for MemorySink {
-    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
-        let key = format!(
-            "{}{}.{}",
-            session_prefix(session),
-            info.receiver.id,
-            sample_ext(info.format)
-        );
-        if self.fault(&info.receiver.id) == Some(SinkFault::Begin) {
-            return Err(Self::injected("begin", &key));
-        }
+    async fn begin_session(&self, session: SessionId) -> Result<SessionAttempt> {
         if lock(&self.state).objects.contains_key(&manifest_key(session)) {
             return Err(Error::AlreadyExists {
                 backend: SINK,
                 key: manifest_key(session),
             });
         }
+        Ok(SessionAttempt::new(session))
+    }
+
+    async fn begin_capture(&self, attempt: &SessionAttempt, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
+        let key = format!(
+            "{}{}.{}",
+            attempt_prefix(attempt),
+            info.receiver.id,
+            sample_ext(info.format)
+        );
+        if self.fault(&info.receiver.id) == Some(SinkFault::Begin) {
+            return Err(Self::injected("begin", &key));
+        }
+        if lock(&self.state).objects.contains_key(&manifest_key(attempt.session)) {
+            return Err(Error::AlreadyExists {
+                backend: SINK,
+                key: manifest_key(attempt.session),
+            });
+        }
         Ok(Box::new(MemoryWriter {
             sink: self.clone(),
-            session,
+            attempt: attempt.clone(),
             receiver: info.receiver.id.clone(),
             format: info.format,
             expected: info.expected_samples,
@@ -175,14 +185,29 @@ impl IqSink for MemorySink {
         }))
     }
 
-    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject> {
-        let key = manifest_key(report.session_id);
+    async fn commit_session(&self, attempt: &SessionAttempt, report: &SessionReport) -> Result<StoredObject> {
+        let key = manifest_key(attempt.session);
+        if report.session_id != attempt.session {
+            return Err(Error::invalid(
+                "session report",
+                format!("report of session {} committed as {attempt}", report.session_id),
+            ));
+        }
+        let prefix = attempt_prefix(attempt);
         let mut st = lock(&self.state);
         if st.fail_commit {
             return Err(Self::injected("commit", &key));
         }
         if st.objects.contains_key(&key) {
             return Err(Error::AlreadyExists { backend: SINK, key });
+        }
+        for o in report.receivers.iter().flat_map(|r| &r.objects) {
+            if !o.key.starts_with(&prefix) || !st.objects.contains_key(&o.key) {
+                return Err(Error::invalid(
+                    "session report",
+                    format!("object {} was not written by attempt {attempt}", o.key),
+                ));
+            }
         }
         let body = serde_json::to_vec_pretty(report).map_err(|e| Error::Generic {
             backend: SINK,
@@ -193,14 +218,24 @@ impl IqSink for MemorySink {
         Ok(obj)
     }
 
-    async fn abort_session(&self, session: SessionId) -> Result<()> {
-        let prefix = session_prefix(session);
+    async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()> {
+        let prefix = attempt_prefix(attempt);
         let mut st = lock(&self.state);
-        if st.objects.contains_key(&manifest_key(session)) {
-            return Err(Error::AlreadyExists {
-                backend: SINK,
-                key: manifest_key(session),
+        let committed_here = st
+            .objects
+            .get(&manifest_key(attempt.session))
+            .and_then(|m| serde_json::from_slice::<SessionReport>(m).ok())
+            .is_some_and(|r| {
+                r.receivers
+                    .iter()
+                    .flat_map(|r| &r.objects)
+                    .any(|o| o.key.starts_with(&prefix))
             });
+        if committed_here {
+            return Err(Error::invalid(
+                "session",
+                format!("attempt {attempt} is committed; refusing to delete it"),
+            ));
         }
         st.objects.retain(|k, _| !k.starts_with(&prefix));
         Ok(())
@@ -215,7 +250,7 @@ impl IqSink for MemorySink {
 #[derive(Debug)]
 struct MemoryWriter {
     sink: MemorySink,
-    session: SessionId,
+    attempt: SessionAttempt,
     receiver: ReceiverId,
     format: SampleFormat,
     expected: Option<u64>,
@@ -262,7 +297,7 @@ impl CaptureWriter for MemoryWriter {
                 ),
             ));
         }
-        let meta_key = format!("{}{}.json", session_prefix(self.session), self.receiver);
+        let meta_key = format!("{}{}.json", attempt_prefix(&self.attempt), self.receiver);
         let meta = serde_json::json!({ "summary": summary, "metrics": metrics });
         let meta = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Generic {
             backend: SINK,
@@ -316,11 +351,13 @@ impl IqArchive for MemorySink {
             backend: SINK,
             key: key.clone(),
         })?;
-        serde_json::from_slice(&body).map_err(|e| Error::Malformed {
+        let mut report: SessionReport = serde_json::from_slice(&body).map_err(|e| Error::Malformed {
             backend: SINK,
             origin: key,
             reason: e.to_string(),
-        })
+        })?;
+        report.committed = true;
+        Ok(report)
     }
 
     async fn read_capture(&self, session: SessionId, receiver: &ReceiverId) -> Result<ArchivedCapture> {
@@ -331,32 +368,31 @@ impl IqArchive for MemorySink {
             .find(|r| &r.receiver.id == receiver)
             .ok_or_else(|| Error::NotFound {
                 backend: SINK,
-                key: format!("{}{receiver}", session_prefix(session)),
+                key: format!("sessions/{session}/{receiver}"),
             })?;
         let summary = rep.capture.clone().ok_or_else(|| Error::NotFound {
             backend: SINK,
-            key: format!(
-                "{}{receiver} (no capture: {})",
-                session_prefix(session),
-                rep.status.as_str()
-            ),
+            key: format!("sessions/{session}/{receiver} (no capture: {})", rep.status.as_str()),
         })?;
-        let key = format!(
-            "{}{receiver}.{}",
-            session_prefix(session),
-            sample_ext(summary.info.format)
-        );
+        let file = format!("/{receiver}.{}", sample_ext(summary.info.format));
+        let obj = rep
+            .objects
+            .iter()
+            .find(|o| o.key.ends_with(&file))
+            .ok_or_else(|| Error::NotFound {
+                backend: SINK,
+                key: format!("sessions/{session}/*{file}"),
+            })?;
+        let key = obj.key.clone();
         let data = self.object(&key).ok_or(Error::NotFound {
             backend: SINK,
             key: key.clone(),
         })?;
-        if let Some(o) = rep.objects.iter().find(|o| o.key == key)
-            && o.sha256 != hex::encode(Sha256::digest(&data))
-        {
+        if obj.sha256 != hex::encode(Sha256::digest(&data)) || obj.size != data.len() as u64 {
             return Err(Error::Malformed {
                 backend: SINK,
                 origin: key,
-                reason: "sha256 mismatch".into(),
+                reason: "size or sha256 differs from the manifest".into(),
             });
         }
         let samples = match summary.info.format {
@@ -384,7 +420,7 @@ impl IqArchive for MemorySink {
     }
 
     async fn list_objects(&self, session: SessionId) -> Result<Vec<String>> {
-        let prefix = session_prefix(session);
+        let prefix = format!("sessions/{session}/");
         Ok(lock(&self.state)
             .objects
             .keys()
@@ -423,6 +459,11 @@ impl MemoryStore {
     /// Makes any batch containing a row of `receiver` fail with a non-retryable error (for tests).
     pub fn reject_receiver(&self, receiver: ReceiverId) {
         lock(&self.state).fail_receivers.insert(receiver);
+    }
+
+    /// Undoes every [`MemoryStore::reject_receiver`] (for tests).
+    pub fn accept_all_receivers(&self) {
+        lock(&self.state).fail_receivers.clear();
     }
 
     /// Number of measurement rows.
@@ -477,13 +518,52 @@ impl MetricStore for MemoryStore {
     }
 
     async fn record_session(&self, report: &SessionReport) -> Result<()> {
-        lock(&self.state).sessions.insert(report.session_id, report.clone());
+        let mut st = lock(&self.state);
+        // A committed session's record is only ever replaced by a committed report.
+        let keep = st
+            .sessions
+            .get(&report.session_id)
+            .is_some_and(|old| old.committed && !report.committed);
+        if !keep {
+            st.sessions.insert(report.session_id, report.clone());
+        }
         Ok(())
     }
 
     async fn health(&self) -> Result<()> {
         Ok(())
     }
+}
+
+#[async_trait]
+impl MetricMaintenance for MemoryStore {
+    async fn sessions_with_rows(&self) -> Result<Vec<(SessionId, u64)>> {
+        let st = lock(&self.state);
+        let mut counts: BTreeMap<SessionId, u64> = BTreeMap::new();
+        for (s, _) in st.measurements.keys() {
+            *counts.entry(*s).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    async fn delete_uncommitted(&self, session: SessionId) -> Result<u64> {
+        let mut st = lock(&self.state);
+        if st.sessions.get(&session).is_some_and(|r| r.committed) {
+            return Err(committed_refusal(session));
+        }
+        let before = st.measurements.len();
+        st.measurements.retain(|(s, _), _| *s != session);
+        st.sessions.remove(&session);
+        Ok((before - st.measurements.len()) as u64)
+    }
+}
+
+/// The error of [`MetricMaintenance::delete_uncommitted`] on a committed session.
+pub fn committed_refusal(session: SessionId) -> Error {
+    Error::invalid(
+        "session",
+        format!("session {session} is committed; its rows and record are never deleted"),
+    )
 }
 
 /// Median by linear interpolation (PostgreSQL `percentile_cont(0.5)`).

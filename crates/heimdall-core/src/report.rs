@@ -71,6 +71,10 @@ pub enum SessionStatus {
     Failed,
     /// Cancelled by the caller: nothing committed.
     Cancelled,
+    /// Submitted to a work queue, not started yet.
+    Queued,
+    /// Started by a worker, not finished yet.
+    Running,
 }
 
 impl SessionStatus {
@@ -81,6 +85,39 @@ impl SessionStatus {
             SessionStatus::Partial => "partial",
             SessionStatus::Failed => "failed",
             SessionStatus::Cancelled => "cancelled",
+            SessionStatus::Queued => "queued",
+            SessionStatus::Running => "running",
+        }
+    }
+
+    /// Parses [`SessionStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "success" => SessionStatus::Success,
+            "partial" => SessionStatus::Partial,
+            "failed" => SessionStatus::Failed,
+            "cancelled" => SessionStatus::Cancelled,
+            "queued" => SessionStatus::Queued,
+            "running" => SessionStatus::Running,
+            _ => return None,
+        })
+    }
+
+    /// Whether the session has ended (it will not change status by itself any more).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, SessionStatus::Queued | SessionStatus::Running)
+    }
+
+    /// The status as the old service's clients know it (Celery task states):
+    /// `PENDING`, `PROGRESS`, `SUCCESS`, `PARTIAL_FAILURE`, `FAILURE`, `CANCELLED`.
+    pub fn as_task_state(&self) -> &'static str {
+        match self {
+            SessionStatus::Queued => "PENDING",
+            SessionStatus::Running => "PROGRESS",
+            SessionStatus::Success => "SUCCESS",
+            SessionStatus::Partial => "PARTIAL_FAILURE",
+            SessionStatus::Failed => "FAILURE",
+            SessionStatus::Cancelled => "CANCELLED",
         }
     }
 
@@ -168,6 +205,12 @@ pub struct SessionReport {
     /// session record, the manifest commit), in the order they happened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorReport>,
+    /// Whether the session's manifest is committed in the archive. A store never lets a report
+    /// that is not committed replace the record of a committed session (a committed session is
+    /// never downgraded). Always `false` inside the manifest itself (it is written before the
+    /// commit); readers of a manifest set it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub committed: bool,
 }
 
 impl SessionReport {
@@ -204,6 +247,21 @@ impl SessionReport {
             self.status = SessionStatus::from_receivers(self.receivers.iter().map(|r| &r.status));
         }
         changed
+    }
+
+    /// A report for a session that is queued and not started: status [`SessionStatus::Queued`],
+    /// no receiver outcome yet.
+    pub fn queued(session_id: SessionId, request: AcquisitionRequest, at: DateTime<Utc>) -> Self {
+        SessionReport {
+            session_id,
+            request,
+            status: SessionStatus::Queued,
+            started_at: at,
+            finished_at: at,
+            receivers: Vec::new(),
+            errors: Vec::new(),
+            committed: false,
+        }
     }
 
     /// The measurement rows of this session: one per receiver with a stored capture and metrics.

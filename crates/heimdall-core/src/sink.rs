@@ -10,27 +10,40 @@ use futures::stream::BoxStream;
 
 use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, SampleBlock};
 use crate::error::Result;
-use crate::ids::{ReceiverId, SessionId};
+use crate::ids::{ReceiverId, SessionAttempt, SessionId};
 use crate::metrics::SignalMetrics;
 use crate::report::{SessionReport, StoredObject};
 
 /// Archives captures of a session, then commits the session.
 ///
-/// Protocol, per session: any number of [`IqSink::begin_capture`] (concurrently), each writer
-/// ended by [`CaptureWriter::finish`] or [`CaptureWriter::abort`]; then exactly one of
+/// Protocol, per attempt at a session: [`IqSink::begin_session`] (fails with
+/// [`crate::Error::AlreadyExists`] when the session is committed, before anything is
+/// written), any number of [`IqSink::begin_capture`] (concurrently), each writer ended by
+/// [`CaptureWriter::finish`] or [`CaptureWriter::abort`]; then exactly one of
 /// [`IqSink::commit_session`] (writes the manifest, last) or [`IqSink::abort_session`].
-/// A reader that sees a manifest sees a complete session.
+///
+/// **Invariant: a committed session never changes.** Every object an attempt writes is scoped
+/// by its [`SessionAttempt`] (two attempts never write the same key), and the commit creates the
+/// manifest only if none exists, atomically: of two attempts racing, exactly one commits, and
+/// its manifest lists exactly what it wrote. A reader that sees a manifest sees a complete
+/// session. Leftovers of attempts that never committed are removed by [`IqSink::abort_session`]
+/// or, after a crash, by a garbage collector.
 #[async_trait]
 pub trait IqSink: Send + Sync + Debug + Display + 'static {
-    /// Starts storing one receiver's capture for `session`.
-    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>>;
+    /// Starts an attempt at `session`. Fails with [`crate::Error::AlreadyExists`] when the
+    /// session is already committed; writes nothing.
+    async fn begin_session(&self, session: SessionId) -> Result<SessionAttempt>;
+
+    /// Starts storing one receiver's capture for `attempt`.
+    async fn begin_capture(&self, attempt: &SessionAttempt, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>>;
 
     /// Writes the session manifest (the commit marker) describing `report`, and returns it.
-    /// A session that is already committed gives [`crate::Error::AlreadyExists`].
-    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject>;
+    /// Every object listed must have been written by `attempt`. A session that is already
+    /// committed (by any attempt) gives [`crate::Error::AlreadyExists`] and is left untouched.
+    async fn commit_session(&self, attempt: &SessionAttempt, report: &SessionReport) -> Result<StoredObject>;
 
-    /// Deletes every object written for an uncommitted `session`.
-    async fn abort_session(&self, session: SessionId) -> Result<()>;
+    /// Deletes every object `attempt` wrote. Never touches a committed attempt's objects.
+    async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()>;
 
     /// Checks that the store is reachable and writable with the configured credentials.
     async fn health(&self) -> Result<()>;
@@ -62,14 +75,17 @@ pub type DynIqSink = dyn IqSink;
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<T: IqSink + ?Sized> IqSink for Arc<T> {
-    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
-        (**self).begin_capture(session, info).await
+    async fn begin_session(&self, session: SessionId) -> Result<SessionAttempt> {
+        (**self).begin_session(session).await
     }
-    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject> {
-        (**self).commit_session(report).await
+    async fn begin_capture(&self, attempt: &SessionAttempt, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
+        (**self).begin_capture(attempt, info).await
     }
-    async fn abort_session(&self, session: SessionId) -> Result<()> {
-        (**self).abort_session(session).await
+    async fn commit_session(&self, attempt: &SessionAttempt, report: &SessionReport) -> Result<StoredObject> {
+        (**self).commit_session(attempt, report).await
+    }
+    async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()> {
+        (**self).abort_session(attempt).await
     }
     async fn health(&self) -> Result<()> {
         (**self).health().await
@@ -79,14 +95,17 @@ impl<T: IqSink + ?Sized> IqSink for Arc<T> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<T: IqSink + ?Sized> IqSink for Box<T> {
-    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
-        (**self).begin_capture(session, info).await
+    async fn begin_session(&self, session: SessionId) -> Result<SessionAttempt> {
+        (**self).begin_session(session).await
     }
-    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject> {
-        (**self).commit_session(report).await
+    async fn begin_capture(&self, attempt: &SessionAttempt, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
+        (**self).begin_capture(attempt, info).await
     }
-    async fn abort_session(&self, session: SessionId) -> Result<()> {
-        (**self).abort_session(session).await
+    async fn commit_session(&self, attempt: &SessionAttempt, report: &SessionReport) -> Result<StoredObject> {
+        (**self).commit_session(attempt, report).await
+    }
+    async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()> {
+        (**self).abort_session(attempt).await
     }
     async fn health(&self) -> Result<()> {
         (**self).health().await
@@ -162,12 +181,12 @@ pub trait IqSinkExt: IqSink {
     /// Stores a whole in-memory capture in one call: begin, write every chunk, finish.
     async fn store_capture(
         &self,
-        session: SessionId,
+        attempt: &SessionAttempt,
         summary: &CaptureSummary,
         metrics: Option<&SignalMetrics>,
         chunks: Vec<CaptureChunk>,
     ) -> Result<Vec<StoredObject>> {
-        let mut w = self.begin_capture(session, &summary.info).await?;
+        let mut w = self.begin_capture(attempt, &summary.info).await?;
         for c in chunks {
             if let Err(e) = w.write(c).await {
                 let _ = w.abort().await;

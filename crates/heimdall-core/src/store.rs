@@ -33,6 +33,8 @@ pub trait MetricStore: Send + Sync + Debug + Display + 'static {
     async fn record_measurements(&self, batch: &[Measurement]) -> Result<RecordOutcome>;
 
     /// Writes (or replaces) the record of a session: request, times, status, counts, errors.
+    /// The record of a committed session ([`SessionReport::committed`]) is never replaced by a
+    /// report that is not committed: a failed or late attempt cannot downgrade it.
     async fn record_session(&self, report: &SessionReport) -> Result<()>;
 
     /// Checks that the database is reachable.
@@ -68,6 +70,19 @@ impl<T: MetricStore + ?Sized> MetricStore for Box<T> {
     async fn health(&self) -> Result<()> {
         (**self).health().await
     }
+}
+
+/// What a garbage collector needs from a metric store (optional capability): finding rows
+/// whose session never committed, and removing them.
+#[async_trait]
+pub trait MetricMaintenance: Send + Sync + Debug + 'static {
+    /// Every session that has measurement rows, with its row count, ordered by session id.
+    async fn sessions_with_rows(&self) -> Result<Vec<(SessionId, u64)>>;
+
+    /// Deletes the rows and the record of a session that is not committed, returning the
+    /// number of rows deleted. A session whose record says committed is refused
+    /// ([`crate::Error::InvalidInput`]) and left untouched.
+    async fn delete_uncommitted(&self, session: SessionId) -> Result<u64>;
 }
 
 /// Filter for [`MetricQuery::measurements`]. Results are newest first (by `captured_at`,

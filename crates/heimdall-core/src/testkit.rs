@@ -17,7 +17,7 @@ use crate::capture::{
     TimeSource,
 };
 use crate::error::Error;
-use crate::ids::{ReceiverId, SessionId};
+use crate::ids::{ReceiverId, SessionAttempt, SessionId};
 use crate::metrics::SignalMetrics;
 use crate::receiver::{GeoPosition, ReceiverInfo, ReceiverKind};
 use crate::report::{Measurement, ReceiverReport, ReceiverStatus, SessionReport, SessionStatus};
@@ -158,14 +158,15 @@ pub fn test_summary(info: &CaptureInfo, samples: u64) -> CaptureSummary {
 
 async fn write_capture(
     sink: &dyn IqSink,
-    session: SessionId,
+    attempt: &SessionAttempt,
     id: &str,
     format: SampleFormat,
     n: usize,
 ) -> (ReceiverReport, SampleBlock) {
     let info = test_capture_info(id, format, n as u64);
     let samples = test_samples(format, n, n as u32);
-    let mut w = sink.begin_capture(session, &info).await.expect("begin_capture");
+    let session = attempt.session;
+    let mut w = sink.begin_capture(attempt, &info).await.expect("begin_capture");
     for c in test_chunks(&samples) {
         w.write(c).await.expect("write chunk");
     }
@@ -175,8 +176,8 @@ async fn write_capture(
     assert!(!objects.is_empty(), "finish must return the objects written");
     for o in &objects {
         assert!(
-            o.key.contains(&session.to_string()),
-            "object key {} must be under the session",
+            o.key.contains(&session.to_string()) && o.key.contains(attempt.attempt.as_str()),
+            "object key {} must be under the session and scoped by the attempt",
             o.key
         );
         assert_eq!(o.sha256.len(), 64, "sha256 of {} must be 64 hex chars", o.key);
@@ -210,6 +211,7 @@ fn test_report(session: SessionId, receivers: Vec<ReceiverReport>) -> SessionRep
         started_at: start_time(),
         finished_at: start_time() + chrono::Duration::seconds(2),
         receivers,
+        committed: false,
     }
 }
 
@@ -234,26 +236,32 @@ pub fn test_recorded(info: &CaptureInfo, samples: u64, objects: Vec<crate::repor
 }
 
 /// The [`IqSink`] + [`IqArchive`] contract: round trip, commit marker, idempotent commit,
-/// abort leaves nothing, sample-count guard, real-valued captures, concurrent writers.
+/// abort leaves nothing, sample-count guard, real-valued captures, concurrent writers, and the
+/// exactly-once rules: a committed session refuses a new attempt before anything is written,
+/// two overlapping attempts commit at most once, and the loser's objects never touch the
+/// winner's.
 pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {
     sink.health().await.expect("health of a working sink");
 
     // Round trip of three concurrent captures (two IQ, one audio) in one session.
     let session = SessionId::new();
+    let attempt = sink.begin_session(session).await.expect("begin_session");
+    assert_eq!(attempt.session, session);
     let (a, b, c) = tokio::join!(
-        write_capture(sink, session, "rx-a", SampleFormat::ComplexF32, 5000),
-        write_capture(sink, session, "rx-b", SampleFormat::ComplexF32, 1),
-        write_capture(sink, session, "rx-c", SampleFormat::RealF32, 4097),
+        write_capture(sink, &attempt, "rx-a", SampleFormat::ComplexF32, 5000),
+        write_capture(sink, &attempt, "rx-b", SampleFormat::ComplexF32, 1),
+        write_capture(sink, &attempt, "rx-c", SampleFormat::RealF32, 4097),
     );
     let before = archive.list_sessions(None, None).await.expect("list_sessions");
     assert!(!before.contains(&session), "an uncommitted session must not be listed");
     let report = test_report(session, vec![a.0.clone(), b.0.clone(), c.0.clone()]);
-    let manifest = sink.commit_session(&report).await.expect("commit_session");
+    let manifest = sink.commit_session(&attempt, &report).await.expect("commit_session");
     assert!(manifest.key.contains(&session.to_string()));
     let listed = archive.list_sessions(None, None).await.expect("list_sessions");
     assert!(listed.contains(&session), "a committed session must be listed");
     let read = archive.read_manifest(session).await.expect("read_manifest");
     assert_eq!(read.session_id, session);
+    assert!(read.committed, "a manifest read back is a committed report");
     assert_eq!(read.receivers.len(), 3);
     for (got, want) in read.receivers.iter().zip(&report.receivers) {
         assert_eq!(got.receiver.id, want.receiver.id);
@@ -309,10 +317,26 @@ pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {
     }
 
     // Committing again is a clear AlreadyExists, not an overwrite.
-    match sink.commit_session(&report).await {
+    match sink.commit_session(&attempt, &report).await {
         Err(Error::AlreadyExists { .. }) => {}
         other => panic!("second commit must be AlreadyExists, got {other:?}"),
     }
+    // A new attempt at a committed session fails before writing anything, and the committed
+    // attempt's objects cannot be aborted.
+    let objects_before = archive.list_objects(session).await.expect("list_objects");
+    match sink.begin_session(session).await {
+        Err(Error::AlreadyExists { .. }) => {}
+        other => panic!("begin_session of a committed session must be AlreadyExists, got {other:?}"),
+    }
+    assert!(
+        sink.abort_session(&attempt).await.is_err(),
+        "abort_session of the committed attempt must be refused"
+    );
+    assert_eq!(
+        archive.list_objects(session).await.expect("list_objects"),
+        objects_before,
+        "a refused attempt changed a committed session"
+    );
     assert_eq!(
         archive
             .read_manifest(session)
@@ -323,10 +347,47 @@ pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {
         3
     );
 
+    // Two overlapping attempts of one session: both write the same receiver, the first to
+    // commit wins, the second's commit is AlreadyExists, and what the manifest lists is the
+    // winner's bytes, intact after the loser aborts.
+    let s5 = SessionId::new();
+    let first = sink.begin_session(s5).await.expect("begin_session (first)");
+    let second = sink
+        .begin_session(s5)
+        .await
+        .expect("begin_session (second, overlapping)");
+    assert_ne!(first.attempt, second.attempt, "two attempts share a token");
+    let (w1, w2) = tokio::join!(
+        write_capture(sink, &first, "rx-a", SampleFormat::ComplexF32, 3000),
+        write_capture(sink, &second, "rx-a", SampleFormat::ComplexF32, 2000),
+    );
+    for (o1, o2) in w1.0.objects.iter().zip(&w2.0.objects) {
+        assert_ne!(o1.key, o2.key, "two attempts wrote the same key");
+    }
+    sink.commit_session(&first, &test_report(s5, vec![w1.0.clone()]))
+        .await
+        .expect("commit of the first attempt");
+    match sink.commit_session(&second, &test_report(s5, vec![w2.0.clone()])).await {
+        Err(Error::AlreadyExists { .. }) => {}
+        other => panic!("the second attempt's commit must be AlreadyExists, got {other:?}"),
+    }
+    sink.abort_session(&second).await.expect("abort of the losing attempt");
+    let won = archive
+        .read_capture(s5, &ReceiverId::new("rx-a").expect("id"))
+        .await
+        .expect("read_capture of the winner");
+    assert_samples_eq(&won.samples, &w1.1);
+    let left = archive.list_objects(s5).await.expect("list_objects");
+    assert!(
+        !left.iter().any(|k| k.contains(second.attempt.as_str())),
+        "the losing attempt left objects: {left:?}"
+    );
+
     // An aborted writer leaves nothing; abort_session removes finished captures too.
     let s2 = SessionId::new();
+    let a2 = sink.begin_session(s2).await.expect("begin_session");
     let info = test_capture_info("rx-abort", SampleFormat::ComplexF32, 3000);
-    let mut w = sink.begin_capture(s2, &info).await.expect("begin_capture");
+    let mut w = sink.begin_capture(&a2, &info).await.expect("begin_capture");
     for ch in test_chunks(&test_samples(SampleFormat::ComplexF32, 3000, 7))
         .into_iter()
         .take(3)
@@ -338,9 +399,9 @@ pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {
         archive.list_objects(s2).await.expect("list").is_empty(),
         "aborted writer left objects behind"
     );
-    let _ = write_capture(sink, s2, "rx-kept", SampleFormat::ComplexF32, 100).await;
+    let _ = write_capture(sink, &a2, "rx-kept", SampleFormat::ComplexF32, 100).await;
     assert!(!archive.list_objects(s2).await.expect("list").is_empty());
-    sink.abort_session(s2).await.expect("abort_session");
+    sink.abort_session(&a2).await.expect("abort_session");
     assert!(
         archive.list_objects(s2).await.expect("list").is_empty(),
         "abort_session left objects behind"
@@ -349,8 +410,9 @@ pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {
 
     // A writer whose sample count does not match the header refuses to finish and leaves nothing.
     let s3 = SessionId::new();
+    let a3 = sink.begin_session(s3).await.expect("begin_session");
     let info = test_capture_info("rx-short", SampleFormat::ComplexF32, 1000);
-    let mut w = sink.begin_capture(s3, &info).await.expect("begin_capture");
+    let mut w = sink.begin_capture(&a3, &info).await.expect("begin_capture");
     w.write(CaptureChunk::Samples(test_samples(SampleFormat::ComplexF32, 999, 1)))
         .await
         .expect("write");
@@ -359,13 +421,14 @@ pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {
         w.finish(&summary, None).await.is_err(),
         "finish with 999 of 1000 samples must fail"
     );
-    sink.abort_session(s3).await.expect("abort_session");
+    sink.abort_session(&a3).await.expect("abort_session");
     assert!(archive.list_objects(s3).await.expect("list").is_empty());
 
     // A block of the wrong format is refused.
     let s4 = SessionId::new();
+    let a4 = sink.begin_session(s4).await.expect("begin_session");
     let info = test_capture_info("rx-fmt", SampleFormat::ComplexF32, 10);
-    let mut w = sink.begin_capture(s4, &info).await.expect("begin_capture");
+    let mut w = sink.begin_capture(&a4, &info).await.expect("begin_capture");
     assert!(
         w.write(CaptureChunk::Samples(test_samples(SampleFormat::RealF32, 10, 1)))
             .await
@@ -373,7 +436,7 @@ pub async fn sink_conformance(sink: &dyn IqSink, archive: &dyn IqArchive) {
         "a real block in a complex capture must be refused"
     );
     let _ = w.abort().await;
-    sink.abort_session(s4).await.expect("abort_session");
+    sink.abort_session(&a4).await.expect("abort_session");
 }
 
 /// The [`MetricStore`] + [`MetricQuery`] + [`ReceiverRegistry`] contract.
@@ -566,6 +629,7 @@ pub async fn metric_store_conformance(
         started_at: base,
         finished_at: base + chrono::Duration::seconds(11),
         receivers: vec![],
+        committed: false,
     };
     store.record_session(&rep).await.expect("record_session");
     store.record_session(&rep).await.expect("record_session is an upsert");
@@ -573,6 +637,40 @@ pub async fn metric_store_conformance(
     assert_eq!(query.session(SessionId::new()).await.expect("session"), None);
     let recent = query.recent_sessions(10).await.expect("recent_sessions");
     assert!(recent.iter().any(|r| r.session_id == sessions[0]));
+
+    // A committed session's record is never downgraded by a report that is not committed (a
+    // failed or late attempt), but a committed report may replace it.
+    let committed = SessionReport {
+        session_id: sessions[1],
+        status: SessionStatus::Success,
+        committed: true,
+        ..rep.clone()
+    };
+    store
+        .record_session(&committed)
+        .await
+        .expect("record committed session");
+    let failed_attempt = SessionReport {
+        status: SessionStatus::Failed,
+        committed: false,
+        finished_at: base + chrono::Duration::seconds(99),
+        ..committed.clone()
+    };
+    store
+        .record_session(&failed_attempt)
+        .await
+        .expect("record of a late failed attempt");
+    assert_eq!(
+        query.session(sessions[1]).await.expect("session"),
+        Some(committed.clone()),
+        "a committed session's record was downgraded"
+    );
+    let repaired = SessionReport {
+        status: SessionStatus::Partial,
+        ..committed.clone()
+    };
+    store.record_session(&repaired).await.expect("record committed again");
+    assert_eq!(query.session(sessions[1]).await.expect("session"), Some(repaired));
 
     // Concurrent writers lose nothing.
     let base2 = base + chrono::Duration::days(1);

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use heimdall_core::testkit::{test_capture_info, test_summary};
 use heimdall_core::{
-    CaptureChunk, Complex32, IqArchive, IqSink, ReceiverReport, ReceiverStatus, SampleBlock, SampleFormat, SessionId,
-    SessionReport, SessionStatus, StoredObject,
+    CaptureChunk, Complex32, IqArchive, IqSink, ReceiverReport, ReceiverStatus, SampleBlock, SampleFormat,
+    SessionAttempt, SessionId, SessionReport, SessionStatus, StoredObject,
 };
 use heimdall_storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
 
@@ -53,7 +53,7 @@ fn block(n: usize, seed: usize) -> SampleBlock {
 /// Stores one capture of `bytes` bytes (complex64), in chunks of `chunk_bytes`.
 async fn store(
     sink: &ArchiveSink,
-    session: SessionId,
+    session: &SessionAttempt,
     rx: &str,
     bytes: usize,
     chunk_bytes: usize,
@@ -78,14 +78,15 @@ async fn store(
     w.finish(&test_summary(&info, n as u64), None).await.expect("finish")
 }
 
-async fn round(sink: &ArchiveSink, bytes: usize, chunk: usize) -> (Duration, SessionId) {
-    let session = SessionId::new();
+async fn round(sink: &ArchiveSink, bytes: usize, chunk: usize) -> (Duration, SessionAttempt) {
+    let session = SessionAttempt::new(SessionId::new());
     let t = Instant::now();
     let futs = (0..7).map(|i| {
         let sink = sink.clone();
         let rx = format!("websdr_{i}");
+        let session = session.clone();
         tokio::spawn(async move {
-            store(&sink, session, &rx, bytes, chunk).await;
+            store(&sink, &session, &rx, bytes, chunk).await;
         })
     });
     for f in futures::future::join_all(futs).await {
@@ -156,9 +157,9 @@ async fn main() {
             let mib = if arg == 0 { 1024 } else { arg };
             let base_rss = proc_status("VmRSS:");
             let base_hwm = proc_status("VmHWM:");
-            let session = SessionId::new();
+            let session = SessionAttempt::new(SessionId::new());
             let t = Instant::now();
-            store(&sink, session, "websdr_big", mib * 1024 * 1024, 1024 * 1024).await;
+            store(&sink, &session, "websdr_big", mib * 1024 * 1024, 1024 * 1024).await;
             let d = t.elapsed();
             sessions.push(session);
             let peak = proc_status("VmHWM:");
@@ -174,9 +175,10 @@ async fn main() {
         }
         "readback" => {
             let mib = if arg == 0 { 1024 } else { arg };
-            let session = SessionId::new();
+            let attempt = sink.begin_session(SessionId::new()).await.expect("begin session");
+            let session = attempt.session;
             let bytes = mib * 1024 * 1024;
-            let objects = store(&sink, session, "websdr_big", bytes, 1024 * 1024).await;
+            let objects = store(&sink, &attempt, "websdr_big", bytes, 1024 * 1024).await;
             let info = test_capture_info("websdr_big", SampleFormat::ComplexF32, (bytes / 8) as u64);
             let now = chrono::Utc::now();
             let report = SessionReport {
@@ -196,8 +198,9 @@ async fn main() {
                     error: None,
                     retried_errors: vec![],
                 }],
+                committed: false,
             };
-            sink.commit_session(&report).await.expect("commit");
+            sink.commit_session(&attempt, &report).await.expect("commit");
             // Reset the peak (Linux: writing 5 to clear_refs resets VmHWM to the current RSS).
             let _ = std::fs::write("/proc/self/clear_refs", "5");
             let base_rss = proc_status("VmRSS:");
@@ -231,6 +234,6 @@ async fn main() {
         }
     }
     for s in sessions {
-        sink.abort_session(s).await.expect("clean up");
+        sink.abort_session(&s).await.expect("clean up");
     }
 }

@@ -13,7 +13,10 @@ use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
 use heimdall_core::{Error, Result};
 
-use crate::sink::{ArchiveSink, Inner};
+use crate::context::{Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Inner, MIN_PART_SIZE};
+use crate::formats::ArchiveFormat;
+use crate::gc::S3Uploads;
+use crate::sink::ArchiveSink;
 
 /// The options [`ArchiveBuilder::build`] handles itself; every other one goes to the store.
 const HEIMDALL_OPTIONS: [&str; 7] = [
@@ -26,67 +29,9 @@ const HEIMDALL_OPTIONS: [&str; 7] = [
     "max_spectra_bytes",
 ];
 
-/// Smallest part size S3-compatible stores accept (except for the last part).
-pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
-/// Default part size of multipart uploads.
-pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 /// Longest `retry_timeout` option accepted, in seconds (one day; longer outages are the
 /// engine's retries' business).
 pub const MAX_RETRY_TIMEOUT_S: f64 = 86_400.0;
-/// Default number of parts in flight per object.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 3;
-
-/// Which files a sink writes for each capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum ArchiveFormat {
-    /// `{receiver}.npy` + `{receiver}_metadata.json` (the old service's layout).
-    Npy,
-    /// `{receiver}.sigmf-data` + `{receiver}.sigmf-meta`, plus a session `.sigmf-collection`.
-    Sigmf,
-    /// Both of the above (the samples are stored twice).
-    #[default]
-    Both,
-}
-
-impl ArchiveFormat {
-    /// Whether `.npy` files are written.
-    pub fn npy(&self) -> bool {
-        matches!(self, ArchiveFormat::Npy | ArchiveFormat::Both)
-    }
-    /// Whether SigMF files are written.
-    pub fn sigmf(&self) -> bool {
-        matches!(self, ArchiveFormat::Sigmf | ArchiveFormat::Both)
-    }
-    /// Lower-case name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ArchiveFormat::Npy => "npy",
-            ArchiveFormat::Sigmf => "sigmf",
-            ArchiveFormat::Both => "both",
-        }
-    }
-}
-
-impl std::str::FromStr for ArchiveFormat {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "npy" | "numpy" => Ok(ArchiveFormat::Npy),
-            "sigmf" => Ok(ArchiveFormat::Sigmf),
-            "both" | "npy+sigmf" | "all" => Ok(ArchiveFormat::Both),
-            _ => Err(Error::config(format!(
-                "archive format {s:?} is not one of npy, sigmf, both"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for ArchiveFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Builds an [`ArchiveSink`] from a URL and `key=value` options, the way object stores are
 /// usually configured.
@@ -335,47 +280,68 @@ impl ArchiveBuilder {
         }
 
         let url = self.url.trim().to_owned();
-        let (store, prefix, backend, location, attrs): (Arc<dyn ObjectStore>, Path, &'static str, String, bool) =
-            if let Some(rest) = url.strip_prefix("memory://") {
-                reject_store_opts("memory", &store_opts)?;
-                let prefix = parse_prefix(rest)?;
-                (Arc::new(InMemory::new()), prefix, "memory", redact_url(&url), true)
-            } else if url.starts_with("s3://") || url.starts_with("s3a://") {
-                let (s3, prefix, location) = self.build_s3(&url, &store_opts)?;
-                (Arc::new(s3), prefix, "s3", location, true)
-            } else if url.starts_with("file:") || !url.contains("://") {
-                reject_store_opts("local", &store_opts)?;
-                let dir = if url.starts_with("file:") {
-                    url::Url::parse(&url)
-                        .ok()
-                        .and_then(|u| u.to_file_path().ok())
-                        .ok_or_else(|| Error::config(format!("{url:?} is not an absolute file:// URL")))?
-                } else if url.is_empty() {
-                    return Err(Error::config("the archive URL is empty"));
-                } else {
-                    std::path::PathBuf::from(&url)
-                };
-                std::fs::create_dir_all(&dir).map_err(|e| Error::Config {
-                    reason: format!("cannot create the archive directory {}", dir.display()),
-                    source: Some(Box::new(e)),
-                })?;
-                let fs = LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| Error::Config {
-                        reason: format!("cannot open the archive directory {}", dir.display()),
-                        source: Some(Box::new(e)),
-                    })?
-                    .with_automatic_cleanup(true);
-                let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
-                let location = url::Url::from_directory_path(&abs)
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|_| format!("file://{}", abs.display()));
-                (Arc::new(fs), Path::default(), "local", location, false)
+        #[allow(clippy::type_complexity)]
+        let (store, prefix, backend, location, attrs, cleanup): (
+            Arc<dyn ObjectStore>,
+            Path,
+            &'static str,
+            String,
+            bool,
+            Cleanup,
+        ) = if let Some(rest) = url.strip_prefix("memory://") {
+            reject_store_opts("memory", &store_opts)?;
+            let prefix = parse_prefix(rest)?;
+            (
+                Arc::new(InMemory::new()),
+                prefix,
+                "memory",
+                redact_url(&url),
+                true,
+                Cleanup::Nothing,
+            )
+        } else if url.starts_with("s3://") || url.starts_with("s3a://") {
+            let (s3, prefix, location, uploads) = self.build_s3(&url, &store_opts)?;
+            (s3, prefix, "s3", location, true, Cleanup::S3(Arc::new(uploads)))
+        } else if url.starts_with("file:") || !url.contains("://") {
+            reject_store_opts("local", &store_opts)?;
+            let dir = if url.starts_with("file:") {
+                url::Url::parse(&url)
+                    .ok()
+                    .and_then(|u| u.to_file_path().ok())
+                    .ok_or_else(|| Error::config(format!("{url:?} is not an absolute file:// URL")))?
+            } else if url.is_empty() {
+                return Err(Error::config("the archive URL is empty"));
             } else {
-                let scheme = url.split("://").next().unwrap_or("");
-                return Err(Error::config(format!(
-                    "unsupported archive URL scheme {scheme:?}: use s3://bucket/prefix, file:///dir, a path or memory://"
-                )));
+                std::path::PathBuf::from(&url)
             };
+            std::fs::create_dir_all(&dir).map_err(|e| Error::Config {
+                reason: format!("cannot create the archive directory {}", dir.display()),
+                source: Some(Box::new(e)),
+            })?;
+            let fs = LocalFileSystem::new_with_prefix(&dir)
+                .map_err(|e| Error::Config {
+                    reason: format!("cannot open the archive directory {}", dir.display()),
+                    source: Some(Box::new(e)),
+                })?
+                .with_automatic_cleanup(true);
+            let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
+            let location = url::Url::from_directory_path(&abs)
+                .map(|u| u.to_string())
+                .unwrap_or_else(|_| format!("file://{}", abs.display()));
+            (
+                Arc::new(fs),
+                Path::default(),
+                "local",
+                location,
+                false,
+                Cleanup::Local(abs),
+            )
+        } else {
+            let scheme = url.split("://").next().unwrap_or("");
+            return Err(Error::config(format!(
+                "unsupported archive URL scheme {scheme:?}: use s3://bucket/prefix, file:///dir, a path or memory://"
+            )));
+        };
         Ok(ArchiveSink::from_inner(Inner {
             store,
             prefix,
@@ -387,6 +353,7 @@ impl ArchiveBuilder {
             supports_attributes: attrs,
             collection: self.collection,
             max_spectra_bytes: self.max_spectra_bytes,
+            cleanup,
         }))
     }
 
@@ -405,7 +372,7 @@ impl ArchiveBuilder {
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
             .filter(|(k, _)| !HEIMDALL_OPTIONS.contains(&k.as_str()))
             .collect();
-        let (s3, _, location) = self.build_s3(&url, &store_opts)?;
+        let (s3, _, location, _) = self.build_s3(&url, &store_opts)?;
         let fail = |reason: String, retryable: bool| Error::Storage {
             backend: "s3",
             operation: "create bucket",
@@ -442,7 +409,7 @@ impl ArchiveBuilder {
         ))
     }
 
-    fn build_s3(&self, url: &str, opts: &[(String, String)]) -> Result<(AmazonS3, Path, String)> {
+    fn build_s3(&self, url: &str, opts: &[(String, String)]) -> Result<(Arc<AmazonS3>, Path, String, S3Uploads)> {
         let parsed = url::Url::parse(url).map_err(|e| Error::Config {
             reason: format!("bad S3 URL {:?}", redact_url(url)),
             source: Some(Box::new(e)),
@@ -483,10 +450,44 @@ impl ArchiveBuilder {
             .with_url(format!("s3://{bucket}"))
             .with_bucket_name(&bucket)
             .with_retry(self.retry.clone());
-        let s3 = b.build().map_err(|e| Error::Config {
-            reason: format!("invalid S3 configuration for s3://{bucket}"),
+        let value = |k: AmazonS3ConfigKey| b.get_config_value(&k).filter(|v| !v.is_empty());
+        let region = value(AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".to_owned());
+        let virtual_hosted = value(AmazonS3ConfigKey::VirtualHostedStyleRequest).is_some_and(|v| v == "true");
+        let (uploads_endpoint, path_style) = match &endpoint {
+            Some(ep) => (ep.clone(), !virtual_hosted),
+            None => (format!("https://s3.{region}.amazonaws.com"), false),
+        };
+        let uploads_endpoint = url::Url::parse(&uploads_endpoint).map_err(|e| Error::Config {
+            reason: format!("bad S3 endpoint {:?}", redact_url(&uploads_endpoint)),
             source: Some(Box::new(e)),
         })?;
+        let (key_id, secret, token) = (
+            value(AmazonS3ConfigKey::AccessKeyId),
+            value(AmazonS3ConfigKey::SecretAccessKey),
+            value(AmazonS3ConfigKey::Token),
+        );
+        let s3 = Arc::new(b.build().map_err(|e| Error::Config {
+            reason: format!("invalid S3 configuration for s3://{bucket}"),
+            source: Some(Box::new(e)),
+        })?);
+        let uploads = S3Uploads {
+            store: s3.clone(),
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| Error::Config {
+                    reason: "cannot build the HTTP client for S3 maintenance".into(),
+                    source: Some(Box::new(e)),
+                })?,
+            endpoint: uploads_endpoint,
+            path_style,
+            bucket: bucket.clone(),
+            region,
+            key_id,
+            secret,
+            token,
+        };
         let mut location = format!("s3://{bucket}");
         if !prefix.as_ref().is_empty() {
             location.push('/');
@@ -496,7 +497,7 @@ impl ArchiveBuilder {
             Some(ep) => location.push_str(&format!(" at {}", redact_url(&ep))),
             None => location.push_str(" at AWS"),
         }
-        Ok((s3, prefix, location))
+        Ok((s3, prefix, location, uploads))
     }
 }
 

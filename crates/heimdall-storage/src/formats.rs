@@ -7,6 +7,58 @@ use serde_json::{Map, Value, json};
 
 use heimdall_core::{CaptureSummary, SessionId, SessionReport, SignalMetrics, StoredObject};
 
+/// Which files a sink writes for each capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ArchiveFormat {
+    /// `{receiver}.npy` + `{receiver}_metadata.json` (the old service's layout).
+    Npy,
+    /// `{receiver}.sigmf-data` + `{receiver}.sigmf-meta`, plus a session `.sigmf-collection`.
+    Sigmf,
+    /// Both of the above (the samples are stored twice).
+    #[default]
+    Both,
+}
+
+impl ArchiveFormat {
+    /// Whether `.npy` files are written.
+    pub fn npy(&self) -> bool {
+        matches!(self, ArchiveFormat::Npy | ArchiveFormat::Both)
+    }
+    /// Whether SigMF files are written.
+    pub fn sigmf(&self) -> bool {
+        matches!(self, ArchiveFormat::Sigmf | ArchiveFormat::Both)
+    }
+    /// Lower-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ArchiveFormat::Npy => "npy",
+            ArchiveFormat::Sigmf => "sigmf",
+            ArchiveFormat::Both => "both",
+        }
+    }
+}
+
+impl std::str::FromStr for ArchiveFormat {
+    type Err = heimdall_core::Error;
+    fn from_str(s: &str) -> heimdall_core::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "npy" | "numpy" => Ok(ArchiveFormat::Npy),
+            "sigmf" => Ok(ArchiveFormat::Sigmf),
+            "both" | "npy+sigmf" | "all" => Ok(ArchiveFormat::Both),
+            _ => Err(heimdall_core::Error::config(format!(
+                "archive format {s:?} is not one of npy, sigmf, both"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for ArchiveFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The SigMF specification version written (the one `sigmf` 1.14 ships).
 pub const SIGMF_VERSION: &str = "1.2.6";
 /// Name of the SigMF extension namespace holding Heimdall's own fields.
@@ -240,6 +292,10 @@ pub struct SessionManifest {
     pub writer: String,
     /// When the session was committed.
     pub committed_at: DateTime<Utc>,
+    /// The attempt that committed the session: every object listed is under
+    /// `sessions/{session}/{attempt}/`. Absent in sessions committed before attempts existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<heimdall_core::AttemptId>,
     /// The session report: request, status, per-receiver outcome, captures and metrics.
     pub session: SessionReport,
     /// Every object of the session with size and SHA-256 (the manifest itself excluded).

@@ -45,7 +45,8 @@ use heimdall_core::{
 };
 
 use crate::formats::{self, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
-use crate::sink::{ArchiveSink, Inner, MANIFEST, SESSIONS_DIR};
+use crate::context::{Inner, MANIFEST, SESSIONS_DIR};
+use crate::sink::ArchiveSink;
 use crate::upload::put_small;
 
 /// The old service's bucket.
@@ -442,6 +443,7 @@ impl LegacyImporter {
                 finished_at,
                 receivers,
                 errors,
+                committed: false,
             },
             problems,
             unmapped,
@@ -571,6 +573,8 @@ impl LegacyImporter {
             format_version: FORMAT_VERSION,
             writer: formats::recorder(),
             committed_at: Utc::now(),
+            // The old objects stay where they are (never modified): no attempt folder.
+            attempt: None,
             session: session.report.clone(),
             objects: session.objects.clone(),
         };

@@ -12,6 +12,11 @@
 //! - **Verifiable**: SHA-256 of every object (and the SigMF `core:sha512`) is computed while
 //!   streaming; `manifest.json`, written last with a create-only put, lists every object with
 //!   size and checksum and is the session's commit marker; reads verify the checksums.
+//! - **Committed sessions never change**: every object an attempt writes is under its own
+//!   `sessions/{session}/{attempt}/` folder, a committed session refuses new attempts before
+//!   anything is written, and of two attempts racing exactly one commits. What crashed attempts
+//!   leave (objects, incomplete multipart uploads, staging files) is found and removed by
+//!   [`ArchiveSink::collect_garbage`] (see [`gc`]).
 //! - **Exact formats**: numpy v1.0 headers byte-identical to `numpy.save`
 //!   ([`heimdall_core::npy`]), SigMF 1.2.6 metadata accepted by `sigmf_validate` with Heimdall's
 //!   fields under a declared `heimdall` extension (see [`formats`]).
@@ -55,9 +60,11 @@
 //!     spectra: 0,
 //! };
 //!
-//! // Stream one capture, then commit the session (the manifest is written last).
+//! // Begin an attempt at a session (refused if the session is committed), stream one
+//! // capture, then commit (the manifest is written last, only if none exists).
 //! let session = SessionId::new();
-//! let mut w = sink.begin_capture(session, &info).await?;
+//! let attempt = sink.begin_session(session).await?;
+//! let mut w = sink.begin_capture(&attempt, &info).await?;
 //! for block in samples.chunks(256) {
 //!     w.write(CaptureChunk::Samples(SampleBlock::Complex(block.to_vec()))).await?;
 //! }
@@ -79,9 +86,12 @@
 //!         error: None,
 //!         retried_errors: vec![],
 //!     }],
+//!     committed: false,
 //! };
-//! sink.commit_session(&report).await?;
-//! assert!(matches!(sink.commit_session(&report).await, Err(Error::AlreadyExists { .. })));
+//! sink.commit_session(&attempt, &report).await?;
+//! // A committed session never changes: a second commit, or a new attempt, is refused.
+//! assert!(matches!(sink.commit_session(&attempt, &report).await, Err(Error::AlreadyExists { .. })));
+//! assert!(matches!(sink.begin_session(session).await, Err(Error::AlreadyExists { .. })));
 //!
 //! // Read it back, checksums verified.
 //! assert_eq!(sink.list_sessions(None, None).await?, vec![session]);
@@ -93,8 +103,10 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod context;
 mod error;
 pub mod formats;
+pub mod gc;
 pub mod legacy;
 mod reader;
 mod sink;
@@ -102,13 +114,13 @@ pub mod spectra;
 mod upload;
 mod writer;
 
-pub use builder::{
-    ArchiveBuilder, ArchiveFormat, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, MAX_RETRY_TIMEOUT_S, MIN_PART_SIZE,
-};
+pub use builder::{ArchiveBuilder, MAX_RETRY_TIMEOUT_S};
 pub use builder::{LEGACY_BUCKET_ENV, LEGACY_ENV, legacy_url_from_env};
-pub use formats::SessionManifest;
+pub use context::{DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, MANIFEST, MIN_PART_SIZE, SESSIONS_DIR};
+pub use formats::{ArchiveFormat, SessionManifest};
+pub use gc::{GcOptions, GcReport};
 pub use legacy::{LegacyImportSummary, LegacyImporter, LegacyProblem, WebsdrMap};
-pub use sink::{ArchiveSink, MANIFEST, SESSIONS_DIR};
+pub use sink::ArchiveSink;
 pub use spectra::{DEFAULT_MAX_SPECTRA_BYTES, SpectraIndex};
 
 /// Re-export of the `object_store` version this crate is built on.

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use heimdall_core::npy::{Dtype, NpyHeader, decode_samples};
 use heimdall_core::{Error, Result, SampleBlock, SampleFormat, StoredObject};
 
-use crate::sink::Inner;
+use crate::context::Inner;
 
 /// Bytes gathered before a block is emitted (about 32 k complex samples).
 pub(crate) const BLOCK_BYTES: usize = 256 * 1024;

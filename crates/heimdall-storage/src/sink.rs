@@ -14,95 +14,35 @@ use sha2::{Digest, Sha256, Sha512};
 
 use heimdall_core::{
     ArchivedCapture, ArchivedCaptureStream, CaptureInfo, CaptureWriter, Error, IqArchive, IqSink, ReceiverId, Result,
-    SampleBlock, SampleFormat, SessionId, SessionReport, SpectrumFrame, StoredObject,
+    SampleBlock, SampleFormat, SessionAttempt, SessionId, SessionReport, SpectrumFrame, StoredObject,
 };
 
-use crate::builder::ArchiveFormat;
-use crate::error::map_store_error;
-use crate::formats::{self, CollectionStream, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
+use crate::context::{Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Inner, MANIFEST, SESSIONS_DIR};
+use crate::formats::{self, ArchiveFormat, CollectionStream, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
 use crate::reader::Layout;
 use crate::spectra::SpectraIndex;
 use crate::upload::put_small;
 use crate::writer::ArchiveWriter;
 
-/// Name of the session manifest object.
-pub const MANIFEST: &str = "manifest.json";
-/// Folder under the prefix that holds the sessions.
-pub const SESSIONS_DIR: &str = "sessions";
-
-/// Shared state of a sink and its writers.
-pub(crate) struct Inner {
-    pub(crate) store: Arc<dyn ObjectStore>,
-    pub(crate) prefix: Path,
-    pub(crate) backend: &'static str,
-    pub(crate) location: String,
-    pub(crate) format: ArchiveFormat,
-    pub(crate) part_size: usize,
-    pub(crate) max_concurrency: usize,
-    pub(crate) supports_attributes: bool,
-    pub(crate) collection: bool,
-    /// Byte limit of the spectra kept per capture (0: not archived).
-    pub(crate) max_spectra_bytes: u64,
-}
-
-impl fmt::Debug for Inner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ArchiveSink")
-            .field("location", &self.location)
-            .field("backend", &self.backend)
-            .field("format", &self.format)
-            .field("part_size", &self.part_size)
-            .field("max_concurrency", &self.max_concurrency)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Inner {
-    pub(crate) fn map_err(&self, operation: &'static str, path: &Path, e: object_store::Error) -> Error {
-        map_store_error(self.backend, &self.location, operation, path.as_ref(), e)
-    }
-
-    /// `{prefix}/sessions/{session}`.
-    pub(crate) fn session_dir(&self, session: SessionId) -> Path {
-        self.prefix
-            .clone()
-            .join(SESSIONS_DIR)
-            .join(session.to_string().as_str())
-    }
-
-    /// `{prefix}/sessions/{session}/{file}`, checked to stay inside the session folder.
-    pub(crate) fn object_path(&self, session: SessionId, file: &str) -> Result<Path> {
-        let dir = self.session_dir(session);
-        let ok_name = !file.is_empty()
-            && file != "."
-            && file != ".."
-            && file
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        let path = dir.clone().join(file);
-        if !ok_name || !path.prefix_matches(&dir) || path.parts_count() != dir.parts_count() + 1 {
-            return Err(Error::invalid(
-                "object key",
-                format!("{file:?} would escape the session folder {dir}"),
-            ));
-        }
-        Ok(path)
-    }
-}
-
 /// An [`IqSink`] and [`IqArchive`] over any `object_store` store (S3-compatible, local disk,
 /// memory).
 ///
-/// Layout under the prefix, per session:
+/// Layout under the prefix, per session (`{attempt}` is the [`SessionAttempt`] token of the
+/// attempt that wrote the objects; the manifest names the objects of the one that committed):
 ///
 /// ```text
-/// sessions/{session_id}/{receiver_id}.npy               numpy '<c8' (IQ) or '<f4' (audio), v1.0 header
-/// sessions/{session_id}/{receiver_id}_metadata.json     the old service's fields + Heimdall's
-/// sessions/{session_id}/{receiver_id}.sigmf-data        raw cf32_le / rf32_le samples
-/// sessions/{session_id}/{receiver_id}.sigmf-meta        SigMF 1.2.6 metadata with core:sha512
-/// sessions/{session_id}/{session_id}.sigmf-collection   SigMF collection of the session (if SigMF)
-/// sessions/{session_id}/manifest.json                   commit marker, written last
+/// sessions/{session_id}/{attempt}/{receiver_id}.npy              numpy '<c8' (IQ) or '<f4' (audio), v1.0 header
+/// sessions/{session_id}/{attempt}/{receiver_id}_metadata.json    the old service's fields + Heimdall's
+/// sessions/{session_id}/{attempt}/{receiver_id}.sigmf-data       raw cf32_le / rf32_le samples
+/// sessions/{session_id}/{attempt}/{receiver_id}.sigmf-meta       SigMF 1.2.6 metadata with core:sha512
+/// sessions/{session_id}/{attempt}/{session_id}.sigmf-collection  SigMF collection of the session (if SigMF)
+/// sessions/{session_id}/manifest.json                            commit marker, created only if absent
 /// ```
+///
+/// A committed session never changes: [`IqSink::begin_session`] refuses it before anything is
+/// written, attempts never share a key, the manifest is created with a create-only put
+/// (`If-None-Match: *` on S3, no-clobber on disk), and [`IqSink::abort_session`] only removes
+/// the objects of an attempt that did not commit.
 ///
 /// Build one with [`crate::ArchiveBuilder`] or [`ArchiveSink::new`].
 #[derive(Clone)]
@@ -123,6 +63,10 @@ impl fmt::Display for ArchiveSink {
 }
 
 impl ArchiveSink {
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
     pub(crate) fn from_inner(inner: Inner) -> Self {
         ArchiveSink { inner: Arc::new(inner) }
     }
@@ -143,11 +87,12 @@ impl ArchiveSink {
             backend,
             location,
             format,
-            part_size: crate::builder::DEFAULT_PART_SIZE,
-            max_concurrency: crate::builder::DEFAULT_MAX_CONCURRENCY,
+            part_size: DEFAULT_PART_SIZE,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
             supports_attributes: false,
             collection: true,
             max_spectra_bytes: crate::spectra::DEFAULT_MAX_SPECTRA_BYTES,
+            cleanup: Cleanup::Nothing,
         })
     }
 
@@ -193,6 +138,87 @@ impl ArchiveSink {
             .boxed())
     }
 
+    /// Streams an object of a committed session as the store delivers it, checking its size
+    /// and SHA-256 against `expected` (an entry of the manifest) as the bytes go by: a mismatch
+    /// (or a body longer than announced) is the stream's last item, an error, so a consumer
+    /// (an HTTP download, a copy) never takes a damaged object for a whole one.
+    pub async fn get_verified_stream(
+        &self,
+        expected: &StoredObject,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Bytes>>> {
+        let inner = self.inner.clone();
+        let path = Path::parse(&expected.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+        let body = inner
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| inner.map_err("get", &path, e))?
+            .into_stream();
+        struct State {
+            body: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+            hasher: Option<Sha256>,
+            size: u64,
+        }
+        let expected = expected.clone();
+        let state = State {
+            body: body.boxed(),
+            hasher: Some(Sha256::new()),
+            size: 0,
+        };
+        Ok(futures::stream::unfold(state, move |mut st| {
+            let (inner, path, expected) = (inner.clone(), path.clone(), expected.clone());
+            async move {
+                let hasher = st.hasher.as_mut()?;
+                let bad = |reason: String| Error::Malformed {
+                    backend: inner.backend,
+                    origin: expected.key.clone(),
+                    reason,
+                };
+                match st.body.next().await {
+                    Some(Ok(chunk)) => {
+                        st.size += chunk.len() as u64;
+                        if st.size > expected.size {
+                            st.hasher = None;
+                            return Some((
+                                Err(bad(format!("longer than the manifest's {} bytes", expected.size))),
+                                st,
+                            ));
+                        }
+                        hasher.update(&chunk);
+                        Some((Ok(chunk), st))
+                    }
+                    Some(Err(e)) => {
+                        st.hasher = None;
+                        Some((Err(inner.map_err("read", &path, e)), st))
+                    }
+                    None => {
+                        let digest = hex::encode(st.hasher.take()?.finalize());
+                        match crate::reader::check_object(&expected, st.size, &digest) {
+                            Ok(()) => None,
+                            Err(reason) => Some((Err(bad(reason)), st)),
+                        }
+                    }
+                }
+            }
+        })
+        .boxed())
+    }
+
+    /// Reads every object the manifest of `session` lists and checks its size and SHA-256
+    /// (streamed: memory stays bounded); returns the objects and bytes verified.
+    pub async fn verify_session(&self, session: SessionId) -> Result<(u64, u64)> {
+        let m = self.read_session_manifest(session).await?;
+        let (mut objects, mut bytes) = (0u64, 0u64);
+        for o in &m.objects {
+            let mut s = self.get_verified_stream(o).await?;
+            while let Some(chunk) = s.next().await {
+                bytes += chunk?.len() as u64;
+            }
+            objects += 1;
+        }
+        Ok((objects, bytes))
+    }
+
     async fn get(&self, path: &Path) -> Result<Bytes> {
         let inner = &self.inner;
         let r = inner.store.get(path).await.map_err(|e| inner.map_err("get", path, e))?;
@@ -225,23 +251,40 @@ impl ArchiveSink {
                 reason: format!("manifest is for session {}", m.session.session_id),
             });
         }
+        let mut m = m;
+        m.session.committed = true;
         Ok(m)
     }
 
     async fn list_session(&self, session: SessionId) -> Result<Vec<object_store::ObjectMeta>> {
-        let dir = self.inner.session_dir(session);
+        self.list_under(&self.inner.session_dir(session)).await
+    }
+
+    /// Every object under `dir`, sorted by key.
+    pub(crate) async fn list_under(&self, dir: &Path) -> Result<Vec<object_store::ObjectMeta>> {
         let inner = &self.inner;
         let mut out: Vec<object_store::ObjectMeta> = inner
             .store
-            .list(Some(&dir))
+            .list(Some(dir))
             .try_collect()
             .await
-            .map_err(|e| inner.map_err("list", &dir, e))?;
+            .map_err(|e| inner.map_err("list", dir, e))?;
         out.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(out)
     }
 
-    async fn exists(&self, path: &Path) -> Result<bool> {
+    /// The attempt whose objects the manifest of `session` lists, if the session is committed
+    /// (`None` for a session committed before attempts existed: its objects are not scoped).
+    pub(crate) async fn committed_attempt(&self, session: SessionId) -> Result<Option<heimdall_core::AttemptId>> {
+        let m = match self.read_session_manifest(session).await {
+            Ok(m) => m,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(m.attempt)
+    }
+
+    pub(crate) async fn exists(&self, path: &Path) -> Result<bool> {
         match self.inner.store.head(path).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -249,7 +292,7 @@ impl ArchiveSink {
         }
     }
 
-    async fn delete_all(&self, paths: Vec<Path>) -> Result<()> {
+    pub(crate) async fn delete_all(&self, paths: Vec<Path>) -> Result<()> {
         if paths.is_empty() {
             return Ok(());
         }
@@ -272,28 +315,43 @@ fn sha256_hex(b: &[u8]) -> String {
 
 #[async_trait]
 impl IqSink for ArchiveSink {
-    async fn begin_capture(&self, session: SessionId, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
-        let w = ArchiveWriter::begin(self.inner.clone(), session, info).await?;
+    async fn begin_session(&self, session: SessionId) -> Result<SessionAttempt> {
+        let manifest_path = self.inner.object_path(session, MANIFEST)?;
+        if self.exists(&manifest_path).await? {
+            return Err(Error::AlreadyExists {
+                backend: self.inner.backend,
+                key: manifest_path.to_string(),
+            });
+        }
+        Ok(SessionAttempt::new(session))
+    }
+
+    async fn begin_capture(&self, attempt: &SessionAttempt, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
+        let w = ArchiveWriter::begin(self.inner.clone(), attempt.clone(), info).await?;
         Ok(Box::new(w))
     }
 
-    async fn commit_session(&self, report: &SessionReport) -> Result<StoredObject> {
+    async fn commit_session(&self, attempt: &SessionAttempt, report: &SessionReport) -> Result<StoredObject> {
         let inner = &self.inner;
-        let session = report.session_id;
+        let session = attempt.session;
+        if report.session_id != session {
+            return Err(Error::invalid(
+                "session report",
+                format!("report of session {} committed as {attempt}", report.session_id),
+            ));
+        }
         let manifest_path = inner.object_path(session, MANIFEST)?;
-        // Existence check first: some S3-compatible servers (SeaweedFS) do not always enforce
-        // `If-None-Match: *`. Two concurrent commits of the same session can still race between
-        // this check and the put on such servers; on AWS, local disk and memory the
-        // conditional put below settles it.
+        // Fail early (and cheaply) when another attempt committed; the create-only put below
+        // settles a race between two attempts committing at the same moment.
         if self.exists(&manifest_path).await? {
             return Err(Error::AlreadyExists {
                 backend: inner.backend,
                 key: manifest_path.to_string(),
             });
         }
-        let dir = inner.session_dir(session);
+        let dir = inner.attempt_dir(attempt);
         let listed: BTreeMap<String, u64> = self
-            .list_session(session)
+            .list_under(&dir)
             .await?
             .into_iter()
             .map(|m| (m.location.to_string(), m.size))
@@ -306,7 +364,7 @@ impl IqSink for ArchiveSink {
                     return Err(Error::invalid(
                         "session report",
                         format!(
-                            "object {} of receiver {} is outside the session folder {dir}",
+                            "object {} of receiver {} was not written by attempt {attempt}",
                             o.key, r.receiver.id
                         ),
                     ));
@@ -333,7 +391,7 @@ impl IqSink for ArchiveSink {
         }
         for key in listed.keys() {
             if !objects.iter().any(|o| &o.key == key) {
-                tracing::warn!(key, session = %session, "object in the session folder is not in the report");
+                tracing::warn!(key, session = %session, "object of this attempt is not in the report");
             }
         }
 
@@ -352,19 +410,22 @@ impl IqSink for ArchiveSink {
             }
             if !streams.is_empty() {
                 let doc = formats::sigmf_collection(report, &streams);
-                let path = inner.object_path(session, &format!("{session}.sigmf-collection"))?;
+                let path = inner.attempt_path(attempt, &format!("{session}.sigmf-collection"))?;
                 let body = serde_json::to_vec_pretty(&doc).map_err(|e| json_err(inner, &path, e))?;
                 objects.push(put_small(inner, &path, "application/json", body, PutMode::Overwrite).await?);
             }
         }
         objects.sort_by(|a, b| a.key.cmp(&b.key));
 
+        let mut committed = report.clone();
+        committed.committed = false;
         let manifest = SessionManifest {
             format: MANIFEST_FORMAT.into(),
             format_version: FORMAT_VERSION,
             writer: formats::recorder(),
             committed_at: Utc::now(),
-            session: report.clone(),
+            attempt: Some(attempt.attempt.clone()),
+            session: committed,
             objects,
         };
         let body = serde_json::to_vec_pretty(&manifest).map_err(|e| json_err(inner, &manifest_path, e))?;
@@ -373,9 +434,12 @@ impl IqSink for ArchiveSink {
                 operation: "put",
                 source,
                 ..
-            }) if source
-                .downcast_ref::<object_store::Error>()
-                .is_some_and(|e| matches!(e, object_store::Error::Precondition { .. })) =>
+            }) if source.downcast_ref::<object_store::Error>().is_some_and(|e| {
+                matches!(
+                    e,
+                    object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
+                )
+            }) =>
             {
                 Err(Error::AlreadyExists {
                     backend: inner.backend,
@@ -386,21 +450,20 @@ impl IqSink for ArchiveSink {
         }
     }
 
-    async fn abort_session(&self, session: SessionId) -> Result<()> {
-        let manifest = self.inner.object_path(session, MANIFEST)?;
-        if self.exists(&manifest).await? {
+    async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()> {
+        if self.committed_attempt(attempt.session).await?.as_ref() == Some(&attempt.attempt) {
             return Err(Error::invalid(
                 "session",
-                format!("session {session} is committed; refusing to delete it"),
+                format!("attempt {attempt} is committed; refusing to delete it"),
             ));
         }
-        let paths = self
-            .list_session(session)
-            .await?
-            .into_iter()
-            .map(|m| m.location)
-            .collect();
-        self.delete_all(paths).await
+        let dir = self.inner.attempt_dir(attempt);
+        let paths = self.list_under(&dir).await?.into_iter().map(|m| m.location).collect();
+        self.delete_all(paths).await?;
+        // Multipart uploads this attempt left open (a failed write that could not abort).
+        crate::gc::abort_uploads_under(&self.inner, &dir, None)
+            .await
+            .map(|_| ())
     }
 
     async fn health(&self) -> Result<()> {

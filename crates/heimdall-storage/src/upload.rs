@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use heimdall_core::{Result, StoredObject};
 
-use crate::sink::Inner;
+use crate::context::Inner;
 
 /// What is being buffered or uploaded.
 #[derive(Debug)]

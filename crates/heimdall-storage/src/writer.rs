@@ -9,11 +9,12 @@ use object_store::{ObjectStoreExt, PutMode};
 
 use heimdall_core::npy::{Dtype, NpyHeader};
 use heimdall_core::{
-    CaptureChunk, CaptureInfo, CaptureSummary, CaptureWriter, Error, Result, SessionId, SignalMetrics, StoredObject,
+    CaptureChunk, CaptureInfo, CaptureSummary, CaptureWriter, Error, Result, SessionAttempt, SignalMetrics,
+    StoredObject,
 };
 
+use crate::context::Inner;
 use crate::formats;
-use crate::sink::Inner;
 use crate::spectra::SpectraBuffer;
 use crate::upload::{ObjectUpload, Uploaded, put_small};
 
@@ -21,7 +22,7 @@ use crate::upload::{ObjectUpload, Uploaded, put_small};
 /// files at `finish`.
 pub(crate) struct ArchiveWriter {
     inner: Arc<Inner>,
-    session: SessionId,
+    attempt: SessionAttempt,
     info: CaptureInfo,
     expected: Option<u64>,
     samples: u64,
@@ -34,7 +35,7 @@ pub(crate) struct ArchiveWriter {
 impl std::fmt::Debug for ArchiveWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArchiveWriter")
-            .field("session", &self.session)
+            .field("attempt", &self.attempt)
             .field("receiver", &self.info.receiver.id)
             .field("samples", &self.samples)
             .field("expected", &self.expected)
@@ -75,7 +76,7 @@ async fn finish(upload: Option<ObjectUpload>) -> Result<Option<Uploaded>> {
 }
 
 impl ArchiveWriter {
-    pub(crate) async fn begin(inner: Arc<Inner>, session: SessionId, info: &CaptureInfo) -> Result<Self> {
+    pub(crate) async fn begin(inner: Arc<Inner>, attempt: SessionAttempt, info: &CaptureInfo) -> Result<Self> {
         if !info.sample_rate_hz.is_finite() || info.sample_rate_hz <= 0.0 {
             return Err(Error::invalid(
                 "sample_rate_hz",
@@ -95,7 +96,7 @@ impl ArchiveWriter {
         let mut npy = None;
         let mut sigmf = None;
         if inner.format.npy() {
-            let path = inner.object_path(session, &format!("{rx}.npy"))?;
+            let path = inner.attempt_path(&attempt, &format!("{rx}.npy"))?;
             let header = NpyHeader {
                 dtype: Dtype::for_format(info.format),
                 len: info.expected_samples.unwrap_or(0),
@@ -106,14 +107,14 @@ impl ArchiveWriter {
             npy = Some(up);
         }
         if inner.format.sigmf() {
-            let path = inner.object_path(session, &format!("{rx}.sigmf-data"))?;
+            let path = inner.attempt_path(&attempt, &format!("{rx}.sigmf-data"))?;
             sigmf = Some(ObjectUpload::new(inner.clone(), path, "application/octet-stream", true));
         }
-        tracing::debug!(session = %session, receiver = rx, format = %inner.format, "capture started");
+        tracing::debug!(session = %attempt, receiver = rx, format = %inner.format, "capture started");
         let inner_spectra_limit = inner.max_spectra_bytes;
         Ok(ArchiveWriter {
             inner,
-            session,
+            attempt,
             info: info.clone(),
             expected: info.expected_samples,
             samples: 0,
@@ -216,20 +217,20 @@ impl ArchiveWriter {
         // (path, content type, body) of every small object put at finish.
         let mut small_puts: Vec<(Path, &'static str, Vec<u8>)> = Vec::new();
         if let Some(n) = &npy_desc {
-            let path = self.inner.object_path(self.session, &format!("{rx}_metadata.json"))?;
-            let doc = formats::legacy_metadata(self.session, summary, metrics, &n.object.key, &n.object);
+            let path = self.inner.attempt_path(&self.attempt, &format!("{rx}_metadata.json"))?;
+            let doc = formats::legacy_metadata(self.attempt.session, summary, metrics, &n.object.key, &n.object);
             small_puts.push((path.clone(), "application/json", json(&path, &doc)?));
         }
         if let Some(s) = &sigmf_desc {
-            let path = self.inner.object_path(self.session, &format!("{rx}.sigmf-meta"))?;
+            let path = self.inner.attempt_path(&self.attempt, &format!("{rx}.sigmf-meta"))?;
             let sha512 = s.sha512.clone().unwrap_or_default();
-            let doc = formats::sigmf_meta(self.session, summary, metrics, &sha512);
+            let doc = formats::sigmf_meta(self.attempt.session, summary, metrics, &sha512);
             small_puts.push((path.clone(), "application/json", json(&path, &doc)?));
         }
         if !self.spectra.is_empty() {
-            let data_path = self.inner.object_path(self.session, &format!("{rx}_spectra.npy"))?;
-            let index_path = self.inner.object_path(self.session, &format!("{rx}_spectra.json"))?;
-            let (npy, index) = self.spectra.encode(self.session, &rx, data_path.as_ref())?;
+            let data_path = self.inner.attempt_path(&self.attempt, &format!("{rx}_spectra.npy"))?;
+            let index_path = self.inner.attempt_path(&self.attempt, &format!("{rx}_spectra.json"))?;
+            let (npy, index) = self.spectra.encode(self.attempt.session, &rx, data_path.as_ref())?;
             small_puts.push((data_path, "application/x-npy", npy));
             small_puts.push((index_path.clone(), "application/json", json(&index_path, &index)?));
         }
@@ -260,7 +261,7 @@ impl ArchiveWriter {
         for (_, r) in metas {
             out.push(r?);
         }
-        tracing::debug!(session = %self.session, receiver = %rx, samples = self.samples, "capture stored");
+        tracing::debug!(session = %self.attempt.session, receiver = %rx, samples = self.samples, "capture stored");
         Ok(out)
     }
 }

@@ -33,6 +33,7 @@ fn report(session: SessionId, receivers: Vec<ReceiverReport>) -> SessionReport {
         started_at: Utc::now(),
         finished_at: Utc::now(),
         receivers,
+        committed: false,
     }
 }
 
@@ -47,7 +48,7 @@ async fn multipart_capture_round_trip() {
     }) {
         let session = SessionId::new();
         let info = test_capture_info("big", SampleFormat::ComplexF32, n as u64);
-        let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+        let mut w = b.sink.begin_capture(&common::attempt(session), &info).await.unwrap();
         let step = 100_000;
         let mut k = 0;
         while k < n {
@@ -61,7 +62,10 @@ async fn multipart_capture_round_trip() {
         assert_eq!(npy.size, 128 + 8 * n as u64, "{}", b.name);
         assert_eq!(data.size, 8 * n as u64, "{}", b.name);
         let rx = test_recorded(&info, n as u64, objects);
-        b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
+        b.sink
+            .commit_session(&common::attempt(session), &report(session, vec![rx]))
+            .await
+            .unwrap();
         let back = b.sink.read_capture(session, &info.receiver.id).await.unwrap();
         assert!(back.samples == block(0, n), "{}: samples differ", b.name);
         // The .sigmf-data holds the same samples as the .npy after its header.
@@ -79,7 +83,7 @@ async fn abort_during_multipart_leaves_nothing() {
         let session = SessionId::new();
         let n = 4 * 1024 * 1024;
         let info = test_capture_info("rx", SampleFormat::ComplexF32, n as u64);
-        let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+        let mut w = b.sink.begin_capture(&common::attempt(session), &info).await.unwrap();
         for i in 0..11 {
             w.write(CaptureChunk::Samples(block(i * 131_072, 131_072)))
                 .await
@@ -89,7 +93,7 @@ async fn abort_during_multipart_leaves_nothing() {
         assert!(b.sink.list_objects(session).await.unwrap().is_empty(), "{}", b.name);
         // Too many samples: refused at write, and nothing is left.
         let info = test_capture_info("rx2", SampleFormat::ComplexF32, 10);
-        let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+        let mut w = b.sink.begin_capture(&common::attempt(session), &info).await.unwrap();
         w.write(CaptureChunk::Samples(block(0, 6))).await.unwrap();
         let e = w.write(CaptureChunk::Samples(block(6, 6))).await.unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
@@ -110,11 +114,14 @@ async fn sessions_are_listed_newest_first_within_a_window() {
         let base = 1_795_000_000i64; // 2026-11
         let ids: Vec<SessionId> = (0..4).map(|i| session_at(base + i * 3600)).collect();
         for id in &ids[..3] {
-            b.sink.commit_session(&report(*id, vec![])).await.unwrap();
+            b.sink
+                .commit_session(&common::attempt(*id), &report(*id, vec![]))
+                .await
+                .unwrap();
         }
         // ids[3] has objects but no manifest: not listed.
         let info = test_capture_info("rx", SampleFormat::ComplexF32, 1);
-        let mut w = b.sink.begin_capture(ids[3], &info).await.unwrap();
+        let mut w = b.sink.begin_capture(&common::attempt(ids[3]), &info).await.unwrap();
         w.write(CaptureChunk::Samples(block(0, 1))).await.unwrap();
         w.finish(&test_summary(&info, 1), None).await.unwrap();
 
@@ -132,8 +139,8 @@ async fn sessions_are_listed_newest_first_within_a_window() {
         );
         assert!(b.sink.list_sessions(Some(t(5)), None).await.unwrap().is_empty());
         // A committed session cannot be aborted; an uncommitted one can.
-        assert!(b.sink.abort_session(ids[0]).await.is_err());
-        b.sink.abort_session(ids[3]).await.unwrap();
+        assert!(b.sink.abort_session(&common::attempt(ids[0])).await.is_err());
+        b.sink.abort_session(&common::attempt(ids[3])).await.unwrap();
         assert!(matches!(
             b.sink.read_manifest(ids[3]).await,
             Err(Error::NotFound { .. })
@@ -146,12 +153,15 @@ async fn tampered_objects_fail_verification() {
     for b in common::backends("tamper", ArchiveFormat::Npy) {
         let session = SessionId::new();
         let info = test_capture_info("rx", SampleFormat::ComplexF32, 100);
-        let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+        let mut w = b.sink.begin_capture(&common::attempt(session), &info).await.unwrap();
         w.write(CaptureChunk::Samples(block(0, 100))).await.unwrap();
         let objects = w.finish(&test_summary(&info, 100), None).await.unwrap();
         let npy = objects.iter().find(|o| o.key.ends_with(".npy")).unwrap().clone();
         let rx = test_recorded(&info, 100, objects);
-        b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
+        b.sink
+            .commit_session(&common::attempt(session), &report(session, vec![rx]))
+            .await
+            .unwrap();
         let mut bytes = b.sink.get_bytes(&npy.key).await.unwrap().to_vec();
         bytes[200] ^= 1;
         b.sink
@@ -185,7 +195,11 @@ async fn commit_refuses_reports_naming_missing_objects() {
             error: None,
             retried_errors: vec![],
         };
-        let e = b.sink.commit_session(&report(session, vec![rx])).await.unwrap_err();
+        let e = b
+            .sink
+            .commit_session(&common::attempt(session), &report(session, vec![rx]))
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
         assert!(b.sink.list_sessions(None, None).await.unwrap().is_empty());
     }
@@ -218,11 +232,14 @@ async fn s3_server_behaviours() {
     // Bulk delete (DeleteObjects) of many keys.
     let session = SessionId::new();
     for i in 0..30 {
-        let k = sink.session_dir(session).join(format!("obj-{i}").as_str());
+        let k = sink
+            .session_dir(session)
+            .join(common::attempt(session).attempt.as_str())
+            .join(format!("obj-{i}").as_str());
         store.put(&k, vec![0u8; 10].into()).await.unwrap();
     }
     assert_eq!(sink.list_objects(session).await.unwrap().len(), 30);
-    sink.abort_session(session).await.unwrap();
+    sink.abort_session(&common::attempt(session)).await.unwrap();
     assert!(sink.list_objects(session).await.unwrap().is_empty());
     store.delete(&p).await.unwrap();
 }
@@ -236,13 +253,17 @@ async fn dropped_writer_aborts_its_multipart_upload() {
         .unwrap();
     let session = SessionId::new();
     let info = test_capture_info("rx", SampleFormat::ComplexF32, 2_000_000);
-    let mut w = sink.begin_capture(session, &info).await.unwrap();
+    let mut w = sink.begin_capture(&common::attempt(session), &info).await.unwrap();
     for i in 0..8 {
         w.write(CaptureChunk::Samples(block(i * 131_072, 131_072)))
             .await
             .unwrap();
     }
-    let sdir = dir.path().join("sessions").join(session.to_string());
+    let sdir = dir
+        .path()
+        .join("sessions")
+        .join(session.to_string())
+        .join(common::attempt(session).attempt.as_str());
     assert!(sdir.exists(), "multipart staging files exist while streaming");
     drop(w);
     let files = || -> Vec<_> {
@@ -295,7 +316,7 @@ async fn dropped_or_aborted_writer_leaves_no_open_s3_multipart_upload() {
     for how in ["drop", "abort"] {
         let session = SessionId::new();
         let info = test_capture_info("rx", SampleFormat::ComplexF32, 2_000_000);
-        let mut w = sink.begin_capture(session, &info).await.unwrap();
+        let mut w = sink.begin_capture(&common::attempt(session), &info).await.unwrap();
         for i in 0..8 {
             w.write(CaptureChunk::Samples(block(i * 131_072, 131_072)))
                 .await
@@ -331,11 +352,14 @@ async fn captures_stream_back_in_bounded_blocks_and_damage_is_the_last_item() {
         for b in common::backends("stream", format) {
             let session = SessionId::new();
             let info = test_capture_info("big", SampleFormat::ComplexF32, n as u64);
-            let mut w = b.sink.begin_capture(session, &info).await.unwrap();
+            let mut w = b.sink.begin_capture(&common::attempt(session), &info).await.unwrap();
             w.write(CaptureChunk::Samples(block(0, n))).await.unwrap();
             let objects = w.finish(&test_summary(&info, n as u64), None).await.unwrap();
             let rx = test_recorded(&info, n as u64, objects.clone());
-            b.sink.commit_session(&report(session, vec![rx])).await.unwrap();
+            b.sink
+                .commit_session(&common::attempt(session), &report(session, vec![rx]))
+                .await
+                .unwrap();
 
             let s = b.sink.stream_capture(session, &info.receiver.id).await.unwrap();
             assert_eq!(s.summary.samples, n as u64);

@@ -45,6 +45,7 @@ fn report(session: SessionId, rx: Vec<ReceiverReport>) -> SessionReport {
         started_at: chrono::Utc::now(),
         finished_at: chrono::Utc::now(),
         receivers: rx,
+        committed: false,
     }
 }
 
@@ -57,7 +58,8 @@ async fn small_capture(sink: &ArchiveSink, session: SessionId) -> Result<Vec<hei
         n as usize,
         1,
     ))];
-    sink.store_capture(session, &summary, None, chunks).await
+    sink.store_capture(&common::attempt(session), &summary, None, chunks)
+        .await
 }
 
 fn assert_no_secret(e: &Error) {
@@ -84,7 +86,10 @@ async fn unreachable_endpoint_fails_fast_and_retryable() {
     let session = SessionId::new();
     let e = small_capture(&sink, session).await.expect_err("store on a closed port");
     assert!(e.is_retryable(), "{e:?}");
-    let e = sink.commit_session(&report(session, vec![])).await.expect_err("commit");
+    let e = sink
+        .commit_session(&common::attempt(session), &report(session, vec![]))
+        .await
+        .expect_err("commit");
     assert!(e.is_retryable(), "{e:?}");
     assert_no_secret(&e);
 }
@@ -143,7 +148,7 @@ async fn s3_stopped_mid_session_gives_retryable_error_and_no_manifest() {
     let first = small_capture(&sink, session).await.expect("first capture");
     let n: u64 = 3 * 1024 * 1024; // 24 MiB of IQ: several 8 MiB parts
     let info = test_capture_info("rx-2", SampleFormat::ComplexF32, n);
-    let mut w = sink.begin_capture(session, &info).await.unwrap();
+    let mut w = sink.begin_capture(&common::attempt(session), &info).await.unwrap();
     let block = test_samples(SampleFormat::ComplexF32, 128 * 1024, 2); // 1 MiB
     for _ in 0..12 {
         w.write(CaptureChunk::Samples(block.clone()))
@@ -186,7 +191,7 @@ async fn s3_stopped_mid_session_gives_retryable_error_and_no_manifest() {
         retried_errors: vec![],
     };
     let e = sink
-        .commit_session(&report(session, vec![rx]))
+        .commit_session(&common::attempt(session), &report(session, vec![rx]))
         .await
         .expect_err("commit while stopped");
     assert!(e.is_retryable(), "{e:?}");
@@ -198,7 +203,7 @@ async fn s3_stopped_mid_session_gives_retryable_error_and_no_manifest() {
         !objects.iter().any(|k| k.contains("rx-2")),
         "partial capture left {objects:?}"
     );
-    direct.abort_session(session).await.unwrap();
+    direct.abort_session(&common::attempt(session)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,7 +335,7 @@ async fn local_disk_full_is_reported() {
         3,
     ))];
     let e = sink
-        .store_capture(session, &test_summary(&info, n), None, chunks)
+        .store_capture(&common::attempt(session), &test_summary(&info, n), None, chunks)
         .await
         .expect_err("1 MiB on a 256 KiB file system");
     eprintln!("disk full: {}", e.chain());
@@ -363,14 +368,17 @@ async fn s3_stopped_mid_read_ends_the_stream_with_a_retryable_error() {
     let session = SessionId::new();
     let n: u64 = 4 * 1024 * 1024; // 32 MiB of IQ: 128 blocks of 256 KiB
     let info = test_capture_info("rx-big", SampleFormat::ComplexF32, n);
-    let mut w = direct.begin_capture(session, &info).await.unwrap();
+    let mut w = direct.begin_capture(&common::attempt(session), &info).await.unwrap();
     let block = test_samples(SampleFormat::ComplexF32, 128 * 1024, 3);
     for _ in 0..32 {
         w.write(CaptureChunk::Samples(block.clone())).await.unwrap();
     }
     let objects = w.finish(&test_summary(&info, n), None).await.unwrap();
     let rx = test_recorded(&info, n, objects);
-    direct.commit_session(&report(session, vec![rx])).await.unwrap();
+    direct
+        .commit_session(&common::attempt(session), &report(session, vec![rx]))
+        .await
+        .unwrap();
 
     let proxy = Proxy::start(target).await;
     let through = s3_at(&format!("http://127.0.0.1:{}", proxy.port), &url, &secret);

@@ -34,7 +34,7 @@ async fn store(sink: &ArchiveSink, session: SessionId, id: &str, block: &SampleB
     let info = test_capture_info(id, block.format(), block.len() as u64);
     let summary = test_summary(&info, block.len() as u64);
     let metrics = test_metrics(block.len() as u64, Some(12.0));
-    sink.store_capture(session, &summary, Some(&metrics), chunks(block, 4096))
+    sink.store_capture(&common::attempt(session), &summary, Some(&metrics), chunks(block, 4096))
         .await
         .expect("store_capture")
 }
@@ -105,9 +105,14 @@ async fn write_local(format: ArchiveFormat) -> (tempfile::TempDir, ArchiveSink, 
             missing_samples: 5,
         },
     ];
-    sink.store_capture(session, &summary, None, chunks(&ramp(n as usize), 1000))
-        .await
-        .unwrap();
+    sink.store_capture(
+        &common::attempt(session),
+        &summary,
+        None,
+        chunks(&ramp(n as usize), 1000),
+    )
+    .await
+    .unwrap();
     (dir, sink, session)
 }
 
@@ -117,7 +122,11 @@ async fn numpy_loads_what_the_sink_wrote() {
         return;
     };
     let (dir, sink, session) = write_local(ArchiveFormat::Both).await;
-    let sdir = dir.path().join("sessions").join(session.to_string());
+    let sdir = dir
+        .path()
+        .join("sessions")
+        .join(session.to_string())
+        .join(common::attempt(session).attempt.as_str());
     let script = r#"
 import sys, json, numpy as np
 d = sys.argv[1]
@@ -194,7 +203,11 @@ async fn sigmf_validate_accepts_the_recordings() {
         return;
     };
     let (dir, sink, session) = write_local(ArchiveFormat::Sigmf).await;
-    let sdir = dir.path().join("sessions").join(session.to_string());
+    let sdir = dir
+        .path()
+        .join("sessions")
+        .join(session.to_string())
+        .join(common::attempt(session).attempt.as_str());
     let metas: Vec<_> = ["iq", "audio", "gappy"]
         .iter()
         .map(|r| sdir.join(format!("{r}.sigmf-meta")))
@@ -288,12 +301,16 @@ async fn collection_lists_the_sigmf_recordings() {
             error: None,
             retried_errors: vec![],
         }],
+        committed: false,
     };
-    sink.commit_session(&report).await.unwrap();
+    sink.commit_session(&common::attempt(report.session_id), &report)
+        .await
+        .unwrap();
     let path = dir
         .path()
         .join("sessions")
         .join(session.to_string())
+        .join(common::attempt(session).attempt.as_str())
         .join(format!("{session}.sigmf-collection"));
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let streams = doc["collection"]["core:streams"].as_array().unwrap();

@@ -28,7 +28,7 @@ fn frame(i: u64, bins: usize) -> SpectrumFrame {
 /// with a different bin count), commits the session, returns the objects.
 async fn store(sink: &ArchiveSink, session: SessionId, frames: u64) -> Vec<StoredObject> {
     let info = test_capture_info("owrx", SampleFormat::RealF32, 3000);
-    let mut w = sink.begin_capture(session, &info).await.unwrap();
+    let mut w = sink.begin_capture(&common::attempt(session), &info).await.unwrap();
     for i in 0..frames {
         let start = (i as usize * 3000 / frames as usize).min(3000);
         let end = ((i as usize + 1) * 3000 / frames as usize).min(3000);
@@ -62,8 +62,11 @@ async fn store(sink: &ArchiveSink, session: SessionId, frames: u64) -> Vec<Store
             error: None,
             retried_errors: vec![],
         }],
+        committed: false,
     };
-    sink.commit_session(&report).await.unwrap();
+    sink.commit_session(&common::attempt(report.session_id), &report)
+        .await
+        .unwrap();
     objects
 }
 
@@ -152,7 +155,11 @@ async fn numpy_loads_the_spectra_matrix() {
         .unwrap();
     let session = SessionId::new();
     store(&sink, session, 10).await;
-    let sdir = dir.path().join("sessions").join(session.to_string());
+    let sdir = dir
+        .path()
+        .join("sessions")
+        .join(session.to_string())
+        .join(common::attempt(session).attempt.as_str());
     let script = r#"
 import sys, json, numpy as np
 d = sys.argv[1]

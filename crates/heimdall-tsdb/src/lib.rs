@@ -244,6 +244,17 @@ impl Tsdb {
 }
 
 #[async_trait]
+impl heimdall_core::MetricMaintenance for Tsdb {
+    async fn sessions_with_rows(&self) -> Result<Vec<(SessionId, u64)>> {
+        dispatch!(self, b => b.sessions_with_rows().await)
+    }
+
+    async fn delete_uncommitted(&self, session: SessionId) -> Result<u64> {
+        dispatch!(self, b => b.delete_uncommitted(session).await)
+    }
+}
+
+#[async_trait]
 impl MetricStore for Tsdb {
     async fn record_measurements(&self, batch: &[Measurement]) -> Result<RecordOutcome> {
         let out = dispatch!(self, b => b.record_measurements(batch).await)?;

@@ -383,11 +383,13 @@ impl PgStore {
         let mut conn = self.conn("record session").await?;
         diesel::sql_query(
             "INSERT INTO sessions (id, request, started_at, finished_at, status, receivers_total, \
-             receivers_recorded, errors, report) VALUES ($1::uuid, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::json) \
+             receivers_recorded, errors, report, committed) \
+             VALUES ($1::uuid, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::json, $10) \
              ON CONFLICT (id) DO UPDATE SET request = EXCLUDED.request, started_at = EXCLUDED.started_at, \
              finished_at = EXCLUDED.finished_at, status = EXCLUDED.status, \
              receivers_total = EXCLUDED.receivers_total, receivers_recorded = EXCLUDED.receivers_recorded, \
-             errors = EXCLUDED.errors, report = EXCLUDED.report",
+             errors = EXCLUDED.errors, report = EXCLUDED.report, committed = EXCLUDED.committed \
+             WHERE NOT sessions.committed OR EXCLUDED.committed",
         )
         .bind::<Text, _>(s.id)
         .bind::<Text, _>(s.request)
@@ -398,10 +400,54 @@ impl PgStore {
         .bind::<Integer, _>(s.receivers_recorded)
         .bind::<Text, _>(s.errors)
         .bind::<Text, _>(s.report)
+        .bind::<Bool, _>(s.committed)
         .execute(&mut conn)
         .await
         .map(|_| ())
         .map_err(|e| self.ctx().query("record session", &e))
+    }
+
+    pub(crate) async fn sessions_with_rows(&self) -> Result<Vec<(SessionId, u64)>> {
+        let mut conn = self.conn("sessions with rows").await?;
+        let rows: Vec<crate::rows::SessionRowCount> = diesel::sql_query(
+            "SELECT session_id::text AS session_id, count(*)::bigint AS n FROM measurements \
+             GROUP BY session_id ORDER BY session_id",
+        )
+        .load(&mut conn)
+        .await
+        .map_err(|e| self.ctx().query("sessions with rows", &e))?;
+        rows.into_iter().map(|r| r.decode(BACKEND)).collect()
+    }
+
+    pub(crate) async fn delete_uncommitted(&self, session: SessionId) -> Result<u64> {
+        let mut conn = self.conn("delete uncommitted session").await?;
+        let id = session.to_string();
+        let outcome = conn
+            .transaction::<Option<usize>, diesel::result::Error, _>(async move |c| {
+                let committed: Vec<crate::rows::CommittedRow> =
+                    diesel::sql_query("SELECT committed FROM sessions WHERE id = $1::uuid FOR UPDATE")
+                        .bind::<Text, _>(&id)
+                        .load(c)
+                        .await?;
+                if committed.iter().any(|r| r.committed) {
+                    return Ok(None);
+                }
+                let n = diesel::sql_query("DELETE FROM measurements WHERE session_id = $1::uuid")
+                    .bind::<Text, _>(&id)
+                    .execute(c)
+                    .await?;
+                diesel::sql_query("DELETE FROM sessions WHERE id = $1::uuid")
+                    .bind::<Text, _>(&id)
+                    .execute(c)
+                    .await?;
+                Ok(Some(n))
+            })
+            .await
+            .map_err(|e| self.ctx().query("delete uncommitted session", &e))?;
+        match outcome {
+            Some(n) => Ok(n as u64),
+            None => Err(heimdall_core::memory::committed_refusal(session)),
+        }
     }
 
     pub(crate) async fn measurements(&self, q: &MeasurementQuery) -> Result<Vec<Measurement>> {

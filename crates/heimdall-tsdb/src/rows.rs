@@ -230,6 +230,7 @@ pub(crate) struct NewSession {
     pub(crate) receivers_recorded: i32,
     pub(crate) errors: String,
     pub(crate) report: String,
+    pub(crate) committed: bool,
 }
 
 impl NewSession {
@@ -264,8 +265,37 @@ impl NewSession {
             receivers_recorded: count(r.recorded())?,
             errors: to_json("errors", &errors)?,
             report: to_json("report", r)?,
+            committed: r.committed,
         })
     }
+}
+
+/// A session with its row count (for the garbage collector).
+#[derive(Debug, QueryableByName)]
+pub(crate) struct SessionRowCount {
+    #[diesel(sql_type = Text)]
+    pub(crate) session_id: String,
+    #[diesel(sql_type = BigInt)]
+    pub(crate) n: i64,
+}
+
+impl SessionRowCount {
+    pub(crate) fn decode(self, backend: &'static str) -> Result<(SessionId, u64)> {
+        let id = self.session_id.parse().map_err(|e: Error| Error::Database {
+            backend,
+            operation: "sessions with rows",
+            retryable: false,
+            source: Box::new(e),
+        })?;
+        Ok((id, u64::try_from(self.n).unwrap_or(0)))
+    }
+}
+
+/// Whether a session record says committed.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct CommittedRow {
+    #[diesel(sql_type = Bool)]
+    pub(crate) committed: bool,
 }
 
 /// A session as read back: the stored report.

@@ -9,7 +9,7 @@
 use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel_async::AsyncConnection;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
@@ -201,11 +201,12 @@ impl SqliteStore {
         self.run("record session", move |c| {
             diesel::sql_query(
                 "INSERT INTO sessions (id, request, started_at, finished_at, status, receivers_total, \
-                 receivers_recorded, errors, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 receivers_recorded, errors, report, committed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (id) DO UPDATE SET request = excluded.request, started_at = excluded.started_at, \
                  finished_at = excluded.finished_at, status = excluded.status, \
                  receivers_total = excluded.receivers_total, receivers_recorded = excluded.receivers_recorded, \
-                 errors = excluded.errors, report = excluded.report",
+                 errors = excluded.errors, report = excluded.report, committed = excluded.committed \
+                 WHERE NOT sessions.committed OR excluded.committed",
             )
             .bind::<Text, _>(s.id)
             .bind::<Text, _>(s.request)
@@ -216,10 +217,51 @@ impl SqliteStore {
             .bind::<Integer, _>(s.receivers_recorded)
             .bind::<Text, _>(s.errors)
             .bind::<Text, _>(s.report)
+            .bind::<Bool, _>(s.committed)
             .execute(c)
             .map(|_| ())
         })
         .await
+    }
+
+    pub(crate) async fn sessions_with_rows(&self) -> Result<Vec<(SessionId, u64)>> {
+        let rows: Vec<crate::rows::SessionRowCount> = self
+            .run("sessions with rows", |c| {
+                diesel::sql_query(
+                    "SELECT session_id, count(*) AS n FROM measurements GROUP BY session_id ORDER BY session_id",
+                )
+                .load(c)
+            })
+            .await?;
+        rows.into_iter().map(|r| r.decode(BACKEND)).collect()
+    }
+
+    pub(crate) async fn delete_uncommitted(&self, session: SessionId) -> Result<u64> {
+        let id = session.to_string();
+        let outcome = self
+            .run("delete uncommitted session", move |c| {
+                c.immediate_transaction(|c| {
+                    let committed: Vec<crate::rows::CommittedRow> =
+                        diesel::sql_query("SELECT committed FROM sessions WHERE id = ?")
+                            .bind::<Text, _>(&id)
+                            .load(c)?;
+                    if committed.iter().any(|r| r.committed) {
+                        return Ok(None);
+                    }
+                    let n = diesel::sql_query("DELETE FROM measurements WHERE session_id = ?")
+                        .bind::<Text, _>(&id)
+                        .execute(c)?;
+                    diesel::sql_query("DELETE FROM sessions WHERE id = ?")
+                        .bind::<Text, _>(&id)
+                        .execute(c)?;
+                    Ok(Some(n))
+                })
+            })
+            .await?;
+        match outcome {
+            Some(n) => Ok(n as u64),
+            None => Err(heimdall_core::memory::committed_refusal(session)),
+        }
     }
 
     pub(crate) async fn measurements(&self, q: &MeasurementQuery) -> Result<Vec<Measurement>> {

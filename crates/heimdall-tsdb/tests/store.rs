@@ -323,6 +323,7 @@ fn report(id: SessionId, started_offset_s: i64) -> SessionReport {
         started_at: started,
         finished_at: started + chrono::Duration::seconds(11),
         receivers: Vec::new(),
+        committed: false,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capture::{CaptureInfo, CaptureSummary};
 use crate::error::ErrorReport;
@@ -13,7 +13,7 @@ use crate::report::{SessionReport, StoredObject};
 ///
 /// Serialises as an internally tagged object (`{"type": "progress", "receiver": ..., ...}`) so a
 /// host service can push events to a browser as they are (SSE, websocket).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EngineEvent {

@@ -39,7 +39,7 @@ pub struct AcquisitionHandle {
     first: Mutex<Option<broadcast::Receiver<EngineEvent>>>,
     weak: broadcast::WeakSender<EngineEvent>,
     cancel: CancellationToken,
-    join: Option<JoinHandle<SessionOutcome>>,
+    join: Option<JoinHandle<Result<SessionOutcome>>>,
     done: bool,
 }
 
@@ -58,7 +58,7 @@ impl AcquisitionHandle {
         first: broadcast::Receiver<EngineEvent>,
         weak: broadcast::WeakSender<EngineEvent>,
         cancel: CancellationToken,
-        join: JoinHandle<SessionOutcome>,
+        join: JoinHandle<Result<SessionOutcome>>,
     ) -> Self {
         AcquisitionHandle {
             session_id,
@@ -123,7 +123,9 @@ impl AcquisitionHandle {
         self.finish_detailed().await.map(|o| o.report)
     }
 
-    /// Waits for the report and the receivers' PSDs.
+    /// Waits for the report and the receivers' PSDs. Fails with [`Error::AlreadyExists`] when the
+    /// session is already committed (by an earlier run, or by a concurrent attempt that committed
+    /// first): nothing of this attempt is kept or recorded then.
     pub async fn finish_detailed(mut self) -> Result<SessionOutcome> {
         let Some(join) = self.join.take() else {
             return Err(Error::invalid("handle", "the session result was already taken"));
@@ -135,7 +137,7 @@ impl AcquisitionHandle {
         });
         // Completed: nothing left to cancel.
         self.done = true;
-        r
+        r?
     }
 }
 

@@ -15,10 +15,13 @@
 //! 3. retries only [`Error::is_retryable`] fetch failures, with exponential backoff and jitter
 //!    ([`RetryConfig`]), never waiting less than [`Error::retry_after`]; a retry starts a fresh
 //!    writer after aborting the previous one, so nothing partial is stored;
-//! 4. once every receiver is done, writes one batch of measurement rows (one per stored
-//!    capture with metrics) to the store, retried like fetches since the writes are idempotent,
-//!    then the session record, and finally commits the session manifest in the sink **last**,
-//!    so that a reader never sees a half-written session;
+//! 4. begins every run with [`IqSink::begin_session`], which refuses a committed session before
+//!    anything is opened or written ([`Error::AlreadyExists`] from the handle), and scopes every
+//!    object of the run by its attempt; once every receiver is done, **commits the manifest
+//!    first** (create-only: of two attempts racing, exactly one commits), then writes one batch
+//!    of measurement rows derived from the committed report (retried, the writes are
+//!    idempotent), then the session record (never downgrading a committed one); so no row ever
+//!    exists for a session that is not committed, and every re-run writes the same rows;
 //! 5. reports progress as a stream of [`EngineEvent`]s and returns a [`SessionReport`].
 //!
 //! Decisions worth knowing:
@@ -33,11 +36,14 @@
 //!   so that the session is known after the process is gone. The result is `Ok` with a report whose status is
 //!   [`crate::SessionStatus::Cancelled`] (every receiver [`crate::ReceiverStatus::Cancelled`]). Cancellation
 //!   is honoured until the engine starts writing rows; from then on the session completes.
-//! - **Row batch failure**: receivers keep [`crate::ReceiverStatus::Stored`] with the database error,
-//!   and the session still commits (the archive is complete; the rows can be rebuilt from it).
-//! - **Commit failure**: the sink's session is aborted, every stored receiver becomes
-//!   [`crate::ReceiverStatus::StoreFailed`] with the commit error, and the session record is rewritten
-//!   with that outcome (rows already written stay: they are keyed by session and receiver).
+//! - **Row batch failure**: the session is committed (the archive is complete), receivers keep
+//!   [`crate::ReceiverStatus::Stored`] with the database error, and [`record_committed`] (what a
+//!   queue worker runs when a redelivered job finds its session committed, or a database rebuild)
+//!   writes the rows later from the manifest.
+//! - **Commit failure**: this attempt's objects are removed, every stored receiver becomes
+//!   [`crate::ReceiverStatus::StoreFailed`] with the commit error, no row is written, and the
+//!   session record says so; the session can be run again. A commit that finds the session
+//!   committed by another attempt returns [`Error::AlreadyExists`] and keeps nothing.
 //! - **Scheduled start** (`start_at`): sources are opened ahead of time (they connect and
 //!   handshake early and deliver from `start_at`); set the concurrency to at least the number of
 //!   receivers, or the receivers beyond the limit open late. Each capture reports its
@@ -69,8 +75,10 @@
 mod events;
 mod handle;
 mod receiver;
+mod recover;
 mod retry;
 mod session;
+mod shared;
 #[cfg(test)]
 mod tests;
 
@@ -92,6 +100,7 @@ use crate::store::MetricStore;
 
 pub use events::EngineEvent;
 pub use handle::{AcquisitionHandle, EventStream, SessionOutcome};
+pub use recover::record_committed;
 pub use retry::RetryConfig;
 
 use crate::report::SessionReport;

@@ -11,7 +11,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use super::ENGINE;
 use super::events::EngineEvent;
-use super::session::Shared;
+use super::shared::Shared;
 use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, Gap, RssiAccumulator, TimeMark, TimeSource};
 use crate::dsp::{Analysis, Analyzer, AnalyzerConfig, Psd};
 use crate::error::{Error, ErrorReport};
@@ -220,7 +220,7 @@ async fn attempt_once(shared: &Shared, source: &dyn ReceiverSource) -> Result<Ca
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
 
     // Begin storing.
-    let mut writer = match shared.engine.sink.begin_capture(shared.session_id, &info).await {
+    let mut writer = match shared.engine.sink.begin_capture(&shared.attempt, &info).await {
         Ok(w) => w,
         Err(e) => return Err(Failure::Store(e)),
     };

@@ -1,4 +1,5 @@
-//! One session: run every receiver, then record rows, the session, and commit the manifest.
+//! One attempt at a session: begin it in the sink (a committed session fails fast), run every
+//! receiver, commit the manifest, then record the rows and the session.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -15,6 +16,7 @@ use super::events::EngineEvent;
 use super::handle::SessionOutcome;
 use super::receiver::{self, ReceiverOutcome};
 use super::retry::RetryConfig;
+use super::shared::Shared;
 use super::{ENGINE, EngineInner};
 use crate::error::{Error, ErrorReport, Result};
 use crate::ids::{ReceiverId, SessionId};
@@ -22,26 +24,13 @@ use crate::report::{ReceiverReport, ReceiverStatus, SessionReport, SessionStatus
 use crate::request::{AcquisitionRequest, CaptureRequest};
 use crate::source::ReceiverSource;
 
-/// What every receiver task of a session shares.
-pub(super) struct Shared {
-    pub(super) engine: Arc<EngineInner>,
-    pub(super) session_id: SessionId,
-    pub(super) capture_request: CaptureRequest,
-    pub(super) events: broadcast::Sender<EngineEvent>,
-    pub(super) cancel: CancellationToken,
-}
-
-impl Shared {
-    /// Publishes an event; never blocks (slow subscribers lose old events).
-    pub(super) fn emit(&self, ev: EngineEvent) {
-        let _ = self.events.send(ev);
-    }
-}
-
 pub(super) struct Session {
-    shared: Arc<Shared>,
+    engine: Arc<EngineInner>,
+    session_id: SessionId,
     request: AcquisitionRequest,
     sources: Vec<Arc<dyn ReceiverSource>>,
+    events: broadcast::Sender<EngineEvent>,
+    cancel: CancellationToken,
 }
 
 impl Session {
@@ -53,32 +42,47 @@ impl Session {
         events: broadcast::Sender<EngineEvent>,
         cancel: CancellationToken,
     ) -> Self {
-        let capture_request = CaptureRequest::from_request(session_id, &request);
         Session {
-            shared: Arc::new(Shared {
-                engine,
-                session_id,
-                capture_request,
-                events,
-                cancel,
-            }),
+            engine,
+            session_id,
             request,
             sources,
+            events,
+            cancel,
         }
     }
 
-    pub(super) async fn run(self) -> SessionOutcome {
-        let span = tracing::info_span!("session", session = %self.shared.session_id);
+    pub(super) async fn run(self) -> Result<SessionOutcome> {
+        let span = tracing::info_span!("session", session = %self.session_id);
         self.run_inner().instrument(span).await
     }
 
-    async fn run_inner(self) -> SessionOutcome {
-        let shared = self.shared;
-        let engine = shared.engine.clone();
+    async fn run_inner(self) -> Result<SessionOutcome> {
+        let engine = self.engine.clone();
         let cfg = &engine.config;
+        // Begin the attempt first: a committed session fails here, before any receiver is
+        // opened and before anything is written or recorded.
+        let sink = engine.sink.clone();
+        let session_id = self.session_id;
+        let attempt = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => {
+                return Err(Error::Cancelled { what: format!("session {session_id}") });
+            }
+            a = retrying(&cfg.retry, "begin session", || sink.begin_session(session_id)) => a?,
+        };
+        let shared = Arc::new(Shared {
+            engine: engine.clone(),
+            session_id,
+            attempt,
+            capture_request: CaptureRequest::from_request(session_id, &self.request),
+            events: self.events,
+            cancel: self.cancel,
+        });
         let ids: Vec<ReceiverId> = self.sources.iter().map(|s| s.info().id.clone()).collect();
         info!(
             receivers = ids.len(),
+            attempt = %shared.attempt.attempt,
             frequency_hz = self.request.frequency_hz,
             duration_s = self.request.duration.as_secs_f64(),
             "session started"
@@ -121,19 +125,11 @@ impl Session {
                             backend: ENGINE,
                             source: format!("receiver task failed: {e}").into(),
                         };
-                        outcomes[i] = Some(ReceiverOutcome {
-                            report: ReceiverReport {
-                                receiver: src.info().clone(),
-                                status: ReceiverStatus::FetchFailed,
-                                attempts: 1,
-                                capture: None,
-                                metrics: None,
-                                objects: Vec::new(),
-                                error: Some(ErrorReport::from(&err)),
-                                retried_errors: Vec::new(),
-                            },
-                            psd: None,
-                        });
+                        let mut report = ReceiverReport::not_started(src.info().clone());
+                        report.status = ReceiverStatus::FetchFailed;
+                        report.attempts = 1;
+                        report.error = Some(ErrorReport::from(&err));
+                        outcomes[i] = Some(ReceiverOutcome { report, psd: None });
                     }
                 }
             }
@@ -159,100 +155,144 @@ impl Session {
             started_at,
             finished_at: Utc::now(),
             receivers,
+            committed: false,
         };
 
         if shared.cancel.is_cancelled() {
             cancel_session(&shared, &mut report).await;
             psds.clear();
-            return finish(&shared, report, psds);
+            return Ok(finish(&shared, report, psds));
         }
 
-        // One batch of rows, for the stored captures (statuses are `Stored` until it succeeds).
-        let rows = report.measurements();
-        if !rows.is_empty() {
-            let store = engine.store.clone();
-            let rows_ref = &rows;
-            match retrying(&cfg.retry, "record measurements", || {
-                store.record_measurements(rows_ref)
-            })
-            .await
-            {
-                Ok(outcome) => {
-                    info!(
-                        inserted = outcome.inserted,
-                        duplicates = outcome.duplicates,
-                        "measurements recorded"
-                    );
-                    let recorded: HashSet<&ReceiverId> = rows.iter().map(|m| &m.receiver_id).collect();
-                    for r in report
-                        .receivers
-                        .iter_mut()
-                        .filter(|r| recorded.contains(&r.receiver.id))
-                    {
-                        r.status = ReceiverStatus::Recorded;
-                        shared.emit(EngineEvent::Recorded {
-                            receiver: r.receiver.id.clone(),
-                        });
-                    }
+        if !report.receivers.iter().any(|r| r.status.is_stored()) {
+            info!("no capture stored: nothing to commit");
+            abort_attempt(&shared, "empty").await;
+            report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
+            report.finished_at = Utc::now();
+            record_session(&shared, &mut report).await;
+            return Ok(finish(&shared, report, psds));
+        }
+
+        // Commit first: the manifest describes what is archived (stored receivers count as
+        // successes there). Rows are written only for a committed session, from the committed
+        // report, so no row ever outlives a failed commit and a re-run writes the same rows.
+        report.status = archived_status(&report);
+        report.finished_at = Utc::now();
+        let sink = engine.sink.clone();
+        let commit = {
+            let (attempt, report) = (&shared.attempt, &report);
+            retrying(&cfg.retry, "commit session", || sink.commit_session(attempt, report)).await
+        };
+        match commit {
+            Ok(manifest) => {
+                report.committed = true;
+                info!(key = %manifest.key, "session committed");
+            }
+            Err(e @ Error::AlreadyExists { .. }) => {
+                // Another attempt committed this session while this one ran: its manifest and
+                // objects stand; this attempt's objects go, and nothing of it is recorded.
+                warn!(error = %e.chain(), "another attempt committed this session first; discarding this attempt");
+                abort_attempt(&shared, "superseded").await;
+                return Err(e);
+            }
+            Err(e) => {
+                error!(error = %e.chain(), "committing the session failed; this attempt's objects are removed");
+                let er = ErrorReport::from(&e);
+                abort_attempt(&shared, "uncommitted").await;
+                for r in report.receivers.iter_mut().filter(|r| r.status.is_stored()) {
+                    r.status = ReceiverStatus::StoreFailed;
+                    r.objects.clear();
+                    r.error = Some(er.clone());
                 }
-                Err(e) => {
-                    error!(error = %e.chain(), "recording measurements failed; captures stay archived");
-                    let er = ErrorReport::from(&e);
-                    let recorded: HashSet<&ReceiverId> = rows.iter().map(|m| &m.receiver_id).collect();
-                    for r in report
-                        .receivers
-                        .iter_mut()
-                        .filter(|r| recorded.contains(&r.receiver.id))
-                    {
-                        r.error = Some(er.clone());
-                    }
-                    report.errors.push(er.clone());
-                    shared.emit(EngineEvent::Failed {
-                        receiver: None,
-                        error: er,
-                        will_retry: false,
-                    });
-                }
+                report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
+                report.errors.push(er.clone());
+                shared.emit(EngineEvent::Failed {
+                    receiver: None,
+                    error: er,
+                    will_retry: false,
+                });
+                record_session(&shared, &mut report).await;
+                return Ok(finish(&shared, report, psds));
             }
         }
-        report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
+
+        record_rows(&shared, &mut report).await;
         report.finished_at = Utc::now();
         record_session(&shared, &mut report).await;
+        Ok(finish(&shared, report, psds))
+    }
+}
 
-        let any_stored = report.receivers.iter().any(|r| r.status.is_stored());
-        if any_stored {
-            let sink = engine.sink.clone();
-            let report_ref = &report;
-            match retrying(&cfg.retry, "commit session", || sink.commit_session(report_ref)).await {
-                Ok(manifest) => info!(key = %manifest.key, status = report.status.as_str(), "session committed"),
-                Err(e) => {
-                    error!(error = %e.chain(), "committing the session failed; its objects are removed");
-                    let er = ErrorReport::from(&e);
-                    if let Err(a) = engine.sink.abort_session(shared.session_id).await {
-                        warn!(error = %a.chain(), "aborting the uncommitted session failed");
-                    }
-                    for r in report.receivers.iter_mut().filter(|r| r.status.is_stored()) {
-                        r.status = ReceiverStatus::StoreFailed;
-                        r.objects.clear();
-                        r.error = Some(er.clone());
-                    }
-                    report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
-                    report.errors.push(er.clone());
-                    shared.emit(EngineEvent::Failed {
-                        receiver: None,
-                        error: er,
-                        will_retry: false,
+/// The status of a session as archived: stored receivers count as successes (their rows are
+/// written after the commit).
+fn archived_status(report: &SessionReport) -> SessionStatus {
+    let archived = report.receivers.iter().map(|r| {
+        if r.status.is_stored() {
+            &ReceiverStatus::Recorded
+        } else {
+            &r.status
+        }
+    });
+    SessionStatus::from_receivers(archived)
+}
+
+/// Writes the rows of a committed session (retried: the writes are idempotent) and marks the
+/// receivers recorded, or keeps them `Stored` with the error.
+async fn record_rows(shared: &Shared, report: &mut SessionReport) {
+    let rows = report.measurements();
+    if !rows.is_empty() {
+        let store = shared.engine.store.clone();
+        let rows_ref = &rows;
+        match retrying(&shared.engine.config.retry, "record measurements", || {
+            store.record_measurements(rows_ref)
+        })
+        .await
+        {
+            Ok(outcome) => {
+                info!(
+                    inserted = outcome.inserted,
+                    duplicates = outcome.duplicates,
+                    "measurements recorded"
+                );
+                let recorded: HashSet<&ReceiverId> = rows.iter().map(|m| &m.receiver_id).collect();
+                for r in report
+                    .receivers
+                    .iter_mut()
+                    .filter(|r| recorded.contains(&r.receiver.id))
+                {
+                    r.status = ReceiverStatus::Recorded;
+                    shared.emit(EngineEvent::Recorded {
+                        receiver: r.receiver.id.clone(),
                     });
-                    record_session(&shared, &mut report).await;
                 }
             }
-        } else {
-            info!("no capture stored: nothing to commit");
-            if let Err(e) = engine.sink.abort_session(shared.session_id).await {
-                warn!(error = %e.chain(), "aborting the empty session failed");
+            Err(e) => {
+                error!(error = %e.chain(), "recording measurements failed; the committed archive keeps the captures");
+                let er = ErrorReport::from(&e);
+                let recorded: HashSet<&ReceiverId> = rows.iter().map(|m| &m.receiver_id).collect();
+                for r in report
+                    .receivers
+                    .iter_mut()
+                    .filter(|r| recorded.contains(&r.receiver.id))
+                {
+                    r.error = Some(er.clone());
+                }
+                report.errors.push(er.clone());
+                shared.emit(EngineEvent::Failed {
+                    receiver: None,
+                    error: er,
+                    will_retry: false,
+                });
             }
         }
-        finish(&shared, report, psds)
+    }
+    report.status = SessionStatus::from_receivers(report.receivers.iter().map(|r| &r.status));
+}
+
+/// Removes this attempt's objects (never a committed session's).
+async fn abort_attempt(shared: &Shared, why: &'static str) {
+    if let Err(e) = shared.engine.sink.abort_session(&shared.attempt).await {
+        warn!(error = %e.chain(), why, "removing this attempt's objects failed; a garbage collection will");
     }
 }
 
@@ -271,9 +311,7 @@ fn finish(shared: &Shared, report: SessionReport, psds: BTreeMap<ReceiverId, cra
 
 async fn cancel_session(shared: &Shared, report: &mut SessionReport) {
     info!("session cancelled: removing its objects");
-    if let Err(e) = shared.engine.sink.abort_session(shared.session_id).await {
-        warn!(error = %e.chain(), "aborting the cancelled session failed");
-    }
+    abort_attempt(shared, "cancelled").await;
     for r in report.receivers.iter_mut() {
         if matches!(r.status, ReceiverStatus::Stored | ReceiverStatus::Recorded) {
             r.status = ReceiverStatus::Cancelled;

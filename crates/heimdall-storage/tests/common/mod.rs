@@ -37,6 +37,17 @@ pub fn s3_base(test: &str) -> Option<String> {
     }
 }
 
+/// The attempt the tests use for `session`: derived from the session id, so that every call
+/// of a test names the same attempt without passing it around (real callers get theirs from
+/// `IqSink::begin_session`).
+pub fn attempt(session: heimdall_core::SessionId) -> heimdall_core::SessionAttempt {
+    let token = &session.as_uuid().simple().to_string()[16..];
+    heimdall_core::SessionAttempt {
+        session,
+        attempt: token.parse().expect("16 hex digits"),
+    }
+}
+
 /// A fresh random prefix for one test run.
 pub fn fresh_prefix(test: &str) -> String {
     format!("test-{test}-{}", uuid::Uuid::new_v4().simple())
