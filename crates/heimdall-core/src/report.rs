@@ -405,6 +405,7 @@ mod tests {
             finished_at: Utc::now(),
             receivers,
             errors: vec![],
+            committed: true,
         };
         assert_eq!((report.recorded(), report.failed()), (0, 3));
         let rows = report.measurements();

@@ -44,8 +44,8 @@ use heimdall_core::{
     SessionStatus, StoredObject, TimeSource,
 };
 
-use crate::formats::{self, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
 use crate::context::{Inner, MANIFEST, SESSIONS_DIR};
+use crate::formats::{self, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
 use crate::sink::ArchiveSink;
 use crate::upload::put_small;
 

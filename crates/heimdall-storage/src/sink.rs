@@ -63,16 +63,12 @@ impl fmt::Display for ArchiveSink {
 }
 
 impl ArchiveSink {
-    pub(crate) fn inner(&self) -> &Arc<Inner> {
-        &self.inner
-    }
-
     pub(crate) fn from_inner(inner: Inner) -> Self {
         ArchiveSink { inner: Arc::new(inner) }
     }
 
     /// The shared state (for the other modules of this crate).
-    pub(crate) fn inner(&self) -> &Inner {
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
     }
 

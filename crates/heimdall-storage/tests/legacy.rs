@@ -81,7 +81,7 @@ async fn old_layout_next_to_a_committed_session() {
                 SampleBlock::Real(_) => unreachable!(),
             };
             let objects = sink
-                .store_capture(session, &summary, Some(&metrics), chunks)
+                .store_capture(&common::attempt(session), &summary, Some(&metrics), chunks)
                 .await
                 .unwrap();
             let mut r = test_recorded(&info, n as u64, objects);
@@ -105,8 +105,9 @@ async fn old_layout_next_to_a_committed_session() {
             finished_at: now,
             receivers,
             errors: vec![],
+            committed: false,
         };
-        sink.commit_session(&report).await.unwrap();
+        sink.commit_session(&common::attempt(session), &report).await.unwrap();
         let manifest_before = sink.read_session_manifest(session).await.unwrap();
 
         let mut map = WebsdrMap::new();
