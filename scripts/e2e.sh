@@ -43,7 +43,7 @@ report = json.load(open(f"{d}/report.json"))          # --json: exactly one JSON
 sid = report["session_id"]
 sdir = f"{d}/heimdall-data/sessions/{sid}"
 assert report["status"] == "success" and report.get("overview_png", "").endswith("overview.png"), report.get("overview_png")
-assert len(glob.glob(f"{sdir}/*.npy")) == 7 and len(glob.glob(f"{sdir}/*.sigmf-meta")) == 7
+assert len(glob.glob(f"{sdir}/*/*.npy")) == 7 and len(glob.glob(f"{sdir}/*/*.sigmf-meta")) == 7  # under the attempt folder
 assert os.path.exists(f"{sdir}/manifest.json") and os.path.getsize(f"{sdir}/overview.png") > 10000
 assert os.path.exists(f"{d}/heimdall-data/heimdall.db")
 rows = json.load(open(f"{d}/rows.json"))

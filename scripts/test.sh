@@ -4,8 +4,9 @@
 #   - starts SeaweedFS (S3 on 127.0.0.1:8333) with test credentials, and stops it at exit,
 #   - uses the PostgreSQL on 127.0.0.1:5432 (or $DATABASE_URL),
 #   - starts private TimescaleDB servers (scripts/timescaledb.sh; Community and Apache license),
+#   - uses the NATS (JetStream) on 127.0.0.1:4222 (or $HEIMDALL_TEST_NATS_URL) for the queue tests,
 #   - runs `cargo test` for the whole workspace, the hostile-input probes (scripts/hostile_e2e.sh),
-#     then the end-to-end check of the main job, then the heimdall-tsdb tests and a database
+#     then the end-to-end check of the main job, the scale-out chaos check (scripts/chaos.sh), then the heimdall-tsdb tests and a database
 #     end-to-end check on TimescaleDB in both license modes.
 # Under CI=true every PostgreSQL and S3 test must run: a missing service is a failure, not a skip.
 set -euo pipefail
@@ -59,6 +60,8 @@ echo "== end-to-end: acquire on SeaweedFS + PostgreSQL, read back with query, nu
 scripts/e2e.sh
 echo "== end-to-end: heimdall-server on SeaweedFS + PostgreSQL"
 scripts/service_e2e.sh
+echo "== scale-out chaos: 3 workers, 30 sessions, kill -9 twice, NATS restarted; exactly once, gc clean"
+scripts/chaos.sh
 if [ -n "${HEIMDALL_KIWI_WAV_DIR:-}" ]; then
   echo "== localization evaluation: real KiwiSDR recordings, synthetic VHF network"
   # Reports every target; informational until the VHF targets are met (see README).

@@ -118,22 +118,6 @@ impl ArchiveSink {
         self.get(&path).await
     }
 
-    /// Streams one object's bytes as the store delivers them (for serving downloads; the
-    /// caller checks the checksum, or uses [`IqArchive::stream_capture`] for verified samples).
-    pub async fn get_stream(&self, key: &str) -> Result<futures::stream::BoxStream<'static, Result<Bytes>>> {
-        let path = Path::parse(key).map_err(|e| Error::invalid("object key", e.to_string()))?;
-        let inner = self.inner.clone();
-        let got = inner
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| inner.map_err("get", &path, e))?;
-        Ok(got
-            .into_stream()
-            .map(move |r| r.map_err(|e| inner.map_err("read", &path, e)))
-            .boxed())
-    }
-
     /// Streams an object of a committed session as the store delivers it, checking its size
     /// and SHA-256 against `expected` (an entry of the manifest) as the bytes go by: a mismatch
     /// (or a body longer than announced) is the stream's last item, an error, so a consumer

@@ -172,6 +172,14 @@ async fn tampered_objects_fail_verification() {
         let e = b.sink.read_capture(session, &info.receiver.id).await.unwrap_err();
         assert!(matches!(e, Error::Malformed { .. }), "{}: {e:?}", b.name);
         assert!(e.to_string().contains("checksum"), "{e}");
+        // Streamed (as the service serves downloads): the bytes flow, and the last item is the
+        // mismatch, never a clean end.
+        let stream = b.sink.get_verified_stream(&npy).await.unwrap();
+        let items: Vec<_> = futures::StreamExt::collect(stream).await;
+        assert!(items.len() >= 2, "{}", b.name);
+        assert!(items[..items.len() - 1].iter().all(|i| i.is_ok()));
+        let last = items.last().unwrap().as_ref().unwrap_err();
+        assert!(last.to_string().contains("checksum"), "{}: {last}", b.name);
     }
 }
 

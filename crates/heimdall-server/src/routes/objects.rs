@@ -1,5 +1,6 @@
 //! A committed session's archived objects: list and download.
 
+use futures::StreamExt;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use heimdall_core::{Error, SessionId, StoredObject};
@@ -80,8 +81,14 @@ pub(crate) async fn download_session_object(
     else {
         return Err(ApiError::not_found(format!("acquisition {id} has no object {name:?}")));
     };
-    let bytes = app.sink.get_stream(&obj.key).await.map_err(ApiError::from_core)?;
-    let body = axum::body::Body::from_stream(bytes);
+    // Size and SHA-256 are checked as the bytes go by: a damaged object ends the response with
+    // an error (the connection is cut, never a clean end) instead of serving it as good.
+    let bytes = app.sink.get_verified_stream(obj).await.map_err(ApiError::from_core)?;
+    let body = axum::body::Body::from_stream(bytes.inspect(|r| {
+        if let Err(e) = r {
+            tracing::error!(error = %e.chain(), "object download aborted: it differs from its manifest");
+        }
+    }));
     let content_type = if obj.content_type.is_empty() {
         "application/octet-stream"
     } else {
