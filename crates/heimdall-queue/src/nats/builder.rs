@@ -137,19 +137,20 @@ impl NatsQueueBuilder {
                 .await
                 .map_err(|e| unavailable(&target, "create the workers consumer", e))?,
         };
-        let cancelled = match js.get_key_value(&names.cancelled_bucket).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(jetstream::kv::Config {
-                    bucket: names.cancelled_bucket.clone(),
-                    history: 1,
-                    max_age: Duration::from_secs(7 * 24 * 3600),
-                    storage: stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| unavailable(&target, "create the cancellation bucket", e))?,
-        };
+        // Cancellation marks: one message per cancelled session, kept a week (a plain stream:
+        // what a key-value bucket is, without the 2.10+ settings a 2.9 server refuses).
+        let cancelled = js
+            .get_or_create_stream(stream::Config {
+                name: names.cancelled_stream.clone(),
+                subjects: vec![format!("{}.>", names.cancelled_prefix)],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                max_age: Duration::from_secs(7 * 24 * 3600),
+                max_messages_per_subject: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable(&target, "create the cancellation stream", e))?;
         let info = workers.cached_info();
         let (ack_wait, max_deliver) = (info.config.ack_wait, info.config.max_deliver.max(1) as u64);
         if ack_wait != self.ack_wait || max_deliver != self.max_deliver {

@@ -63,7 +63,7 @@ impl NatsDelivery {
             }
             Err(e) => tracing::warn!(error = %e, %session, "cannot watch for cancellation"),
         }
-        if let Ok(Some(_)) = queue.cancelled.get(session.to_string()).await {
+        if queue.is_cancelled(session).await {
             cancelled.cancel();
         }
         NatsDelivery {

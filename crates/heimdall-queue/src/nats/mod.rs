@@ -9,7 +9,7 @@
 //! | heartbeats | `+WPI` (`AckKind::Progress`) every `ack_wait / 3` while a session runs |
 //! | requeue | `-NAK {"delay": ns}`; give up: `+TERM` |
 //! | events of a session | core subject `{ns}.events.{session}` (JSON [`JobEvent`](heimdall_core::queue::JobEvent)s), so any API process can follow any session |
-//! | cancellation | the queued message is purged from the stream (`{ns}.jobs.{session}`), the session is marked in the key-value bucket `{ns}-cancelled`, and `{ns}.cancel.{session}` tells the worker that holds it |
+//! | cancellation | the queued message is purged from the stream (`{ns}.jobs.{session}`), the session is marked in the stream `{NS}_CANCELLED` (one message on `{ns}.cancelled.{session}`, kept a week), and `{ns}.cancel.{session}` tells the worker that holds it |
 //!
 //! Messages carry requests and ids, never samples (the server's default payload limit is 1 MB).
 //! The client reconnects by itself when the server restarts; a job whose ack was lost in the

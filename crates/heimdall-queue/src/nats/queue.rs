@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, consumer::PullConsumer, kv, stream::Stream};
+use async_nats::jetstream::{self, consumer::PullConsumer, stream::Stream};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -28,7 +28,8 @@ pub(crate) struct Names {
     pub(crate) jobs_prefix: String,
     pub(crate) events_prefix: String,
     pub(crate) cancel_prefix: String,
-    pub(crate) cancelled_bucket: String,
+    pub(crate) cancelled_prefix: String,
+    pub(crate) cancelled_stream: String,
     /// The server URL, password masked (for messages).
     pub(crate) target: String,
 }
@@ -42,7 +43,8 @@ impl Names {
             jobs_prefix: format!("{ns}.jobs"),
             events_prefix: format!("{ns}.events"),
             cancel_prefix: format!("{ns}.cancel"),
-            cancelled_bucket: format!("{ns}-cancelled"),
+            cancelled_prefix: format!("{ns}.cancelled"),
+            cancelled_stream: format!("{}_CANCELLED", ns.to_ascii_uppercase().replace('-', "_")),
             target,
         }
     }
@@ -55,7 +57,7 @@ pub struct NatsQueue {
     js: jetstream::Context,
     jobs: Stream,
     workers: PullConsumer,
-    pub(crate) cancelled: kv::Store,
+    pub(crate) cancelled: Stream,
     pub(crate) names: Names,
     ack_wait: Duration,
     max_deliver: u64,
@@ -85,7 +87,7 @@ impl NatsQueue {
         js: jetstream::Context,
         jobs: Stream,
         workers: PullConsumer,
-        cancelled: kv::Store,
+        cancelled: Stream,
         names: Names,
         ack_wait: Duration,
         max_deliver: u64,
@@ -138,6 +140,18 @@ impl NatsQueue {
 
     fn events_subject(&self, session: SessionId) -> String {
         format!("{}.{session}", self.names.events_prefix)
+    }
+
+    pub(crate) fn cancelled_subject(&self, session: SessionId) -> String {
+        format!("{}.{session}", self.names.cancelled_prefix)
+    }
+
+    /// Whether `session` was marked cancelled.
+    pub(crate) async fn is_cancelled(&self, session: SessionId) -> bool {
+        self.cancelled
+            .get_last_raw_message_by_subject(&self.cancelled_subject(session))
+            .await
+            .is_ok()
     }
 
     pub(crate) fn cancel_subject(&self, session: SessionId) -> String {
@@ -219,8 +233,10 @@ impl WorkQueue for NatsQueue {
 
     async fn cancel(&self, session: SessionId) -> Result<CancelOutcome> {
         let target = &self.names.target;
-        self.cancelled
-            .put(session.to_string(), Bytes::from_static(b"cancelled"))
+        self.js
+            .publish(self.cancelled_subject(session), Bytes::from_static(b"cancelled"))
+            .await
+            .map_err(|e| unavailable(target, "mark the session cancelled", e))?
             .await
             .map_err(|e| unavailable(target, "mark the session cancelled", e))?;
         let purged = self

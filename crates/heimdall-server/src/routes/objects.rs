@@ -1,8 +1,8 @@
 //! A committed session's archived objects: list and download.
 
-use futures::StreamExt;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use heimdall_core::{Error, SessionId, StoredObject};
 
 use crate::api::*;
