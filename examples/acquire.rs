@@ -226,10 +226,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = &outcome.report;
 
     if matches!(args.format, FormatArg::Legacy) {
-        // Only the process whose create-only manifest put succeeded gets a manifest equal to its
-        // report: it alone writes the old layout, from what was committed.
+        // Only the run whose create-only manifest put succeeded has a committed report (another
+        // attempt's run ends in AlreadyExists): it alone writes the old layout, from the manifest.
         match sink.read_session_manifest(report.session_id).await {
-            Ok(m) if m.session == *report => {
+            Ok(m) if report.committed => {
                 let map = heimdall::storage::legacy::WebsdrMap::new();
                 match heimdall::storage::legacy::write_legacy_layout(&sink, &m.session, &map).await {
                     Ok(objs) => eprintln!(
@@ -239,7 +239,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     Err(e) => eprintln!("warning: could not write the old layout: {}", e.chain()),
                 }
             }
-            Ok(_) => eprintln!("warning: the committed manifest is not this run's: old layout not written"),
+            Ok(_) => eprintln!("warning: this run did not commit the session: old layout not written"),
             Err(e) => eprintln!("warning: session not committed, old layout not written: {}", e.chain()),
         }
     }

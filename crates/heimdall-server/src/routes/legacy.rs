@@ -187,13 +187,14 @@ pub(crate) async fn websdr_table(app: &AppState) -> Result<Vec<(i64, ReceiverRec
 }
 
 /// Writes the old layout of a finished session when this process committed it: only the run
-/// whose create-only manifest put succeeded finds its own report in the manifest. Failures are
+/// whose create-only manifest put succeeded has a committed report (another attempt's run ends
+/// in AlreadyExists). Failures are
 /// logged, never fatal (the session itself is committed).
 pub(crate) async fn write_old_layout(app: &AppState, report: &SessionReport) {
     let session = report.session_id;
     let manifest = match app.sink.read_session_manifest(session).await {
-        Ok(m) if m.session == *report => m,
-        Ok(_) => return tracing::warn!(%session, "the committed manifest is not this run's: old layout not written"),
+        Ok(m) if report.committed => m,
+        Ok(_) => return tracing::warn!(%session, "this run did not commit the session: old layout not written"),
         Err(e) => return tracing::warn!(%session, "not committed, old layout not written: {}", e.chain()),
     };
     let mut map = heimdall_storage::legacy::WebsdrMap::new();
