@@ -15,7 +15,7 @@ use heimdall_core::{Error, Result};
 
 use crate::context::{Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Inner, MIN_PART_SIZE};
 use crate::formats::ArchiveFormat;
-use crate::gc::S3Uploads;
+use crate::s3_uploads::S3Uploads;
 use crate::sink::ArchiveSink;
 
 /// The options [`ArchiveBuilder::build`] handles itself; every other one goes to the store.

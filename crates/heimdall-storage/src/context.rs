@@ -41,7 +41,7 @@ pub(crate) enum Cleanup {
     /// (`{name}#{n}`) of uploads that never completed.
     Local(PathBuf),
     /// S3: incomplete multipart uploads.
-    S3(Arc<crate::gc::S3Uploads>),
+    S3(Arc<crate::s3_uploads::S3Uploads>),
 }
 
 impl fmt::Debug for Cleanup {

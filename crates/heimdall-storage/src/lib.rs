@@ -109,6 +109,7 @@ pub mod formats;
 pub mod gc;
 pub mod legacy;
 mod reader;
+mod s3_uploads;
 mod sink;
 pub mod spectra;
 mod upload;

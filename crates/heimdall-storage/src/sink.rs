@@ -20,9 +20,11 @@ use heimdall_core::{
 use crate::context::{Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Inner, MANIFEST, SESSIONS_DIR};
 use crate::formats::{self, ArchiveFormat, CollectionStream, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
 use crate::reader::Layout;
+use crate::s3_uploads::PendingUpload;
 use crate::spectra::SpectraIndex;
 use crate::upload::put_small;
 use crate::writer::ArchiveWriter;
+use object_store::multipart::MultipartStore;
 
 /// An [`IqSink`] and [`IqArchive`] over any `object_store` store (S3-compatible, local disk,
 /// memory).
@@ -253,6 +255,40 @@ impl ArchiveSink {
         Ok(out)
     }
 
+    /// Aborts the incomplete multipart uploads under `dir` (all of them, or with `older` =
+    /// `(cutoff, dry_run)` those initiated before `cutoff`, listing only when `dry_run`), and
+    /// returns them. Nothing to do unless the store is S3.
+    pub(crate) async fn abort_uploads_under(
+        &self,
+        dir: &Path,
+        older: Option<(DateTime<Utc>, bool)>,
+    ) -> Result<Vec<PendingUpload>> {
+        let inner = &self.inner;
+        let Cleanup::S3(s3) = &inner.cleanup else {
+            return Ok(Vec::new());
+        };
+        let mut prefix = dir.to_string();
+        prefix.push('/');
+        let uploads = s3.list(&prefix).await?;
+        let mut out = Vec::new();
+        for u in uploads {
+            if let Some((cutoff, _)) = older
+                && u.initiated >= cutoff
+            {
+                continue;
+            }
+            if !older.is_some_and(|(_, dry)| dry) {
+                let path = Path::parse(&u.key).map_err(|e| Error::invalid("object key", e.to_string()))?;
+                match s3.store.abort_multipart(&path, &u.upload_id).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(inner.map_err("abort multipart upload", &path, e)),
+                }
+            }
+            out.push(u);
+        }
+        Ok(out)
+    }
+
     /// The attempt whose objects the manifest of `session` lists, if the session is committed
     /// (`None` for a session committed before attempts existed: its objects are not scoped).
     pub(crate) async fn committed_attempt(&self, session: SessionId) -> Result<Option<heimdall_core::AttemptId>> {
@@ -441,9 +477,7 @@ impl IqSink for ArchiveSink {
         let paths = self.list_under(&dir).await?.into_iter().map(|m| m.location).collect();
         self.delete_all(paths).await?;
         // Multipart uploads this attempt left open (a failed write that could not abort).
-        crate::gc::abort_uploads_under(&self.inner, &dir, None)
-            .await
-            .map(|_| ())
+        self.abort_uploads_under(&dir, None).await.map(|_| ())
     }
 
     async fn health(&self) -> Result<()> {

@@ -13,11 +13,11 @@ use heimdall_core::Result;
 use heimdall_core::queue::{Delivery, Job};
 
 use super::error::unavailable;
-use super::queue::NatsQueue;
 
 /// A job message with its acker, its cancellation watch and its settlement flag.
 pub(crate) struct NatsDelivery {
-    queue: NatsQueue,
+    /// The server URL, password masked (for messages).
+    target: String,
     msg: Message,
     job: Job,
     delivered: u64,
@@ -38,10 +38,14 @@ impl fmt::Debug for NatsDelivery {
 }
 
 impl NatsDelivery {
-    /// Wraps a message and starts watching for the session's cancellation (a message on its
-    /// cancel subject, or a mark in the cancellation bucket made before this delivery).
+    /// Wraps a message and starts watching for the session's cancellation: a message on
+    /// `cancel_subject`, or `already_cancelled` (a mark made before this delivery).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start(
-        queue: NatsQueue,
+        client: &async_nats::Client,
+        target: String,
+        cancel_subject: String,
+        already_cancelled: bool,
         msg: Message,
         job: Job,
         delivered: u64,
@@ -51,7 +55,7 @@ impl NatsDelivery {
         let cancelled = CancellationToken::new();
         let stop = CancellationToken::new();
         let session = job.session_id;
-        match queue.client.subscribe(queue.cancel_subject(session)).await {
+        match client.subscribe(cancel_subject).await {
             Ok(mut sub) => {
                 let (cancelled, stop) = (cancelled.clone(), stop.clone());
                 tokio::spawn(async move {
@@ -63,11 +67,11 @@ impl NatsDelivery {
             }
             Err(e) => tracing::warn!(error = %e, %session, "cannot watch for cancellation"),
         }
-        if queue.is_cancelled(session).await {
+        if already_cancelled {
             cancelled.cancel();
         }
         NatsDelivery {
-            queue,
+            target,
             msg,
             job,
             delivered,
@@ -83,7 +87,7 @@ impl NatsDelivery {
         if self.settled.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let target = &self.queue.names.target;
+        let target = &self.target;
         match kind {
             // An acknowledgement the server confirms: once it returns, no redelivery.
             AckKind::Ack => self.msg.double_ack().await,
@@ -114,7 +118,7 @@ impl Delivery for NatsDelivery {
         self.msg
             .ack_with(AckKind::Progress)
             .await
-            .map_err(|e| unavailable(&self.queue.names.target, "heartbeat", e))
+            .map_err(|e| unavailable(&self.target, "heartbeat", e))
     }
     async fn ack(&self) -> Result<()> {
         self.settle(AckKind::Ack, "ack").await

@@ -182,7 +182,19 @@ impl NatsQueue {
                 }
             };
             let delivered = msg.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
-            let d = NatsDelivery::start(self.clone(), msg, job, delivered, self.max_deliver, self.ack_wait).await;
+            let session = job.session_id;
+            let d = NatsDelivery::start(
+                &self.client,
+                self.names.target.clone(),
+                self.cancel_subject(session),
+                self.is_cancelled(session).await,
+                msg,
+                job,
+                delivered,
+                self.max_deliver,
+                self.ack_wait,
+            )
+            .await;
             return Ok(Some(Box::new(d)));
         }
         Ok(None)
