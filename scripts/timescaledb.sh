@@ -38,7 +38,8 @@ source_tarball() {
     local c
     for c in "${TIMESCALEDB_SOURCE:-}" \
         "$ROOT/../shared/vendor/timescaledb-$TS_VERSION.tar.gz" \
-        "$ROOT/../../shared/vendor/timescaledb-$TS_VERSION.tar.gz"; do
+        "$ROOT/../../shared/vendor/timescaledb-$TS_VERSION.tar.gz" \
+        "/work/shared/vendor/timescaledb-$TS_VERSION.tar.gz"; do
         if [ -n "$c" ] && [ -f "$c" ]; then
             echo "$c"
             return 0
