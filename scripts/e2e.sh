@@ -2,7 +2,8 @@
 # End-to-end check of the main job on real services, called by scripts/test.sh after it started
 # SeaweedFS (AWS_* and HEIMDALL_TEST_S3_URL exported) and with HEIMDALL_TEST_DATABASE_URL set:
 #   1. acquire -> S3 + a fresh PostgreSQL database: exit 0, 7 captures, manifest, 7 rows, PNG;
-#   2. read back with query (7 measurements), numpy (.npy = .sigmf-data samples) and sigmf_validate;
+#   2. read back with query (7 measurements), numpy, sigmf_validate and sigmf-python (the SigMF
+#      recordings point at the .npy: one copy of the samples, sigmf's samples = np.load's);
 #   3. metrics recomputed from the captures streamed back from S3 equal the archived metrics;
 #      reindex into a second, empty database: the same rows; reindex again: nothing inserted;
 #   4. SeaweedFS stopped during a run: exit 1 or 2, a clear message, no manifest; restarted: a new
@@ -61,7 +62,7 @@ session=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["session
 "$bin/query" --database "$pgbase/$db1" --json recent --limit 1000 >"$work/rows1.json"
 
 "$py" - "$work" "$session" "$tag" <<'PY'
-import json, os, subprocess, sys, boto3, numpy as np
+import json, os, subprocess, sys, boto3, numpy as np, sigmf
 work, session, tag = sys.argv[1:4]
 report = json.load(open(f"{work}/report.json"))
 assert report["status"] == "success", report["status"]
@@ -75,6 +76,7 @@ names = {k.rsplit("/", 1)[1] for k in keys}
 assert "manifest.json" in names and "overview.png" in names, names
 npys = [k for k in keys if k.endswith(".npy")]
 assert len(npys) == 7, npys
+assert not [k for k in keys if k.endswith(".sigmf-data")], "the samples are stored once, in the .npy"
 os.makedirs(f"{work}/dl", exist_ok=True)
 for k in keys:
     s3.download_file(bucket, k, f"{work}/dl/" + k.rsplit("/", 1)[1])
@@ -82,12 +84,18 @@ for r in report["receivers"]:
     rid = r["receiver"]["id"]
     x = np.load(f"{work}/dl/{rid}.npy")
     assert x.dtype == np.complex64 and x.shape == (r["capture"]["samples"],), (x.dtype, x.shape)
-    y = np.fromfile(f"{work}/dl/{rid}.sigmf-data", dtype="<c8")
-    assert np.array_equal(x, y), f"{rid}: .npy and .sigmf-data differ"
+    rec = sigmf.fromfile(f"{work}/dl/{rid}.sigmf-meta")
+    assert rec.data_file.name == f"{rid}.npy", rec.data_file
+    y = rec.read_samples()
+    assert y.dtype == x.dtype and np.array_equal(x, y), f"{rid}: sigmf's samples differ from np.load's"
     assert np.isfinite(x).all()
 metas = [f"{work}/dl/{n}" for n in names if n.endswith(".sigmf-meta")]
 subprocess.run([os.environ.get("HEIMDALL_SIGMF_VALIDATE", "sigmf_validate"), *metas], check=True)
-print(f"e2e: {len(npys)} captures read back with numpy, {len(metas)} SigMF recordings valid")
+coll = [n for n in names if n.endswith(".sigmf-collection")]
+assert len(coll) == 1, coll
+c = sigmf.fromfile(f"{work}/dl/{coll[0]}")  # checks every stream's hash
+assert len(c) == 7, len(c)
+print(f"e2e: {len(npys)} captures read back with numpy, {len(metas)} SigMF recordings valid and equal to np.load (sigmf-python), collection hashes verified")
 PY
 
 echo "e2e: metrics recomputed from the captures streamed back from S3 equal the archived ones"

@@ -15,7 +15,11 @@ pub enum ArchiveFormat {
     Npy,
     /// `{receiver}.sigmf-data` + `{receiver}.sigmf-meta`, plus a session `.sigmf-collection`.
     Sigmf,
-    /// Both of the above (the samples are stored twice).
+    /// `{receiver}.npy` + `{receiver}_metadata.json` + `{receiver}.sigmf-meta`, plus a session
+    /// `.sigmf-collection`: the samples are stored once, in the `.npy`, and the SigMF recording
+    /// describes it as a Non-Conforming Dataset (`core:dataset` names the `.npy`, the first
+    /// capture segment's `core:header_bytes` skips its header). Sessions written before kept a
+    /// second copy in `{receiver}.sigmf-data`; readers still accept them.
     #[default]
     Both,
 }
@@ -25,9 +29,14 @@ impl ArchiveFormat {
     pub fn npy(&self) -> bool {
         matches!(self, ArchiveFormat::Npy | ArchiveFormat::Both)
     }
-    /// Whether SigMF files are written.
+    /// Whether SigMF metadata (`.sigmf-meta`, `.sigmf-collection`) is written.
     pub fn sigmf(&self) -> bool {
         matches!(self, ArchiveFormat::Sigmf | ArchiveFormat::Both)
+    }
+    /// Whether a `.sigmf-data` copy of the samples is written (only without a `.npy`: with both,
+    /// the SigMF recording points at the `.npy`).
+    pub fn sigmf_data(&self) -> bool {
+        matches!(self, ArchiveFormat::Sigmf)
     }
     /// Lower-case name.
     pub fn as_str(&self) -> &'static str {
@@ -134,12 +143,35 @@ pub fn legacy_metadata(
     })
 }
 
-/// SigMF metadata for one capture (`.sigmf-meta`), including the data file's SHA-512.
+/// The dataset a SigMF recording describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SigmfDataset<'a> {
+    /// A conforming `{receiver}.sigmf-data` (raw samples), with its SHA-512 (`core:sha512`).
+    Conforming {
+        /// SHA-512 of the `.sigmf-data` file, lower-case hex.
+        sha512: &'a str,
+    },
+    /// A Non-Conforming Dataset: the `.npy` next to the metadata (`core:dataset`), whose header
+    /// the first capture segment skips (`core:header_bytes`). No `core:sha512` (optional in
+    /// SigMF, and over the whole `.npy` it would be a second pass of a slow hash over every
+    /// byte): the file's SHA-256, which the manifest also lists, is in `heimdall:dataset_sha256`.
+    Npy {
+        /// File name of the `.npy` (no directory).
+        file: &'a str,
+        /// Length of the `.npy` header in bytes.
+        header_bytes: u64,
+        /// SHA-256 of the whole `.npy` file, lower-case hex.
+        sha256: &'a str,
+    },
+}
+
+/// SigMF metadata for one capture (`.sigmf-meta`) describing `dataset`.
 pub fn sigmf_meta(
     session: SessionId,
     summary: &CaptureSummary,
     metrics: Option<&SignalMetrics>,
-    data_sha512: &str,
+    dataset: SigmfDataset<'_>,
 ) -> Value {
     let info = &summary.info;
     let mut global = Map::new();
@@ -149,7 +181,21 @@ pub fn sigmf_meta(
         global.insert("core:sample_rate".into(), json!(info.sample_rate_hz));
     }
     global.insert("core:num_channels".into(), json!(1));
-    global.insert("core:sha512".into(), data_sha512.into());
+    let mut header_bytes = None;
+    match dataset {
+        SigmfDataset::Conforming { sha512 } => {
+            global.insert("core:sha512".into(), sha512.into());
+        }
+        SigmfDataset::Npy {
+            file,
+            header_bytes: h,
+            sha256,
+        } => {
+            global.insert("core:dataset".into(), file.into());
+            global.insert(format!("{SIGMF_EXTENSION}:dataset_sha256"), sha256.into());
+            header_bytes = Some(h);
+        }
+    }
     global.insert("core:recorder".into(), recorder().into());
     global.insert("core:description".into(), description(summary).into());
     global.insert(
@@ -202,6 +248,10 @@ pub fn sigmf_meta(
     let mut segment = |sample_start: u64, lost_before: u64| {
         let mut c = Map::new();
         c.insert("core:sample_start".into(), json!(sample_start));
+        // The .npy header precedes the first segment's samples only.
+        if let (0, Some(h)) = (sample_start, header_bytes) {
+            c.insert("core:header_bytes".into(), json!(h));
+        }
         if info.center_frequency_hz.is_finite() {
             c.insert("core:frequency".into(), json!(info.center_frequency_hz));
         }

@@ -7,11 +7,13 @@
 //!
 //! - **Streaming, bounded memory**: samples are uploaded as they arrive; past one part
 //!   (8 MiB by default) a multipart upload starts, with at most `max_concurrency` parts in
-//!   flight per object, so a 1 GiB capture never sits in memory. `.npy` and `.sigmf-data` of
-//!   the same capture share the same sample buffers.
-//! - **Verifiable**: SHA-256 of every object (and the SigMF `core:sha512`) is computed while
-//!   streaming; `manifest.json`, written last with a create-only put, lists every object with
-//!   size and checksum and is the session's commit marker; reads verify the checksums.
+//!   flight per object, so a 1 GiB capture never sits in memory. The samples are stored once:
+//!   with both formats the SigMF recording describes the `.npy` as a Non-Conforming Dataset
+//!   (`core:dataset`, `core:header_bytes`) instead of a `.sigmf-data` copy.
+//! - **Verifiable**: SHA-256 of every object is computed while streaming (and SHA-512, the
+//!   SigMF `core:sha512`, only of a `.sigmf-data` written without a `.npy`); `manifest.json`,
+//!   written last with a create-only put, lists every object with size and checksum and is
+//!   the session's commit marker; reads verify the checksums.
 //! - **Committed sessions never change**: every object an attempt writes is under its own
 //!   `sessions/{session}/{attempt}/` folder, a committed session refuses new attempts before
 //!   anything is written, and of two attempts racing exactly one commits. What crashed attempts

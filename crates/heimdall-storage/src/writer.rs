@@ -1,4 +1,6 @@
-//! The [`CaptureWriter`] of [`crate::ArchiveSink`]: streams one capture into one or two objects.
+//! The [`CaptureWriter`] of [`crate::ArchiveSink`]: streams one capture into one object (the
+//! `.npy`, or the `.sigmf-data` when only SigMF is written), each byte hashed once per digest the
+//! layout needs (SHA-256 for the manifest; SHA-512 only for a `.sigmf-data`'s `core:sha512`).
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use crate::formats;
 use crate::spectra::SpectraBuffer;
 use crate::upload::{ObjectUpload, Uploaded, put_small};
 
-/// Writes one capture: `.npy` and/or `.sigmf-data` streamed as chunks arrive, the metadata
+/// Writes one capture: the `.npy` or the `.sigmf-data` streamed as chunks arrive, the metadata
 /// files at `finish`.
 pub(crate) struct ArchiveWriter {
     inner: Arc<Inner>,
@@ -27,6 +29,8 @@ pub(crate) struct ArchiveWriter {
     expected: Option<u64>,
     samples: u64,
     npy: Option<ObjectUpload>,
+    /// Length of the `.npy` header (the SigMF `core:header_bytes` of a recording pointing at it).
+    npy_header_len: u64,
     sigmf: Option<ObjectUpload>,
     spectra: SpectraBuffer,
     failed: bool,
@@ -94,6 +98,7 @@ impl ArchiveWriter {
         }
         let rx = info.receiver.id.as_str();
         let mut npy = None;
+        let mut npy_header_len = 0;
         let mut sigmf = None;
         if inner.format.npy() {
             let path = inner.attempt_path(&attempt, &format!("{rx}.npy"))?;
@@ -102,11 +107,12 @@ impl ArchiveWriter {
                 len: info.expected_samples.unwrap_or(0),
             }
             .encode()?;
+            npy_header_len = header.len() as u64;
             let mut up = ObjectUpload::new(inner.clone(), path, "application/x-npy", false);
             up.push(Bytes::from(header)).await?;
             npy = Some(up);
         }
-        if inner.format.sigmf() {
+        if inner.format.sigmf_data() {
             let path = inner.attempt_path(&attempt, &format!("{rx}.sigmf-data"))?;
             sigmf = Some(ObjectUpload::new(inner.clone(), path, "application/octet-stream", true));
         }
@@ -119,6 +125,7 @@ impl ArchiveWriter {
             expected: info.expected_samples,
             samples: 0,
             npy,
+            npy_header_len,
             sigmf,
             spectra: SpectraBuffer::new(inner_spectra_limit),
             failed: false,
@@ -221,10 +228,26 @@ impl ArchiveWriter {
             let doc = formats::legacy_metadata(self.attempt.session, summary, metrics, &n.object.key, &n.object);
             small_puts.push((path.clone(), "application/json", json(&path, &doc)?));
         }
-        if let Some(s) = &sigmf_desc {
+        if self.inner.format.sigmf() {
             let path = self.inner.attempt_path(&self.attempt, &format!("{rx}.sigmf-meta"))?;
-            let sha512 = s.sha512.clone().unwrap_or_default();
-            let doc = formats::sigmf_meta(self.attempt.session, summary, metrics, &sha512);
+            // A `.sigmf-data` when there is one, else the `.npy` as a Non-Conforming Dataset.
+            let sha512 = sigmf_desc.as_ref().and_then(|s| s.sha512.clone());
+            let npy_file = format!("{rx}.npy");
+            let dataset = match (&sha512, &npy_desc) {
+                (Some(sha512), _) => formats::SigmfDataset::Conforming { sha512 },
+                (None, Some(n)) => formats::SigmfDataset::Npy {
+                    file: &npy_file,
+                    header_bytes: self.npy_header_len,
+                    sha256: &n.object.sha256,
+                },
+                (None, None) => {
+                    return Err(Error::invalid(
+                        "archive format",
+                        format!("SigMF metadata of {rx} has no dataset to describe"),
+                    ));
+                }
+            };
+            let doc = formats::sigmf_meta(self.attempt.session, summary, metrics, dataset);
             small_puts.push((path.clone(), "application/json", json(&path, &doc)?));
         }
         if !self.spectra.is_empty() {

@@ -58,9 +58,23 @@ async fn multipart_capture_round_trip() {
         }
         let objects = w.finish(&test_summary(&info, n as u64), None).await.unwrap();
         let npy = objects.iter().find(|o| o.key.ends_with(".npy")).unwrap().clone();
-        let data = objects.iter().find(|o| o.key.ends_with(".sigmf-data")).unwrap().clone();
+        let meta = objects.iter().find(|o| o.key.ends_with(".sigmf-meta")).unwrap().clone();
         assert_eq!(npy.size, 128 + 8 * n as u64, "{}", b.name);
-        assert_eq!(data.size, 8 * n as u64, "{}", b.name);
+        // One copy of the samples: the SigMF recording points at the .npy.
+        assert!(
+            !objects.iter().any(|o| o.key.ends_with(".sigmf-data")),
+            "{}: {objects:?}",
+            b.name
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&b.sink.get_bytes(&meta.key).await.unwrap()).unwrap();
+        assert_eq!(doc["global"]["core:dataset"], "big.npy", "{}", b.name);
+        assert_eq!(
+            doc["global"]["heimdall:dataset_sha256"],
+            npy.sha256.as_str(),
+            "{}",
+            b.name
+        );
+        assert_eq!(doc["captures"][0]["core:header_bytes"], 128, "{}", b.name);
         let rx = test_recorded(&info, n as u64, objects);
         b.sink
             .commit_session(&common::attempt(session), &report(session, vec![rx]))
@@ -68,10 +82,100 @@ async fn multipart_capture_round_trip() {
             .unwrap();
         let back = b.sink.read_capture(session, &info.receiver.id).await.unwrap();
         assert!(back.samples == block(0, n), "{}: samples differ", b.name);
-        // The .sigmf-data holds the same samples as the .npy after its header.
-        let raw = b.sink.get_bytes(&data.key).await.unwrap();
-        let npy_bytes = b.sink.get_bytes(&npy.key).await.unwrap();
-        assert!(raw.as_ref() == &npy_bytes[128..], "{}", b.name);
+        let (objects, bytes) = b.sink.verify_session(session).await.unwrap();
+        assert_eq!(
+            objects, 4,
+            "{}: .npy, _metadata.json, .sigmf-meta, .sigmf-collection",
+            b.name
+        );
+        assert!(bytes > npy.size && bytes < npy.size + 64 * 1024, "{}: {bytes}", b.name);
+    }
+}
+
+/// Sessions written before the samples were stored once keep a `.sigmf-data` copy next to the
+/// `.npy` and a `.sigmf-meta` with `core:sha512`: reading, streaming and verifying them still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_with_a_sigmf_data_copy_still_read() {
+    use futures::StreamExt;
+    let n: usize = 300_000;
+    for b in common::backends("two-copies", ArchiveFormat::Both) {
+        // The old layout: what a `.npy` writer and a SigMF writer put in the same attempt.
+        let npy_sink = ArchiveSink::new(
+            b.sink.store().clone(),
+            b.sink.prefix().clone(),
+            ArchiveFormat::Npy,
+            "test",
+        );
+        let sigmf_sink = ArchiveSink::new(
+            b.sink.store().clone(),
+            b.sink.prefix().clone(),
+            ArchiveFormat::Sigmf,
+            "test",
+        );
+        let session = SessionId::new();
+        let attempt = common::attempt(session);
+        let info = test_capture_info("old", SampleFormat::ComplexF32, n as u64);
+        let mut objects = Vec::new();
+        for sink in [&npy_sink, &sigmf_sink] {
+            let mut w = sink.begin_capture(&attempt, &info).await.unwrap();
+            w.write(CaptureChunk::Samples(block(0, n))).await.unwrap();
+            objects.extend(w.finish(&test_summary(&info, n as u64), None).await.unwrap());
+        }
+        let names: Vec<&str> = objects.iter().map(|o| o.key.rsplit('/').next().unwrap()).collect();
+        for want in ["old.npy", "old_metadata.json", "old.sigmf-data", "old.sigmf-meta"] {
+            assert!(names.contains(&want), "{}: {names:?}", b.name);
+        }
+        let meta = objects.iter().find(|o| o.key.ends_with(".sigmf-meta")).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&b.sink.get_bytes(&meta.key).await.unwrap()).unwrap();
+        assert_eq!(doc["global"]["core:sha512"].as_str().unwrap().len(), 128);
+        let rx = test_recorded(&info, n as u64, objects.clone());
+        b.sink
+            .commit_session(&attempt, &report(session, vec![rx]))
+            .await
+            .unwrap();
+
+        // Read by today's (both-format) sink.
+        let back = b.sink.read_capture(session, &info.receiver.id).await.unwrap();
+        assert!(back.samples == block(0, n), "{}: samples differ", b.name);
+        let s = b.sink.stream_capture(session, &info.receiver.id).await.unwrap();
+        let mut got = Vec::with_capacity(n);
+        let mut blocks = s.samples;
+        while let Some(x) = blocks.next().await {
+            let SampleBlock::Complex(v) = x.unwrap() else {
+                panic!("real block")
+            };
+            got.extend(v);
+        }
+        assert!(
+            SampleBlock::Complex(got) == block(0, n),
+            "{}: streamed samples differ",
+            b.name
+        );
+        let (count, bytes) = b.sink.verify_session(session).await.unwrap();
+        assert!(count >= 4, "{}: {count} objects verified", b.name);
+        assert!(
+            bytes > 2 * 8 * n as u64,
+            "{}: both copies verified ({bytes} bytes)",
+            b.name
+        );
+
+        // A session with only the .sigmf-data (a SigMF-only archive) reads from it.
+        let session = SessionId::new();
+        let attempt = common::attempt(session);
+        let mut w = sigmf_sink.begin_capture(&attempt, &info).await.unwrap();
+        w.write(CaptureChunk::Samples(block(0, n))).await.unwrap();
+        let objects = w.finish(&test_summary(&info, n as u64), None).await.unwrap();
+        let rx = test_recorded(&info, n as u64, objects);
+        b.sink
+            .commit_session(&attempt, &report(session, vec![rx]))
+            .await
+            .unwrap();
+        let back = b.sink.read_capture(session, &info.receiver.id).await.unwrap();
+        assert!(
+            back.samples == block(0, n),
+            "{}: samples of the .sigmf-data differ",
+            b.name
+        );
     }
 }
 
@@ -424,5 +528,94 @@ async fn captures_stream_back_in_bounded_blocks_and_damage_is_the_last_item() {
                 b.name
             );
         }
+    }
+}
+
+/// Archive throughput of one session, side by side in one run (alternated, 3 rounds): 7 captures
+/// of 2 M complex samples (16 MB each) to local disk, concurrently, as `--format both` stored them
+/// before (a `.npy` and a `.sigmf-data` copy: SHA-256 of each plus SHA-512 of the copy; emulated
+/// with a `.npy` and a SigMF writer fed the same blocks), as `both` stores them now (one `.npy`,
+/// SHA-256 once) and as `npy`. Prints seconds and bytes stored per session.
+/// Run: `CARGO_PROFILE_DEV_OPT_LEVEL=2 cargo test -p heimdall-storage --test archive -- --ignored --nocapture archive_throughput`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn archive_throughput_one_copy_vs_two() {
+    const RECEIVERS: usize = 7;
+    const SAMPLES: usize = 2_000_000;
+    const CHUNK: usize = 32_768;
+    let chunks: Vec<SampleBlock> = (0..SAMPLES.div_ceil(CHUNK))
+        .map(|i| block(i * CHUNK, CHUNK.min(SAMPLES - i * CHUNK)))
+        .collect();
+    let chunks = std::sync::Arc::new(chunks);
+    let mut rows: Vec<(&str, f64, u64)> = Vec::new();
+    for round in 0..3 {
+        let mut order = ["old both (2 copies)", "new both (1 copy)", "npy"];
+        order.rotate_left(round);
+        for cfg in order {
+            let dir = tempfile::tempdir().unwrap();
+            let sink = |f| {
+                heimdall_storage::ArchiveBuilder::from_url(dir.path().to_str().unwrap())
+                    .with_format(f)
+                    .build()
+                    .unwrap()
+            };
+            let sinks: Vec<ArchiveSink> = match cfg {
+                "old both (2 copies)" => vec![sink(ArchiveFormat::Npy), sink(ArchiveFormat::Sigmf)],
+                "new both (1 copy)" => vec![sink(ArchiveFormat::Both)],
+                _ => vec![sink(ArchiveFormat::Npy)],
+            };
+            let session = SessionId::new();
+            let t = std::time::Instant::now();
+            let tasks: Vec<_> = (0..RECEIVERS)
+                .map(|r| {
+                    let sinks = sinks.clone();
+                    let chunks = chunks.clone();
+                    tokio::spawn(async move {
+                        let info = test_capture_info(&format!("rx{r}"), SampleFormat::ComplexF32, SAMPLES as u64);
+                        let attempt = common::attempt(session);
+                        let mut ws = Vec::new();
+                        for s in &sinks {
+                            ws.push(s.begin_capture(&attempt, &info).await.unwrap());
+                        }
+                        for c in chunks.iter() {
+                            futures::future::try_join_all(
+                                ws.iter_mut().map(|w| w.write(CaptureChunk::Samples(c.clone()))),
+                            )
+                            .await
+                            .unwrap();
+                        }
+                        let summary = test_summary(&info, SAMPLES as u64);
+                        let mut objects = Vec::new();
+                        for w in ws {
+                            objects.extend(w.finish(&summary, None).await.unwrap());
+                        }
+                        objects
+                    })
+                })
+                .collect();
+            let mut bytes = 0;
+            for t in tasks {
+                bytes += t.await.unwrap().iter().map(|o| o.size).sum::<u64>();
+            }
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!(
+                "round {round}: {cfg:<20} {secs:6.3} s  {:7.1} MiB stored",
+                bytes as f64 / 1048576.0
+            );
+            rows.push((cfg, secs, bytes));
+        }
+    }
+    for cfg in ["old both (2 copies)", "new both (1 copy)", "npy"] {
+        let mut t: Vec<f64> = rows.iter().filter(|r| r.0 == cfg).map(|r| r.1).collect();
+        t.sort_by(f64::total_cmp);
+        let bytes = rows.iter().find(|r| r.0 == cfg).unwrap().2;
+        eprintln!(
+            "{cfg:<20} median {:.3} s (min {:.3}, max {:.3}), {:.1} MiB per session, {:.0} MB/s of samples",
+            t[1],
+            t[0],
+            t[2],
+            bytes as f64 / 1048576.0,
+            (RECEIVERS * SAMPLES * 8) as f64 / t[1] / 1e6
+        );
     }
 }

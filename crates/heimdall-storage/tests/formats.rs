@@ -1,5 +1,6 @@
 //! File formats: .npy byte-identical to numpy.save, numpy loads what the sink wrote, and
-//! sigmf_validate accepts the SigMF recordings (checksum included).
+//! sigmf_validate accepts the SigMF recordings (checksum included), whether they describe a
+//! `.sigmf-data` or, with both formats, the `.npy` itself (one copy of the samples).
 #![allow(clippy::print_stderr)] // tests report skips and error texts on stderr
 
 mod common;
@@ -134,7 +135,8 @@ iq = np.load(d + "/iq.npy")
 k = np.arange(10000, dtype=np.float32)
 assert iq.dtype == np.dtype("<c8") and iq.shape == (10000,), (iq.dtype, iq.shape)
 assert np.array_equal(iq, (k - 1j * k).astype(np.complex64))
-assert np.array_equal(np.fromfile(d + "/iq.sigmf-data", dtype="<c8"), iq)
+import os
+assert not os.path.exists(d + "/iq.sigmf-data"), "both formats store the samples once, in the .npy"
 au = np.load(d + "/audio.npy")
 assert au.dtype == np.dtype("<f4") and au.shape == (3001,)
 assert np.array_equal(au, np.arange(3001, dtype=np.float32) * np.float32(0.25))
@@ -195,14 +197,22 @@ for k in range({}):
 
 #[tokio::test]
 async fn sigmf_validate_accepts_the_recordings() {
-    let Some(validate) = common::tool(
-        "HEIMDALL_SIGMF_VALIDATE",
-        "sigmf_validate",
-        "sigmf_validate_accepts_the_recordings",
-    ) else {
+    check_sigmf_recordings(ArchiveFormat::Sigmf).await;
+}
+
+/// With both formats the recording is a Non-Conforming Dataset over the `.npy`: sigmf_validate
+/// accepts it and sigmf-python reads exactly numpy's samples.
+#[tokio::test]
+async fn sigmf_recordings_point_at_the_npy_with_both_formats() {
+    check_sigmf_recordings(ArchiveFormat::Both).await;
+}
+
+async fn check_sigmf_recordings(format: ArchiveFormat) {
+    let test = format!("sigmf_validate_accepts_the_recordings ({format})");
+    let Some(validate) = common::tool("HEIMDALL_SIGMF_VALIDATE", "sigmf_validate", &test) else {
         return;
     };
-    let (dir, sink, session) = write_local(ArchiveFormat::Sigmf).await;
+    let (dir, sink, session) = write_local(format).await;
     let sdir = dir
         .path()
         .join("sessions")
@@ -227,7 +237,19 @@ async fn sigmf_validate_accepts_the_recordings() {
     let g = &meta["global"];
     assert_eq!(g["core:datatype"], "cf32_le");
     assert_eq!(g["core:sample_rate"], 12000.0);
-    assert_eq!(g["core:sha512"].as_str().unwrap().len(), 128);
+    if format == ArchiveFormat::Both {
+        // One copy: the recording describes the .npy, whose 128-byte header the first segment skips.
+        assert!(!sdir.join("iq.sigmf-data").exists(), "a second copy was written");
+        assert_eq!(g["core:dataset"], "iq.npy");
+        assert_eq!(meta["captures"][0]["core:header_bytes"], 128);
+        assert!(g.get("core:sha512").is_none(), "no SHA-512 pass over the .npy");
+        use sha2::Digest;
+        let npy = std::fs::read(sdir.join("iq.npy")).unwrap();
+        assert_eq!(g["heimdall:dataset_sha256"], hex::encode(sha2::Sha256::digest(&npy)));
+    } else {
+        assert_eq!(g["core:sha512"].as_str().unwrap().len(), 128);
+        assert!(g.get("core:dataset").is_none() && meta["captures"][0].get("core:header_bytes").is_none());
+    }
     assert_eq!(g["core:extensions"][0]["name"], "heimdall");
     assert_eq!(g["heimdall:metrics"]["snr_db"], 12.0);
     let c0 = &meta["captures"][0];
@@ -247,38 +269,68 @@ async fn sigmf_validate_accepts_the_recordings() {
         "one segment at 0 and one after the gap at 4000: {caps:?}"
     );
     assert_eq!(caps[1]["core:sample_start"], 4000);
+    assert!(
+        caps[1].get("core:header_bytes").is_none(),
+        "only the first segment follows the header"
+    );
     // 4000 + 100 + 1 samples after sample 0 at 12 kHz (the gap before sample 0 does not count).
     assert_eq!(caps[1]["core:datetime"], "2026-11-28T12:00:00.465206000Z");
     assert_eq!(gappy["annotations"].as_array().unwrap().len(), 4);
 
-    // sigmf-python reads the samples back.
+    // sigmf-python reads the samples back: the ramp, and (with a .npy) exactly numpy's samples.
     if let Some(python) = common::tool("HEIMDALL_PYTHON", "python", "sigmf read-back") {
         let script = r#"
-import sys, numpy as np, sigmf
-f = sigmf.fromfile(sys.argv[1])
+import os, sys, warnings, numpy as np, sigmf
+warnings.simplefilter("error")  # no "compliant dataset exists" or partial-sample warning
+d = sys.argv[1]
+f = sigmf.fromfile(d + "/iq.sigmf-meta")
 x = f.read_samples()
 k = np.arange(10000, dtype=np.float32)
 assert np.array_equal(x.astype(np.complex64), (k - 1j * k).astype(np.complex64)), x[:4]
-print("sigmf ok", len(x))
+n = 0
+for rx, dtype in [("iq", np.complex64), ("audio", np.float32), ("gappy", np.complex64)]:
+    r = sigmf.fromfile(d + f"/{rx}.sigmf-meta")
+    got = r.read_samples()
+    if os.path.exists(d + f"/{rx}.npy"):
+        want = np.load(d + f"/{rx}.npy")
+        assert r.data_file.name == f"{rx}.npy", r.data_file
+        assert r.sample_count == len(want), (rx, r.sample_count, len(want))
+        assert got.dtype == want.dtype == dtype and np.array_equal(got, want), (rx, got[:4], want[:4])
+        n += 1
+print("sigmf ok", len(x), "equal to np.load:", n)
 "#;
-        common::run_python(&python, "sigmf read-back", script, &metas[0]);
+        common::run_python(&python, "sigmf read-back", script, &sdir);
     }
 
-    // The validator really checks the checksum we wrote: corrupt one byte and it fails.
-    let data = sdir.join("iq.sigmf-data");
-    let mut bytes = std::fs::read(&data).unwrap();
-    bytes[100] ^= 0xff;
-    std::fs::write(&data, bytes).unwrap();
-    let out = Command::new(&validate).arg(&metas[0]).output().unwrap();
-    assert!(!out.status.success(), "sigmf_validate accepted a corrupted data file");
+    if format == ArchiveFormat::Sigmf {
+        // The validator really checks the checksum we wrote: corrupt one byte and it fails.
+        let data = sdir.join("iq.sigmf-data");
+        let mut bytes = std::fs::read(&data).unwrap();
+        bytes[100] ^= 0xff;
+        std::fs::write(&data, bytes).unwrap();
+        let out = Command::new(&validate).arg(&metas[0]).output().unwrap();
+        assert!(!out.status.success(), "sigmf_validate accepted a corrupted data file");
+    } else {
+        // Without core:sha512 the digest of the .npy is the SHA-256 that `_metadata.json` and the
+        // manifest list (checked on every read of the archive).
+        let legacy: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(sdir.join("iq_metadata.json")).unwrap()).unwrap();
+        assert_eq!(legacy["data_sha256"], g["heimdall:dataset_sha256"]);
+    }
     drop(sink);
 }
 
 #[tokio::test]
 async fn collection_lists_the_sigmf_recordings() {
+    for format in [ArchiveFormat::Sigmf, ArchiveFormat::Both] {
+        check_collection(format).await;
+    }
+}
+
+async fn check_collection(format: ArchiveFormat) {
     let dir = tempfile::tempdir().unwrap();
     let sink = ArchiveBuilder::from_url(dir.path().to_str().unwrap())
-        .with_format(ArchiveFormat::Sigmf)
+        .with_format(format)
         .build()
         .unwrap();
     let session = SessionId::new();
@@ -321,4 +373,23 @@ async fn collection_lists_the_sigmf_recordings() {
     assert_eq!(streams[0]["hash"], hex::encode(sha2::Sha512::digest(&meta)));
     let manifest = sink.read_session_manifest(session).await.unwrap();
     assert!(manifest.objects.iter().any(|o| o.key.ends_with(".sigmf-collection")));
+    // sigmf-python loads the collection (checking every stream's hash) and reads the recording
+    // through it.
+    if let Some(python) = common::tool("HEIMDALL_PYTHON", "python", "sigmf collection read-back") {
+        let script = r#"
+import sys, warnings, numpy as np, sigmf
+warnings.simplefilter("error")
+# (Not the schema-collection.json sigmf ships: it only knows the [name, hash] tuples that the
+# spec deprecates, while sigmf-python itself reads the recommended {name, hash} objects.)
+c = sigmf.fromfile(sys.argv[1])
+assert type(c).__name__ == "SigMFCollection", type(c)
+c.verify_stream_hashes()
+assert c.get_stream_names() == ["rx1"], c.get_stream_names()
+x = c.get_SigMFFile(stream_name="rx1").read_samples()
+k = np.arange(100, dtype=np.float32)
+assert np.array_equal(x, (k - 1j * k).astype(np.complex64)), x[:4]
+print("collection ok", len(x))
+"#;
+        common::run_python(&python, "sigmf collection", script, &path);
+    }
 }

@@ -76,7 +76,7 @@ async fn spectra_round_trip_on_every_backend() {
         let session = SessionId::new();
         let objects = store(&b.sink, session, 10).await;
         let names: Vec<&str> = objects.iter().map(|o| o.key.rsplit('/').next().unwrap()).collect();
-        for want in ["owrx.npy", "owrx.sigmf-data", "owrx_spectra.npy", "owrx_spectra.json"] {
+        for want in ["owrx.npy", "owrx.sigmf-meta", "owrx_spectra.npy", "owrx_spectra.json"] {
             assert!(names.contains(&want), "{}: {names:?}", b.name);
         }
         let rx = "owrx".parse().unwrap();
