@@ -4,7 +4,14 @@
 //! cargo run --release -p heimdall-tsdb --example tsdb_bench            # 200k rows, 1M for stats
 //! cargo run --release -p heimdall-tsdb --example tsdb_bench -- 50000 200000   # smaller run
 //! cargo run --release -p heimdall-tsdb --example tsdb_bench -- --json  # bulk ingest figures only
+//! cargo run --release -p heimdall-tsdb --example tsdb_bench -- query --rows 10000000 --json
 //! ```
+//!
+//! `query`: loads N rows (default 10 M: 7 receivers over 60 days, binary COPY path) into plain
+//! PostgreSQL and into a TimescaleDB hypertable (hourly aggregate refreshed, chunks older than
+//! 7 days compressed), times SNR statistics and hourly buckets over the last 1 h, 24 h, 7 d and
+//! 30 d (median of 5 runs), checks both backends answered the same, prints a table (and one
+//! JSON object with `--json`).
 //!
 //! PostgreSQL: `HEIMDALL_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! TimescaleDB (hypertable): `HEIMDALL_TEST_TIMESCALE_URL` when set (`scripts/timescaledb.sh env`).
@@ -319,9 +326,300 @@ async fn bulk_ingest_json(n: usize) -> heimdall_core::Result<()> {
     Ok(())
 }
 
+/// Receivers of the query benchmark's data set.
+const QUERY_RECEIVERS: usize = 7;
+/// Days the query benchmark's data set spans, ending now.
+const QUERY_DAYS: i64 = 60;
+/// Rows per `record_measurements` call while loading (binary COPY path).
+const LOAD_BATCH: usize = 250_000;
+
+/// Rows `[from, to)` of the query data set: one session every `60 days / (n / 7)` (about 3.6 s
+/// at 10 M rows) with one row per receiver, captured a few ms apart; SNR with a per-receiver
+/// level, a daily cycle and noise, 2 % without an SNR; sessions in time order (UUIDv7 ids).
+fn query_rows(n: usize, from: usize, to: usize, end: chrono::DateTime<Utc>) -> Vec<Measurement> {
+    let sessions = n.div_ceil(QUERY_RECEIVERS) as i64;
+    let span_us = QUERY_DAYS * 86_400_000_000;
+    let start = end - chrono::Duration::microseconds(span_us);
+    let receivers: Vec<ReceiverId> = (0..QUERY_RECEIVERS)
+        .map(|i| ReceiverId::new(format!("kiwi-{i}")).expect("id"))
+        .collect();
+    let template = dataset(1, 1).remove(0);
+    let mut out = Vec::with_capacity(to - from);
+    let mut session = SessionId::new();
+    for i in from..to {
+        let (k, r) = ((i / QUERY_RECEIVERS) as i64, i % QUERY_RECEIVERS);
+        if r == 0 || i == from {
+            session = SessionId::new();
+        }
+        let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+        x ^= x >> 31;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 29;
+        let u = (x % 1_000_000) as f64 / 1_000_000.0;
+        let at = start + chrono::Duration::microseconds(k * span_us / sessions + r as i64 * 3_000);
+        let hour = at.timestamp().rem_euclid(86_400) as f64 / 3600.0;
+        let snr = (!x.is_multiple_of(50))
+            .then(|| 4.0 + 3.0 * r as f64 + 6.0 * (hour / 24.0 * std::f64::consts::TAU).sin() + 8.0 * (u - 0.5));
+        let mut m = template.clone();
+        m.session_id = session;
+        m.receiver_id = receivers[r].clone();
+        m.captured_at = at;
+        m.metrics.snr_db = snr;
+        m.metrics.signal_power_dbfs = snr.map(|s| s - 75.0);
+        m.object_keys = vec![format!("sessions/{session}/kiwi-{r}.npy")];
+        out.push(m);
+    }
+    out
+}
+
+/// Median of 5 runs of `f`, in ms, and its last answer.
+async fn median5<T>(mut f: impl AsyncFnMut() -> heimdall_core::Result<T>) -> heimdall_core::Result<(f64, T)> {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let started = Instant::now();
+        last = Some(f().await?);
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[2], last.expect("5 runs")))
+}
+
+/// Query figures of one backend.
+#[derive(Debug, serde::Serialize)]
+struct QueryFigures {
+    rows: usize,
+    summary: String,
+    /// Loading all rows through `record_measurements` (binary COPY, batches of 250 000), s.
+    load_s: f64,
+    /// TimescaleDB: `refresh_continuous_aggregate` over the whole data set, s.
+    refresh_s: Option<f64>,
+    /// TimescaleDB: the compression job over chunks older than 7 days, s.
+    compress_s: Option<f64>,
+    /// `VACUUM ANALYZE measurements`, s.
+    vacuum_analyze_s: f64,
+    /// Database size after loading (and compressing), bytes.
+    database_bytes: i64,
+    /// Per window ("1h", "24h", "7d", "30d"): median of 5 runs, ms.
+    snr_stats_ms: serde_json::Map<String, serde_json::Value>,
+    hourly_buckets_ms: serde_json::Map<String, serde_json::Value>,
+}
+
+const WINDOWS: [(&str, i64); 4] = [("1h", 1), ("24h", 24), ("7d", 7 * 24), ("30d", 30 * 24)];
+
+type Answers = Vec<(Vec<heimdall_core::SnrStats>, Vec<heimdall_core::TimeBucket>)>;
+
+async fn query_backend(
+    url: &str,
+    n: usize,
+    end: chrono::DateTime<Utc>,
+) -> heimdall_core::Result<(QueryFigures, Answers)> {
+    let db = Tsdb::from_url(url)?;
+    db.migrate().await?;
+    let status = db.timescale_status().await?;
+    let summary = status.as_ref().map(|s| s.summary()).unwrap_or_default();
+    let timescale = status.as_ref().is_some_and(|s| s.hourly_aggregate);
+    let started = Instant::now();
+    let mut from = 0;
+    while from < n {
+        let to = (from + LOAD_BATCH).min(n);
+        let rows = query_rows(n, from, to, end);
+        let out = db.record_measurements(&rows).await?;
+        assert_eq!(out.inserted, rows.len() as u64);
+        from = to;
+    }
+    let load_s = started.elapsed().as_secs_f64();
+    eprintln!("  loaded {n} rows in {load_s:.1} s ({:.0} rows/s)", n as f64 / load_s);
+    let (mut refresh_s, mut compress_s) = (None, None);
+    if timescale {
+        let started = Instant::now();
+        psql(
+            url,
+            &[
+                "-c",
+                "CALL refresh_continuous_aggregate('measurements_hourly', NULL, date_trunc('hour', now()))",
+            ],
+        );
+        refresh_s = Some(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        psql(
+            url,
+            &[
+                "-c",
+                "SELECT count(compress_chunk(c, if_not_compressed => TRUE)) FROM show_chunks('measurements', \
+                 older_than => INTERVAL '7 days') c",
+            ],
+        );
+        compress_s = Some(started.elapsed().as_secs_f64());
+        eprintln!(
+            "  refresh {:.1} s, compression {:.1} s",
+            refresh_s.unwrap_or(0.0),
+            compress_s.unwrap_or(0.0)
+        );
+    }
+    let started = Instant::now();
+    psql(url, &["-c", "VACUUM ANALYZE measurements"]);
+    let vacuum_analyze_s = started.elapsed().as_secs_f64();
+    let size = Command::new("psql")
+        .arg(url)
+        .args(["-tAc", "SELECT pg_database_size(current_database())"])
+        .output()
+        .expect("psql");
+    let database_bytes = String::from_utf8_lossy(&size.stdout).trim().parse().unwrap_or(-1);
+    let mut fig = QueryFigures {
+        rows: n,
+        summary,
+        load_s,
+        refresh_s,
+        compress_s,
+        vacuum_analyze_s,
+        database_bytes,
+        snr_stats_ms: serde_json::Map::new(),
+        hourly_buckets_ms: serde_json::Map::new(),
+    };
+    let mut answers = Vec::new();
+    for (name, hours) in WINDOWS {
+        let window = TimeWindow {
+            since: Some(end - chrono::Duration::hours(hours)),
+            until: Some(end),
+        };
+        let (stats_ms, stats) = median5(async || db.snr_stats(window).await).await?;
+        let (buckets_ms, buckets) =
+            median5(async || db.time_buckets(Duration::from_secs(3600), window, None).await).await?;
+        eprintln!(
+            "  {name:>4}: snr_stats {stats_ms:>9.1} ms ({} receivers, {} rows), hourly buckets {buckets_ms:>9.1} ms ({} buckets)",
+            stats.len(),
+            stats.iter().map(|s| s.count).sum::<u64>(),
+            buckets.len()
+        );
+        fig.snr_stats_ms.insert(name.to_owned(), stats_ms.into());
+        fig.hourly_buckets_ms.insert(name.to_owned(), buckets_ms.into());
+        answers.push((stats, buckets));
+    }
+    Ok((fig, answers))
+}
+
+/// Equal answers, means up to rounding (plain PostgreSQL's `avg(float8)` against the
+/// hypertable's exact sums).
+fn same(a: &Answers, b: &Answers) -> bool {
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + y.abs());
+    let close_opt = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => close(x, y),
+        (x, y) => x == y,
+    };
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((sa, ba), (sb, bb))| {
+            sa.len() == sb.len()
+                && ba.len() == bb.len()
+                && sa.iter().zip(sb).all(|(x, y)| {
+                    (&x.receiver_id, x.count, x.min_db, x.max_db, x.p50_db)
+                        == (&y.receiver_id, y.count, y.min_db, y.max_db, y.p50_db)
+                        && close(x.mean_db, y.mean_db)
+                })
+                && ba.iter().zip(bb).all(|(x, y)| {
+                    (x.bucket_start, &x.receiver_id, x.count, x.max_snr_db)
+                        == (y.bucket_start, &y.receiver_id, y.count, y.max_snr_db)
+                        && close_opt(x.mean_snr_db, y.mean_snr_db)
+                        && close_opt(x.mean_signal_power_dbfs, y.mean_signal_power_dbfs)
+                })
+        })
+}
+
+/// `query [--rows N] [--json]`: N rows (default 10 M) into plain PostgreSQL and into a
+/// TimescaleDB hypertable (aggregate refreshed, chunks compressed), then SNR statistics and
+/// hourly buckets over the last 1 h, 24 h, 7 d and 30 d, median of 5 runs each.
+async fn query_bench(n: usize, json: bool) -> heimdall_core::Result<()> {
+    // The data set ends a little before now, in the middle of an hour.
+    let end = Utc::now();
+    let admin = std::env::var("HEIMDALL_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let mut servers = vec![("postgres", admin)];
+    match std::env::var("HEIMDALL_TEST_TIMESCALE_URL") {
+        Ok(ts) => servers.push(("timescaledb", ts)),
+        Err(_) => eprintln!("HEIMDALL_TEST_TIMESCALE_URL is not set: no TimescaleDB figures"),
+    }
+    let mut figures = Vec::new();
+    let mut answers = Vec::new();
+    for (name, admin) in servers {
+        eprintln!("{name}: loading {n} rows ({QUERY_RECEIVERS} receivers over {QUERY_DAYS} days)");
+        let (fig, a) = with_database(&admin, async |url| query_backend(url, n, end).await).await?;
+        eprintln!("  [{}]", fig.summary);
+        figures.push((name, fig));
+        answers.push(a);
+    }
+    let equal = answers.windows(2).all(|w| same(&w[0], &w[1]));
+    println!();
+    println!("{n} rows, {QUERY_RECEIVERS} receivers, {QUERY_DAYS} days; median of 5 runs, ms");
+    print!("{:<26}", "");
+    for (name, _) in &figures {
+        print!("{name:>14}");
+    }
+    println!();
+    let row = |label: &str, v: Vec<Option<f64>>| {
+        print!("{label:<26}");
+        for x in v {
+            match x {
+                Some(x) => print!("{x:>14.1}"),
+                None => print!("{:>14}", "-"),
+            }
+        }
+        println!();
+    };
+    for (w, _) in WINDOWS {
+        row(
+            &format!("snr_stats {w}"),
+            figures.iter().map(|(_, f)| f.snr_stats_ms[w].as_f64()).collect(),
+        );
+    }
+    for (w, _) in WINDOWS {
+        row(
+            &format!("hourly buckets {w}"),
+            figures.iter().map(|(_, f)| f.hourly_buckets_ms[w].as_f64()).collect(),
+        );
+    }
+    row("load (s)", figures.iter().map(|(_, f)| Some(f.load_s)).collect());
+    row(
+        "refresh aggregate (s)",
+        figures.iter().map(|(_, f)| f.refresh_s).collect(),
+    );
+    row("compress (s)", figures.iter().map(|(_, f)| f.compress_s).collect());
+    row(
+        "vacuum analyze (s)",
+        figures.iter().map(|(_, f)| Some(f.vacuum_analyze_s)).collect(),
+    );
+    row(
+        "database size (MB)",
+        figures
+            .iter()
+            .map(|(_, f)| Some(f.database_bytes as f64 / 1e6))
+            .collect(),
+    );
+    println!("answers equal across backends (means up to rounding): {equal}");
+    if json {
+        let mut out = serde_json::Map::new();
+        for (name, fig) in figures {
+            out.insert(name.to_owned(), serde_json::to_value(&fig).expect("json"));
+        }
+        out.insert("answers_equal".to_owned(), equal.into());
+        println!("{}", serde_json::Value::Object(out));
+    }
+    assert!(equal, "the backends answered differently");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> heimdall_core::Result<()> {
     let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("query") {
+        let json = args.iter().any(|a| a == "--json");
+        let n = args
+            .iter()
+            .position(|a| a == "--rows")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10_000_000);
+        return query_bench(n, json).await;
+    }
     if let Some(i) = args.iter().position(|a| a == "--json") {
         args.remove(i);
         let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);

@@ -248,7 +248,9 @@ pub struct TimescaleOptions {
     pub compress_after: Option<Duration>,
     /// Drop chunks older than this (default `None`: keep everything).
     pub retain_for: Option<Duration>,
-    /// Maintain the hourly per-receiver continuous aggregate `measurements_hourly` (default true).
+    /// Maintain the hourly per-receiver continuous aggregate `measurements_hourly` and answer
+    /// SNR statistics and whole-hour buckets from it where it is valid (default true). False
+    /// neither creates it nor reads it (an existing one is left in place): raw rows answer.
     pub hourly_aggregate: bool,
 }
 
@@ -274,6 +276,12 @@ impl TimescaleOptions {
     /// Sets the compression age (`None` disables compression).
     pub fn with_compression_after(mut self, after: Option<Duration>) -> Self {
         self.compress_after = after;
+        self
+    }
+
+    /// Creates and reads the hourly continuous aggregate, or not (raw rows answer).
+    pub fn with_hourly_aggregate(mut self, on: bool) -> Self {
+        self.hourly_aggregate = on;
         self
     }
 

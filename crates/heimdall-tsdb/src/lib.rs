@@ -48,6 +48,13 @@
 //! column; retries carry the same capture time and stay idempotent. [`Tsdb::timescale_status`]
 //! reports what is in place (for a CLI: [`TimescaleStatus::summary`]).
 //!
+//! SNR statistics and buckets whose width is a whole number of hours read `measurements_hourly`
+//! for the whole hours of the window it holds valid (materialized, no pending invalidation: late
+//! writes, dropped chunks) and raw rows for the rest, in one `UNION ALL` query in one snapshot.
+//! The aggregate keeps exact (numeric) sums and counts, so count, mean, min and max equal the
+//! raw-row answers to the last bit; the median cannot come from an aggregate and is always
+//! computed over the window's raw rows.
+//!
 //! ## Benchmark
 //!
 //! `cargo run --release -p heimdall-tsdb --example tsdb_bench` inserts 200 000 rows through the

@@ -108,6 +108,8 @@ pub(crate) struct PgStore {
     last_error: Arc<StdMutex<Option<DatabaseFailure>>>,
     /// Whether `measurements` is a TimescaleDB hypertable (buckets use `time_bucket`).
     timescale_active: AtomicBool,
+    /// Whether the hourly continuous aggregate exists (queries read it where it is valid).
+    hourly_active: AtomicBool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -128,6 +130,7 @@ impl PgStore {
             pool: OnceCell::new(),
             last_error: Arc::new(StdMutex::new(None)),
             timescale_active: AtomicBool::new(false),
+            hourly_active: AtomicBool::new(false),
         }
     }
 
@@ -272,8 +275,13 @@ impl PgStore {
             }
         };
         self.timescale_active.store(status.hypertable, Ordering::Relaxed);
+        self.hourly_active.store(self.reads_hourly(&status), Ordering::Relaxed);
         status.log();
         Ok((applied, status))
+    }
+
+    fn reads_hourly(&self, s: &TimescaleStatus) -> bool {
+        s.hypertable && s.hourly_aggregate && self.opts.timescale.enabled && self.opts.timescale.hourly_aggregate
     }
 
     pub(crate) async fn timescale_status(&self) -> Result<TimescaleStatus> {
@@ -282,6 +290,7 @@ impl PgStore {
             .await
             .map_err(|e| self.ctx().query("timescale status", &e))?;
         self.timescale_active.store(s.hypertable, Ordering::Relaxed);
+        self.hourly_active.store(self.reads_hourly(&s), Ordering::Relaxed);
         Ok(s)
     }
 
@@ -473,28 +482,87 @@ impl PgStore {
         rows.into_iter().map(|r| r.decode(BACKEND)).collect()
     }
 
+    /// The hours `measurements_hourly` answers for, read in the caller's transaction; `None`
+    /// when the aggregate is off, missing or its catalog unreadable (then raw rows answer).
+    async fn hourly_coverage(&self, c: &mut AsyncPgConnection) -> Option<timescale::Ranges> {
+        if !AtomicBool::load(&self.hourly_active, Ordering::Relaxed) {
+            return None;
+        }
+        // In a savepoint: a failed catalog read must not abort the caller's transaction.
+        match c
+            .transaction::<_, diesel::result::Error, _>(async |c| timescale::hourly_coverage(c).await)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the coverage of measurements_hourly failed; using raw rows");
+                None
+            }
+        }
+    }
+
+    /// SNR statistics per receiver. Count, mean, min and max come from `measurements_hourly`
+    /// for the whole, valid hours of the window (see [`timescale::hourly_coverage`]) and from
+    /// raw rows for the rest, combined in one query (an explicit `UNION ALL`, not a real-time
+    /// aggregate, so that hours with pending invalidations are read raw too). The aggregate
+    /// keeps exact sums (`sum(snr_db::numeric)`) and counts; on a hypertable the mean is that
+    /// sum over the count on every path (aggregate or not), so the answer is the same to the
+    /// last bit whichever part answers. Plain PostgreSQL keeps `avg(float8)`, about 4 times
+    /// cheaper than numeric sums over raw rows; its last bits depend on the summation order
+    /// (parallel plans), so it may differ from a hypertable's mean by a rounding error.
+    /// The median cannot come from an aggregate: it is always `percentile_cont(0.5)` over the
+    /// window's raw rows (the covering index `(receiver_id, snr_db)` on plain PostgreSQL, the
+    /// compressed column on TimescaleDB).
     pub(crate) async fn snr_stats(&self, window: TimeWindow) -> Result<Vec<SnrStats>> {
-        let mut p = Placeholders::new(true);
-        let mut query = diesel::sql_query(
-            "SELECT receiver_id, count(*)::int8 AS n, avg(snr_db) AS mean_db, min(snr_db) AS min_db, \
-             max(snr_db) AS max_db, percentile_cont(0.5) WITHIN GROUP (ORDER BY snr_db) AS p50_db \
-             FROM measurements WHERE snr_db IS NOT NULL",
-        )
-        .into_boxed::<Pg>();
-        query = filter_window(query, &mut p, window);
-        query = query.sql(" GROUP BY receiver_id ORDER BY receiver_id");
+        let (since, until) = window_us(window);
+        let whole = timescale::ranges_sql("captured_at", &vec![(since, until)]);
+        let exact = AtomicBool::load(&self.timescale_active, Ordering::Relaxed);
         let mut conn = self.conn("snr statistics").await?;
-        // The median sorts every row of a receiver: give the sort memory instead of disk.
         let rows = conn
-            .transaction::<Vec<SnrRow>, diesel::result::Error, _>(async move |c| {
+            .build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run::<Vec<SnrRow>, diesel::result::Error, _>(async |c| {
+                // The median sorts every row of a receiver: give the sort memory instead of disk.
                 diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(c).await?;
-                query.load::<SnrRow>(c).await
+                let sql = match self.hourly_coverage(c).await {
+                    Some(valid) => {
+                        let (agg, raw) = timescale::split_window(&valid, since, until);
+                        format!(
+                            "WITH parts AS (SELECT receiver_id, n_snr AS n, sum_snr_db AS s, min_snr_db AS lo, \
+                             max_snr_db AS hi FROM measurements_hourly WHERE n_snr > 0 AND {} \
+                             UNION ALL SELECT receiver_id, count(*), sum(snr_db::numeric), min(snr_db), max(snr_db) \
+                             FROM measurements WHERE snr_db IS NOT NULL AND {} GROUP BY receiver_id), \
+                             med AS (SELECT receiver_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY snr_db) AS p50 \
+                             FROM measurements WHERE snr_db IS NOT NULL AND {whole} GROUP BY receiver_id) \
+                             SELECT a.receiver_id, a.n, a.mean_db, a.min_db, a.max_db, m.p50 AS p50_db FROM \
+                             (SELECT receiver_id, sum(n)::int8 AS n, (sum(s) / sum(n))::float8 AS mean_db, \
+                             min(lo) AS min_db, max(hi) AS max_db FROM parts GROUP BY receiver_id) a \
+                             LEFT JOIN med m USING (receiver_id) ORDER BY a.receiver_id",
+                            timescale::ranges_sql("bucket", &agg),
+                            timescale::ranges_sql("captured_at", &raw),
+                        )
+                    }
+                    None => format!(
+                        "SELECT receiver_id, count(*)::int8 AS n, {} AS mean_db, \
+                         min(snr_db) AS min_db, max(snr_db) AS max_db, \
+                         percentile_cont(0.5) WITHIN GROUP (ORDER BY snr_db) AS p50_db \
+                         FROM measurements WHERE snr_db IS NOT NULL AND {whole} \
+                         GROUP BY receiver_id ORDER BY receiver_id",
+                        mean(exact, "snr_db")
+                    ),
+                };
+                diesel::sql_query(sql).load::<SnrRow>(c).await
             })
             .await
             .map_err(|e| self.ctx().query("snr statistics", &e))?;
         rows.into_iter().map(|r| r.decode(BACKEND)).collect()
     }
 
+    /// Buckets of `width` per receiver. On TimescaleDB with the hourly aggregate and a width
+    /// that is a whole number of hours, the whole, valid hours of the window come from
+    /// `measurements_hourly` (rolled up with `time_bucket`) and the rest from raw rows, as in
+    /// [`Self::snr_stats`]; counts, max and the exact-sum means equal the raw-row answers.
     pub(crate) async fn time_buckets(
         &self,
         width: std::time::Duration,
@@ -502,29 +570,64 @@ impl PgStore {
         receiver: Option<&ReceiverId>,
     ) -> Result<Vec<TimeBucket>> {
         let w = rows::bucket_width_us(width)?;
-        let bucket = if AtomicBool::load(&self.timescale_active, Ordering::Relaxed) {
-            timescale::bucket_expr(w)
-        } else {
-            format!("date_bin(INTERVAL '{w} microseconds', captured_at, TIMESTAMPTZ '1970-01-01 00:00:00+00')")
+        let timescale = AtomicBool::load(&self.timescale_active, Ordering::Relaxed);
+        let bucket = |col: &str| {
+            if timescale {
+                timescale::bucket_expr_of(col, w)
+            } else {
+                format!("date_bin(INTERVAL '{w} microseconds', {col}, TIMESTAMPTZ '1970-01-01 00:00:00+00')")
+            }
         };
-        let mut p = Placeholders::new(true);
-        let mut query = diesel::sql_query(format!(
-            "SELECT (EXTRACT(EPOCH FROM b) * 1000000)::int8 AS bucket_us, receiver_id, count(*)::int8 AS n, \
-             avg(snr_db) AS mean_snr_db, max(snr_db) AS max_snr_db, \
-             avg(signal_power_dbfs) AS mean_signal_power_dbfs FROM (SELECT {bucket} AS b, receiver_id, snr_db, \
-             signal_power_dbfs FROM measurements WHERE TRUE"
-        ))
-        .into_boxed::<Pg>();
-        query = filter_window(query, &mut p, window);
-        if let Some(r) = receiver {
-            query = query
-                .sql(format!(" AND receiver_id = {}", p.next()))
-                .bind::<Text, _>(r.as_str().to_owned());
-        }
-        query = query.sql(") t GROUP BY b, receiver_id ORDER BY b, receiver_id");
+        let (since, until) = window_us(window);
+        let only = if receiver.is_some() {
+            " AND receiver_id = $1"
+        } else {
+            ""
+        };
+        let hourly_width = w % timescale::HOUR_US == 0;
+        let exact = timescale;
         let mut conn = self.conn("time buckets").await?;
-        let rows = query
-            .load::<BucketRow>(&mut conn)
+        let rows = conn
+            .build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run::<Vec<BucketRow>, diesel::result::Error, _>(async |c| {
+                let valid = if hourly_width { self.hourly_coverage(c).await } else { None };
+                let sql = match valid {
+                    Some(valid) => {
+                        let (agg, raw) = timescale::split_window(&valid, since, until);
+                        format!(
+                            "SELECT (EXTRACT(EPOCH FROM b) * 1000000)::int8 AS bucket_us, receiver_id, sum(n)::int8 AS n, \
+                             (sum(s_snr) / NULLIF(sum(n_snr), 0))::float8 AS mean_snr_db, max(max_snr) AS max_snr_db, \
+                             (sum(s_p) / NULLIF(sum(n_p), 0))::float8 AS mean_signal_power_dbfs FROM (\
+                             SELECT {} AS b, receiver_id, n, n_snr, sum_snr_db AS s_snr, max_snr_db AS max_snr, \
+                             n_signal_power AS n_p, sum_signal_power_dbfs AS s_p FROM measurements_hourly WHERE {}{only} \
+                             UNION ALL SELECT {} AS b, receiver_id, count(*), count(snr_db), sum(snr_db::numeric), \
+                             max(snr_db), count(signal_power_dbfs), sum(signal_power_dbfs::numeric) FROM measurements \
+                             WHERE {}{only} GROUP BY 1, 2) t GROUP BY b, receiver_id ORDER BY b, receiver_id",
+                            bucket("bucket"),
+                            timescale::ranges_sql("bucket", &agg),
+                            bucket("captured_at"),
+                            timescale::ranges_sql("captured_at", &raw),
+                        )
+                    }
+                    None => format!(
+                        "SELECT (EXTRACT(EPOCH FROM b) * 1000000)::int8 AS bucket_us, receiver_id, count(*)::int8 AS n, \
+                         {} AS mean_snr_db, max(snr_db) AS max_snr_db, {} AS mean_signal_power_dbfs \
+                         FROM (SELECT {} AS b, receiver_id, snr_db, signal_power_dbfs FROM measurements WHERE {}{only}) t \
+                         GROUP BY b, receiver_id ORDER BY b, receiver_id",
+                        mean(exact, "snr_db"),
+                        mean(exact, "signal_power_dbfs"),
+                        bucket("captured_at"),
+                        timescale::ranges_sql("captured_at", &vec![(since, until)]),
+                    ),
+                };
+                let mut q = diesel::sql_query(sql).into_boxed::<Pg>();
+                if let Some(r) = receiver {
+                    q = q.bind::<Text, _>(r.as_str().to_owned());
+                }
+                q.load::<BucketRow>(c).await
+            })
             .await
             .map_err(|e| self.ctx().query("time buckets", &e))?;
         rows.into_iter().map(|r| r.decode(BACKEND)).collect()
@@ -779,6 +882,24 @@ impl Columns {
 
 #[allow(dead_code)]
 const _: () = assert!(crate::rows::MEASUREMENT_COLUMNS <= MAX_BIND_PARAMS);
+
+/// The mean of `col` over raw rows: exact (numeric sum over the count, independent of the
+/// summation order, as `measurements_hourly` stores it) or `avg(float8)`.
+fn mean(exact: bool, col: &str) -> String {
+    if exact {
+        format!("(sum({col}::numeric) / NULLIF(count({col}), 0))::float8")
+    } else {
+        format!("avg({col})")
+    }
+}
+
+/// The window as Unix microseconds, open ends as `i64::MIN` / `i64::MAX`.
+fn window_us(w: TimeWindow) -> (i64, i64) {
+    (
+        w.since.map(rows::to_micros).unwrap_or(i64::MIN),
+        w.until.map(rows::to_micros).unwrap_or(i64::MAX),
+    )
+}
 
 /// Appends the `[since, until)` filter on `captured_at` of `window` to a query being built.
 fn filter_window<'f>(
