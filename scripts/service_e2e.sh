@@ -8,7 +8,11 @@
 #   3. submit a long one, cancel it once samples flow: CANCELLED, no object in S3, no row;
 #   4. stop with SIGTERM (exit 0), restart: both statuses now come from the database
 #      (SUCCESS, and CANCELLED from its session record);
-#   5. /health is 200 with both backends ok.
+#   5. /health is 200 with both backends ok; without a token the API is 401 (health stays open),
+#      a text/plain body is 415;
+#   6. scale-out: the service with --queue (a private NATS namespace on 127.0.0.1:4222) and one
+#      worker process: submit, follow the events from the queue to `session_finished`, SUCCESS
+#      with 3 measurements, also on the old status route.
 # Fails loudly (non-zero exit, message on stderr) on any error. HEIMDALL_E2E_KEEP=1 keeps the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +26,11 @@ pgbase="${HEIMDALL_TEST_DATABASE_URL%/*}"
 db="heimdall_${tag}"
 work=$(mktemp -d)
 pid=""
+wpid=""
+# API token for the service (it refuses to start without one unless --no-auth).
+token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+auth=(-H "authorization: Bearer $token")
+queue_url="${HEIMDALL_TEST_NATS_URL:-nats://127.0.0.1:4222}"
 
 fail() {
   echo "service e2e FAILED: $*" >&2
@@ -42,6 +51,7 @@ stop_service() {
 }
 cleanup() {
   if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+  if [ -n "$wpid" ]; then kill -KILL "$wpid" 2>/dev/null || true; fi
   psql -q "$HEIMDALL_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
   if [ -x "$py" ] && [ -z "${HEIMDALL_E2E_KEEP:-}" ]; then
     "$py" - "$tag" <<'PY' >/dev/null 2>&1 || true
@@ -62,8 +72,8 @@ json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 
 start_service() {
   : >"$work/service.out"
-  "$root/target/debug/heimdall-server" --store "$prefix" --database "$pgbase/$db" \
-    --listen 127.0.0.1:0 --realtime --shutdown-grace 5 >"$work/service.out" 2>>"$work/service.log" &
+  HEIMDALL_API_TOKENS="$token" "$root/target/debug/heimdall-server" --store "$prefix" --database "$pgbase/$db" \
+    --listen 127.0.0.1:0 --realtime --shutdown-grace 5 "$@" >"$work/service.out" 2>>"$work/service.log" &
   pid=$!
   for _ in $(seq 1 300); do
     if grep -q '^listening on ' "$work/service.out"; then break; fi
@@ -77,7 +87,7 @@ start_service() {
 
 # http METHOD PATH [BODY] -> sets $code (HTTP status) and $resp (body)
 http() {
-  local args=(-sS -o "$work/body" -w '%{http_code}' -X "$1" --max-time 60)
+  local args=(-sS -o "$work/body" -w '%{http_code}' -X "$1" --max-time 60 "${auth[@]}")
   if [ $# -ge 3 ]; then args+=(-H 'content-type: application/json' --data "$3"); fi
   code=$(curl "${args[@]}" "$base$2") || fail "curl $1 $2 failed"
   resp=$(cat "$work/body")
@@ -93,7 +103,7 @@ sub=$resp
 [ "$code" = 202 ] || fail "submit: HTTP $code: $sub"
 s1=$(echo "$sub" | json 'd["session_id"]')
 [ "$(echo "$sub" | json 'd["status"]')" = PENDING ] || fail "submit: $sub"
-curl -sSN --max-time 120 "$base/api/v1/acquisitions/$s1/events" >"$work/events1" || fail "event stream of $s1 failed"
+curl -sSN "${auth[@]}" --max-time 120 "$base/api/v1/acquisitions/$s1/events" >"$work/events1" || fail "event stream of $s1 failed"
 last_event=$(grep '^event:' "$work/events1" | tail -n1)
 [ "$last_event" = "event: session_finished" ] || fail "the event stream ended with '$last_event'"
 grep -q '^event: stored' "$work/events1" || fail "no stored event"
@@ -111,7 +121,7 @@ echo "service e2e: session $s1 SUCCESS with 3 measurements"
 http GET "/api/v1/acquisitions/$s1/objects"
 [ "$code" = 200 ] || fail "objects: HTTP $code: $resp"
 want=$(echo "$resp" | json '[o["sha256"] for o in d if o["name"] == "torino.npy"][0]') || fail "torino.npy not listed: $resp"
-curl -sS -o "$work/torino.npy" --max-time 60 "$base/api/v1/acquisitions/$s1/objects/torino.npy" || fail "download failed"
+curl -sS "${auth[@]}" -o "$work/torino.npy" --max-time 60 "$base/api/v1/acquisitions/$s1/objects/torino.npy" || fail "download failed"
 got=$(sha256sum "$work/torino.npy" | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "downloaded torino.npy has SHA-256 $got, the manifest says $want"
 echo "service e2e: torino.npy downloaded through the service from S3, SHA-256 as in the manifest"
@@ -139,7 +149,7 @@ http POST /api/v1/acquisitions '{"frequency_mhz": 145.5, "duration_seconds": 120
 sub=$resp
 [ "$code" = 202 ] || fail "submit long: HTTP $code: $sub"
 s2=$(echo "$sub" | json 'd["session_id"]')
-curl -sSN --max-time 60 "$base/api/v1/acquisitions/$s2/events" >"$work/events2" &
+curl -sSN "${auth[@]}" --max-time 60 "$base/api/v1/acquisitions/$s2/events" >"$work/events2" &
 curl_pid=$!
 for _ in $(seq 1 300); do
   if grep -q '^event: progress' "$work/events2"; then break; fi
@@ -180,5 +190,46 @@ http GET /health
 h=$resp
 [ "$code" = 200 ] || fail "health: HTTP $code: $h"
 [ "$(echo "$h" | json 'd["store"]["ok"] and d["database"]["ok"]')" = True ] || fail "health: $h"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$base/health")
+[ "$code" = 200 ] || fail "/health without a token: HTTP $code (must stay open)"
+code=$(curl -sS -o "$work/body" -w '%{http_code}' "$base/api/v1/receivers")
+[ "$code" = 401 ] || fail "the API without a token: HTTP $code, expected 401: $(cat "$work/body")"
+code=$(curl -sS -o "$work/body" -w '%{http_code}' -H "authorization: Bearer wrong-$token" "$base/api/v1/receivers")
+[ "$code" = 401 ] || fail "the API with a wrong token: HTTP $code, expected 401"
+code=$(curl -sS -o "$work/body" -w '%{http_code}' "${auth[@]}" -H 'content-type: text/plain' \
+  --data '{"frequency_mhz": 145.5, "duration_seconds": 1}' "$base/api/v1/acquisitions")
+[ "$code" = 415 ] || fail "a text/plain body: HTTP $code, expected 415"
+grep -q "$token" "$work/service.log" && fail "the service log contains the API token"
+echo "service e2e: 401 without a valid token (health open), 415 for a text/plain body"
 stop_service
+
+# 6. scale-out: the service submits to NATS, a worker process runs the session.
+ns="e2e$tag"
+RUST_LOG=info "$root/target/debug/examples/worker" --queue "$queue_url" --queue-namespace "$ns" \
+  --store "$prefix" --database "$pgbase/$db" --realtime --name e2e-worker >"$work/worker.log" 2>&1 &
+wpid=$!
+start_service --queue "$queue_url" --queue-namespace "$ns"
+http POST /api/v1/acquisitions '{"frequency_mhz": 145.5, "duration_seconds": 2, "websdrs": ["torino", "genova", "montanaro"]}'
+sub=$resp
+[ "$code" = 202 ] || fail "queued submit: HTTP $code: $sub"
+s3id=$(echo "$sub" | json 'd["session_id"]')
+curl -sSN "${auth[@]}" --max-time 120 "$base/api/v1/acquisitions/$s3id/events" >"$work/events3" || fail "event stream of $s3id failed"
+[ "$(grep '^event:' "$work/events3" | tail -n1)" = "event: session_finished" ] || fail "the queued session's events did not end with session_finished: $(tail -n 5 "$work/events3")"
+grep -q '^event: job_started' "$work/events3" || fail "no job_started event from the queue"
+for _ in $(seq 1 100); do
+  http GET "/api/v1/acquisitions/$s3id"
+  [ "$(echo "$resp" | json 'd["status"]')" = SUCCESS ] && break
+  sleep 0.1
+done
+[ "$(echo "$resp" | json 'd["status"]')" = SUCCESS ] || fail "queued session status: $resp"
+[ "$(echo "$resp" | json 'd["measurements_collected"]')" = 3 ] || fail "queued session measurements: $resp"
+http GET "/api/v1/acquisition/status/$s3id"
+[ "$(echo "$resp" | json 'd["status"]')" = SUCCESS ] || fail "old status route for the queued session: $resp"
+http GET /health
+[ "$(echo "$resp" | json 'd["queue"]["ok"]')" = True ] || fail "health with a queue: $resp"
+grep -q "$s3id" "$work/worker.log" || fail "the worker log does not name the session it ran"
+stop_service
+kill -TERM "$wpid"; rc=0; wait "$wpid" || rc=$?; wpid=""
+[ "$rc" = 0 ] || fail "the worker exited with $rc after SIGTERM: $(tail -n 20 "$work/worker.log")"
+echo "service e2e: session $s3id queued on NATS, run by a worker process, SUCCESS with 3 measurements"
 echo "service e2e: OK"

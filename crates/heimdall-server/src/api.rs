@@ -161,20 +161,24 @@ impl AcquisitionStatus {
             session_id: report.session_id.to_string(),
             task_id: report.session_id.to_string(),
             status: status_name(report.status).to_owned(),
-            progress: 100.0,
-            message: format!(
-                "{}: {} of {} receivers recorded",
-                report.status.as_str(),
-                report.recorded(),
-                report.receivers.len()
-            ),
+            progress: if report.status.is_final() { 100.0 } else { 0.0 },
+            message: match report.status {
+                SessionStatus::Queued => "queued: waiting for a worker".to_owned(),
+                SessionStatus::Running => "running on a worker".to_owned(),
+                _ => format!(
+                    "{}: {} of {} receivers recorded",
+                    report.status.as_str(),
+                    report.recorded(),
+                    report.receivers.len()
+                ),
+            },
             measurements_collected: report.measurements().len(),
             receivers_total: report.receivers.len(),
             receivers,
             errors,
             error: None,
             created_at: None,
-            finished_at: Some(report.finished_at),
+            finished_at: report.status.is_final().then_some(report.finished_at),
             source: source.to_owned(),
             result: serde_json::to_value(report).ok(),
         }
@@ -333,7 +337,10 @@ pub struct HealthBody {
     pub store: BackendHealth,
     /// The metrics database.
     pub database: BackendHealth,
-    /// Acquisitions running in this process.
+    /// The work queue, when acquisitions go through one (`--queue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<BackendHealth>,
+    /// Acquisitions running in this process (with a queue: queued ones it follows).
     pub running_acquisitions: usize,
 }
 
@@ -438,10 +445,5 @@ pub struct SessionObject {
 }
 
 pub fn status_name(s: SessionStatus) -> &'static str {
-    match s {
-        SessionStatus::Success => "SUCCESS",
-        SessionStatus::Partial => "PARTIAL_FAILURE",
-        SessionStatus::Cancelled => "CANCELLED",
-        _ => "FAILURE",
-    }
+    s.as_task_state()
 }

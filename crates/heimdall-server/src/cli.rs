@@ -11,6 +11,7 @@ use heimdall_storage::ArchiveFormat;
 use heimdall_websdr::receivers_file::ReceiversFile;
 use heimdall_websdr::simulated::Pacing;
 
+use crate::auth::Tokens;
 use crate::backends::{open_database, open_store, parse_key_value};
 use crate::serve::{serve, shutdown_signal};
 use crate::state::AppState;
@@ -62,6 +63,24 @@ pub struct Args {
     /// Create the archive's S3 bucket when it does not exist (the old service did; off by default).
     #[arg(long)]
     pub create_bucket: bool,
+    /// Work queue (NATS JetStream, nats://host:port): acquisitions are submitted to it and run
+    /// by workers (`cargo run --release --example worker`) instead of this process; status comes
+    /// from the session's events and the database. Without it, this process runs them.
+    #[arg(long, value_name = "URL", env = "HEIMDALL_QUEUE")]
+    pub queue: Option<String>,
+    /// Subject namespace of the queue (the workers' `--queue-namespace`).
+    #[arg(long, value_name = "NS", default_value = "heimdall")]
+    pub queue_namespace: String,
+    /// API tokens, one per line (`#` comments); every route but /health, /ready and the OpenAPI
+    /// document then needs `Authorization: Bearer TOKEN`. Also: HEIMDALL_API_TOKENS (comma-separated).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_auth")]
+    pub token_file: Option<PathBuf>,
+    /// Serve without authentication (local use only): required when no token is given.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// With --queue: most queued acquisitions this process follows at once; more are refused with 429.
+    #[arg(long, default_value_t = 1000)]
+    pub max_queued: usize,
 }
 
 /// Opens the backends, fills the registry, listens on `--listen` (printing `listening on
@@ -79,6 +98,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             tracing::info!("created the bucket of {url}");
         }
     }
+    let tokens = match (
+        &args.token_file,
+        std::env::var("HEIMDALL_API_TOKENS")
+            .ok()
+            .filter(|t| !t.trim().is_empty()),
+    ) {
+        (Some(path), _) => Some(Tokens::from_file(path)?),
+        (None, Some(list)) => Some(Tokens::parse(&list, "HEIMDALL_API_TOKENS")?),
+        (None, None) if args.no_auth => None,
+        (None, None) => anyhow::bail!(
+            "no API token: give --token-file FILE or HEIMDALL_API_TOKENS (tokens of at least {} characters, \
+             e.g. `openssl rand -hex 32`), or --no-auth to serve without authentication (local use only)",
+            crate::auth::MIN_TOKEN_LEN
+        ),
+    };
+    if tokens.is_some() && args.no_auth {
+        anyhow::bail!("--no-auth and HEIMDALL_API_TOKENS contradict each other: drop one");
+    }
     let sink = open_store(args.store.as_deref(), &args.store_options, args.format)?;
     let db = open_database(args.database.as_deref()).await?;
     let file = match &args.receivers {
@@ -93,6 +130,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let app = AppState::new(sink, Arc::new(db), pacing, args.seed);
     app.set_max_running(args.max_running.max(1));
     app.set_legacy_layout(args.legacy_layout);
+    app.set_max_queued(args.max_queued.max(1));
+    match tokens {
+        Some(t) => app.set_tokens(t)?,
+        None => tracing::warn!("--no-auth: every route is open to anyone who can reach {}", args.listen),
+    }
+    if let Some(url) = &args.queue {
+        let queue = heimdall_queue::NatsQueueBuilder::new(url)
+            .namespace(&args.queue_namespace)
+            .connect()
+            .await
+            .context("cannot open the work queue (is nats-server -js running there?)")?;
+        tracing::info!("acquisitions go through the work queue {queue}");
+        app.set_queue(Arc::new(queue))?;
+    }
     app.init_registry(file.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use heimdall_core::engine::EngineEvent;
+use heimdall_core::queue::JobEvent;
 use heimdall_core::{ErrorReport, ReceiverId, SessionId, SessionReport};
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
@@ -16,10 +17,14 @@ use crate::lock;
 /// Events buffered per SSE client before the oldest are dropped.
 const SSE_BUFFER: usize = 1024;
 
-/// An acquisition started by this process.
+/// An acquisition started by this process: run by its engine, or submitted to the work queue
+/// and followed through the session's events ([`Job::queued`]).
 #[derive(Debug)]
 pub struct Job {
     pub(crate) session_id: SessionId,
+    /// Submitted to the work queue (a worker runs it): shutting this process down does not
+    /// cancel it, and cancelling it goes through the queue.
+    pub(crate) queued: bool,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) receivers: Vec<ReceiverId>,
     pub(crate) cancel: CancellationToken,
@@ -72,7 +77,17 @@ impl RxProgress {
 }
 
 impl Job {
+    /// An acquisition the engine of this process runs.
     pub fn new(session_id: SessionId, receivers: Vec<ReceiverId>, cancel: CancellationToken) -> Self {
+        Self::with_mode(session_id, receivers, cancel, false)
+    }
+
+    /// An acquisition submitted to the work queue; `cancel` asks the queue to cancel it.
+    pub fn queued(session_id: SessionId, receivers: Vec<ReceiverId>, cancel: CancellationToken) -> Self {
+        Self::with_mode(session_id, receivers, cancel, true)
+    }
+
+    fn with_mode(session_id: SessionId, receivers: Vec<ReceiverId>, cancel: CancellationToken, queued: bool) -> Self {
         let per = receivers
             .iter()
             .map(|r| {
@@ -87,6 +102,7 @@ impl Job {
             .collect();
         Job {
             session_id,
+            queued,
             created_at: Utc::now(),
             receivers,
             cancel,
@@ -221,6 +237,36 @@ impl Job {
         let _ = self.live.send(item);
     }
 
+    /// Folds one event of a queued session into the progress. Returns whether it was the last.
+    /// An attempt's own `session_finished` is not the end (the worker may run the session
+    /// again): the queue's `finished` is.
+    pub fn apply_queued(&self, ev: &JobEvent) -> bool {
+        match ev {
+            JobEvent::Engine {
+                event: EngineEvent::SessionFinished { .. },
+            } => false,
+            JobEvent::Engine { event } => {
+                self.apply(event);
+                false
+            }
+            JobEvent::Finished { report } => {
+                self.apply(&EngineEvent::SessionFinished { report: report.clone() });
+                true
+            }
+            JobEvent::Terminated { error, .. } => {
+                self.fail(error.message.clone());
+                true
+            }
+            other => {
+                if let Some((name, data, _)) = queue_event_item(other) {
+                    let mut st = lock(&self.state);
+                    self.push(&mut st, name, data, false);
+                }
+                false
+            }
+        }
+    }
+
     /// The engine task ended without a report.
     pub fn fail(&self, message: String) {
         let mut st = lock(&self.state);
@@ -233,6 +279,7 @@ impl Job {
         self.push(&mut st, "session_failed", data, true);
     }
 
+    /// The status as the API reports it.
     pub fn status(&self) -> AcquisitionStatus {
         let st = lock(&self.state);
         let receivers: Vec<ReceiverState> = st
@@ -290,4 +337,40 @@ impl Job {
             result: None,
         }
     }
+}
+
+/// The SSE form of a queue event of a session: its event name, its JSON and whether it is the
+/// last. An attempt's `session_finished` is left out (a requeued session runs again); the
+/// queue's `finished` becomes `session_finished` with the final report, `terminated`
+/// becomes `session_failed`.
+pub(crate) fn queue_event_item(ev: &JobEvent) -> Option<(&'static str, Arc<str>, bool)> {
+    Some(match ev {
+        JobEvent::Engine {
+            event: EngineEvent::SessionFinished { .. },
+        } => return None,
+        JobEvent::Engine { event } => (event.name(), to_json(event), false),
+        JobEvent::Finished { report } => (
+            "session_finished",
+            to_json(&EngineEvent::SessionFinished { report: report.clone() }),
+            true,
+        ),
+        JobEvent::Terminated { error, .. } => (
+            "session_failed",
+            json!({"type": "session_failed", "error": error.message, "detail": error})
+                .to_string()
+                .into(),
+            true,
+        ),
+        JobEvent::Queued { .. } => ("job_queued", to_json(ev), false),
+        JobEvent::Started { .. } => ("job_started", to_json(ev), false),
+        JobEvent::Requeued { .. } => ("job_requeued", to_json(ev), false),
+        _ => ("job_event", to_json(ev), false),
+    })
+}
+
+/// `v` as JSON text, or a JSON error object (never fails).
+fn to_json<T: serde::Serialize>(v: &T) -> Arc<str> {
+    serde_json::to_string(v)
+        .unwrap_or_else(|e| json!({"error": e.to_string()}).to_string())
+        .into()
 }

@@ -7,11 +7,11 @@
 //!
 //! ```sh
 //! # simulated reference network, local disk archive and SQLite under ./heimdall-data
+//! export HEIMDALL_API_TOKENS=$(openssl rand -hex 32)   # or --token-file FILE, or --no-auth (local use)
 //! cargo run --release -p heimdall-server -- --listen 127.0.0.1:8080
-//! curl -s -X POST localhost:8080/api/v1/acquisitions \
+//! curl -s -X POST localhost:8080/api/v1/acquisitions -H "authorization: Bearer $HEIMDALL_API_TOKENS" \
 //!      -H 'content-type: application/json' -d '{"frequency_mhz": 145.5, "duration_seconds": 10}'
-//! curl -sN localhost:8080/api/v1/acquisitions/<session_id>/events
-//! curl -s localhost:8080/api/v1/acquisitions/<session_id>
+//! curl -sN -H "authorization: Bearer $HEIMDALL_API_TOKENS" localhost:8080/api/v1/acquisitions/<session_id>/events
 //! # S3 + PostgreSQL
 //! cargo run --release -p heimdall-server -- --store s3://bucket/prefix --store-option endpoint=http://127.0.0.1:8333 \
 //!     --database postgres://heimdall@localhost/heimdall
@@ -44,6 +44,12 @@
 //! Simulated receivers hear one transmitter near Torino on the requested frequency (FM voice,
 //! 30 dBm EIRP), delivered as fast as possible or, with `--realtime`, like live receivers.
 //!
+//! With `--queue nats://HOST:PORT` ([`AppState::set_queue`]) acquisitions are not run here:
+//! they are recorded as queued in the database and submitted to the work queue, workers run
+//! them (`heimdall_core::queue::Worker`, the `worker` example), and this process follows each
+//! through the session's events; any API process sharing the queue and the database answers
+//! status, events and cancellation for any session (see the `acquire` module's docs).
+//!
 //! While the process lives, the status comes from the engine's events and report; after a
 //! restart it comes from the session record in the database, then from the archive's manifest
 //! (a cancelled session has a session record saying so, and no rows or objects).
@@ -51,7 +57,7 @@
 //! On SIGTERM or Ctrl-C the service stops accepting connections, lets running acquisitions
 //! finish for `--shutdown-grace` seconds, cancels the rest (the engine aborts their archive
 //! sessions and writes no row) and exits once they are cleaned up. At most `--max-running`
-//! acquisitions run at once (more are `429`).
+//! acquisitions run at once (more are `429`; the check and the start are atomic).
 //!
 //! Receiver kinds without a builder yet, and registry records without a position, cannot be
 //! turned into sources: an acquisition naming them is `422`, one over all receivers skips them
@@ -66,11 +72,14 @@
 //! events), [`api`] (bodies and schemas), [`error`], [`validation`], one module per resource
 //! under `routes`, [`openapi`], [`serve`] (graceful shutdown).
 
+mod acquire;
 pub mod api;
+pub mod auth;
 pub mod backends;
 pub mod cli;
 pub mod error;
 pub mod jobs;
+mod old_layout;
 pub mod openapi;
 mod routes;
 pub mod serve;

@@ -3,10 +3,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use heimdall_core::queue::DynWorkQueue;
 use heimdall_core::{
     GeoPosition, ReceiverId, ReceiverKind, ReceiverRecord, ReceiverRegistry, ReceiverSource, SessionId,
 };
@@ -19,6 +20,7 @@ use heimdall_websdr::simulated::{
 use serde_json::{Value, json};
 
 use crate::api::{SkippedReceiver, ValidationItem};
+use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::jobs::Job;
 use crate::lock;
@@ -51,6 +53,12 @@ pub struct Inner {
     pub(crate) max_running: AtomicUsize,
     /// Also write the old service's `websdr_{n}` layout once a session is committed (`--legacy-layout`).
     pub(crate) legacy_layout: AtomicBool,
+    /// The work queue (`--queue`): acquisitions are submitted to it and run by workers.
+    pub(crate) queue: OnceLock<Arc<DynWorkQueue>>,
+    /// Most queued acquisitions this process follows at once (`--max-queued`).
+    pub(crate) max_queued: AtomicUsize,
+    /// API tokens: when set, every route but health, readiness and OpenAPI needs one.
+    pub(crate) tokens: OnceLock<Tokens>,
 }
 
 #[derive(Debug, Default)]
@@ -79,7 +87,45 @@ impl AppState {
             draining: AtomicBool::new(false),
             max_running: AtomicUsize::new(16),
             legacy_layout: AtomicBool::new(false),
+            queue: OnceLock::new(),
+            max_queued: AtomicUsize::new(1000),
+            tokens: OnceLock::new(),
         }))
+    }
+
+    /// Requires one of `tokens` (`Authorization: Bearer`) on every route but `/health`,
+    /// `/ready` and the OpenAPI document (see [`crate::auth`]). Set once, before the router
+    /// is built; without it the routes are open (a host that embeds the router may
+    /// authenticate in its own layer).
+    pub fn set_tokens(&self, tokens: Tokens) -> anyhow::Result<()> {
+        self.tokens
+            .set(tokens)
+            .map_err(|_| anyhow::anyhow!("API tokens are already set"))
+    }
+
+    /// The API tokens, when routes need one.
+    pub fn tokens(&self) -> Option<&Tokens> {
+        self.tokens.get()
+    }
+
+    /// Submits acquisitions to `queue` instead of running them here: workers
+    /// (`heimdall_core::queue::Worker`) on any machine run them, this process follows each
+    /// through its events and answers status from them and from the database. Set once, before
+    /// the router is built; a second call is an error.
+    pub fn set_queue(&self, queue: Arc<DynWorkQueue>) -> anyhow::Result<()> {
+        self.queue
+            .set(queue)
+            .map_err(|q| anyhow::anyhow!("a work queue is already set ({q})"))
+    }
+
+    /// The work queue, when acquisitions go through one.
+    pub fn queue(&self) -> Option<&Arc<DynWorkQueue>> {
+        self.queue.get()
+    }
+
+    /// Sets the most queued acquisitions this process follows at once; more are refused with `429`.
+    pub fn set_max_queued(&self, n: usize) {
+        self.max_queued.store(n, Ordering::Relaxed);
     }
 
     /// Whether committed sessions also get the old service's `websdr_{n}.npy` +
@@ -231,8 +277,54 @@ impl AppState {
         lock(&self.jobs).by_id.get(&id).cloned()
     }
 
-    pub fn insert_job(&self, job: Arc<Job>) {
+    /// Admits a job if fewer than the limit of its kind (`--max-running` for jobs run here,
+    /// `--max-queued` for queued ones) are unfinished: the count, `start` (which creates the
+    /// job; it runs under the lock, so it must not block) and the insertion happen under one
+    /// lock, so concurrent submissions cannot overshoot. An error of `start` admits nothing.
+    pub(crate) fn admit<T>(
+        &self,
+        queued: bool,
+        start: impl FnOnce() -> Result<(Arc<Job>, T), ApiError>,
+    ) -> Result<T, ApiError> {
+        let limit = if queued {
+            self.max_queued.load(Ordering::Relaxed)
+        } else {
+            self.max_running.load(Ordering::Relaxed)
+        };
         let mut jobs = lock(&self.jobs);
+        let unfinished = jobs
+            .by_id
+            .values()
+            .filter(|j| j.queued == queued && !j.is_done())
+            .count();
+        if unfinished >= limit {
+            let what = if queued {
+                "queued acquisitions are being followed"
+            } else {
+                "acquisitions are already running"
+            };
+            return Err(ApiError::Status(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                format!("{limit} {what}; retry when one has finished"),
+            ));
+        }
+        let (job, out) = start()?;
+        Self::insert_locked(&mut jobs, job);
+        Ok(out)
+    }
+
+    /// Forgets a job that never started.
+    pub(crate) fn forget_job(&self, id: SessionId) {
+        let mut jobs = lock(&self.jobs);
+        jobs.by_id.remove(&id);
+        jobs.order.retain(|j| *j != id);
+    }
+
+    pub fn insert_job(&self, job: Arc<Job>) {
+        Self::insert_locked(&mut lock(&self.jobs), job);
+    }
+
+    fn insert_locked(jobs: &mut Jobs, job: Arc<Job>) {
         jobs.order.push_back(job.session_id);
         jobs.by_id.insert(job.session_id, job);
         // Forget the oldest finished sessions beyond the limit (the database remembers them).
@@ -251,6 +343,7 @@ impl AppState {
         }
     }
 
+    /// Unfinished acquisitions this process follows (run here or queued).
     pub fn running_jobs(&self) -> Vec<Arc<Job>> {
         lock(&self.jobs)
             .by_id
@@ -260,11 +353,19 @@ impl AppState {
             .collect()
     }
 
+    /// Unfinished acquisitions run by this process's engine (not the queued ones).
+    fn local_running_jobs(&self) -> Vec<Arc<Job>> {
+        let mut v = self.running_jobs();
+        v.retain(|j| !j.queued);
+        v
+    }
+
     /// Stops accepting acquisitions, waits up to `grace` for the running ones, cancels the
-    /// rest and waits for their cleanup.
+    /// rest and waits for their cleanup. Queued acquisitions belong to the queue: they are not
+    /// cancelled (workers go on with them; their status stays readable from the database).
     pub async fn drain(&self, grace: Duration) {
         self.draining.store(true, Ordering::SeqCst);
-        let running = self.running_jobs();
+        let running = self.local_running_jobs();
         if running.is_empty() {
             return;
         }
@@ -273,7 +374,7 @@ impl AppState {
         if tokio::time::timeout(grace, all_done).await.is_ok() {
             return;
         }
-        let left = self.running_jobs();
+        let left = self.local_running_jobs();
         tracing::warn!(
             cancelled = left.len(),
             "grace period over: cancelling running acquisitions"
@@ -284,7 +385,7 @@ impl AppState {
         let all_done = async {
             // Again until none is left: a submission racing with the shutdown cancels itself.
             loop {
-                let left = self.running_jobs();
+                let left = self.local_running_jobs();
                 if left.is_empty() {
                     break;
                 }

@@ -940,3 +940,100 @@ fn registry_records_become_sources_through_the_receivers_file() {
     no_pos.info.position = None;
     assert!(build_from_record(&no_pos).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_guard_the_api_and_bodies_must_be_json() {
+    let svc = start(Pacing::AsFastAsPossible).await;
+    let token = "5f0c3b2a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b";
+    svc.app
+        .set_tokens(heimdall_server::auth::Tokens::parse(token, "test").unwrap())
+        .unwrap();
+    // Open: health, readiness, the OpenAPI document.
+    for path in ["/health", "/ready", "/api/v1/openapi.json"] {
+        let (code, _) = svc.get(path).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+    }
+    // Everything else needs the token.
+    let (code, v) = svc.get("/api/v1/receivers").await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("Bearer"), "{v}");
+    let r = svc
+        .client
+        .get(svc.url("/api/v1/receivers"))
+        .header("authorization", format!("Bearer {token}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let body = r.text().await.unwrap();
+    assert!(!body.contains(token), "{body}");
+    let authed = |m: reqwest::Method, p: &str| {
+        svc.client
+            .request(m, svc.url(p))
+            .header("authorization", format!("bearer {token}"))
+    };
+    let r = authed(reqwest::Method::GET, "/api/v1/receivers").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Bodies must say JSON: a cross-site form or text/plain post is 415, and starts nothing.
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let r = authed(reqwest::Method::POST, "/api/v1/acquisitions")
+            .header("content-type", ct)
+            .body(r#"{"frequency_mhz": 145.5, "duration_seconds": 1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}");
+    }
+    let r = authed(reqwest::Method::POST, "/api/v1/acquisition/acquire")
+        .body(r#"{"frequency_mhz": 145.5, "duration_seconds": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(svc.app.jobs_in_memory(), 0, "a refused body started an acquisition");
+    // No CORS header, even when asked.
+    let r = authed(reqwest::Method::GET, "/api/v1/receivers")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = authed(reqwest::Method::POST, "/api/v1/acquisitions")
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"frequency_mhz": 145.5, "duration_seconds": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admission_is_atomic_under_a_burst() {
+    let svc = start(Pacing::RealTime).await;
+    svc.app.set_max_running(4);
+    let body = r#"{"frequency_mhz": 145.5, "duration_seconds": 3, "websdrs": ["torino"]}"#;
+    let sends = (0..40).map(|_| {
+        svc.client
+            .post(svc.url("/api/v1/acquisitions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    });
+    let codes: Vec<u16> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let accepted = codes.iter().filter(|c| **c == 202).count();
+    let refused = codes.iter().filter(|c| **c == 429).count();
+    assert_eq!(accepted, 4, "{codes:?}");
+    assert_eq!(refused, 36, "{codes:?}");
+    assert_eq!(svc.app.running_jobs().len(), 4);
+    svc.stop().await;
+}

@@ -201,6 +201,23 @@ impl NatsQueue {
     }
 }
 
+/// Longest wait for the server to confirm what was sent (a flush blocks while disconnected).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl NatsQueue {
+    /// Flushes what was sent, within [`FLUSH_TIMEOUT`].
+    async fn flush(&self, operation: &str) -> Result<()> {
+        match tokio::time::timeout(FLUSH_TIMEOUT, self.client.flush()).await {
+            Ok(r) => r.map_err(|e| unavailable(&self.names.target, operation, e)),
+            Err(_) => Err(unavailable(
+                &self.names.target,
+                operation,
+                format!("no answer from the server within {FLUSH_TIMEOUT:?}"),
+            )),
+        }
+    }
+}
+
 #[async_trait]
 impl WorkQueue for NatsQueue {
     async fn submit(&self, job: &Job) -> Result<SubmitOutcome> {
@@ -261,10 +278,7 @@ impl WorkQueue for NatsQueue {
             .publish(self.cancel_subject(session), Bytes::from_static(b"cancel"))
             .await
             .map_err(|e| unavailable(target, "tell the worker", e))?;
-        self.client
-            .flush()
-            .await
-            .map_err(|e| unavailable(target, "tell the worker", e))?;
+        self.flush("tell the worker").await?;
         Ok(CancelOutcome {
             removed: purged.purged > 0,
         })
@@ -279,16 +293,22 @@ impl WorkQueue for NatsQueue {
     }
 
     async fn subscribe(&self, session: SessionId) -> Result<BoxStream<'static, JobEvent>> {
+        // While the client reconnects, a subscription would be registered only later: a
+        // caller that relies on it (submit after subscribe) must know now.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(unavailable(
+                &self.names.target,
+                "subscribe to events",
+                "not connected to the server (reconnecting)",
+            ));
+        }
         let sub = self
             .client
             .subscribe(self.events_subject(session))
             .await
             .map_err(|e| unavailable(&self.names.target, "subscribe to events", e))?;
         // The subscription is registered once the server has seen it.
-        self.client
-            .flush()
-            .await
-            .map_err(|e| unavailable(&self.names.target, "subscribe to events", e))?;
+        self.flush("subscribe to events").await?;
         Ok(sub
             .filter_map(|m| async move {
                 match serde_json::from_slice::<JobEvent>(&m.payload) {

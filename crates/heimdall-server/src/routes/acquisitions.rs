@@ -1,8 +1,6 @@
 //! Acquisitions: submit, status, events (SSE), cancel.
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -11,16 +9,16 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use heimdall_core::engine::{Engine, EngineEvent};
-use heimdall_core::{Error, IqArchive, MetricQuery, ReceiverId, SessionId, SessionReport};
+use heimdall_core::SessionReport;
+use heimdall_core::engine::EngineEvent;
 use tokio::sync::broadcast;
 
+use crate::acquire::{cancel_through_queue, start_acquisition, stored_report};
 use crate::api::*;
 use crate::error::{ApiError, parse_session};
-use crate::jobs::Job;
+use crate::jobs::queue_event_item;
 use crate::lock;
 use crate::state::AppState;
-use crate::validation::parse_acquisition;
 
 /// Starts an acquisition.
 #[utoipa::path(
@@ -37,107 +35,6 @@ use crate::validation::parse_acquisition;
 pub(crate) async fn submit_acquisition(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let accepted = start_acquisition(&app, &body).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)).into_response())
-}
-
-/// Validates a submission body and starts the acquisition (shared with the old API's
-/// `POST /api/v1/acquisition/acquire`).
-pub(crate) async fn start_acquisition(app: &AppState, body: &[u8]) -> Result<AcquisitionAccepted, ApiError> {
-    if app.draining.load(Ordering::SeqCst) {
-        return Err(ApiError::Status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the service is shutting down".into(),
-        ));
-    }
-    let body = parse_acquisition(body)?;
-    let req = body.to_request()?;
-    let max = app.max_running.load(Ordering::Relaxed);
-    if app.running_jobs().len() >= max {
-        return Err(ApiError::Status(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("{max} acquisitions are already running; retry when one has finished"),
-        ));
-    }
-    let (sources, skipped) = app.sources(req.receivers.as_deref(), req.frequency_hz).await?;
-    if sources.is_empty() {
-        let detail = if skipped.is_empty() {
-            "no active receiver: register one with POST /api/v1/receivers".to_owned()
-        } else {
-            format!("no usable receiver ({} skipped)", skipped.len())
-        };
-        return Err(ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, detail));
-    }
-    let receiver_ids: Vec<ReceiverId> = sources.iter().map(|s| s.info().id.clone()).collect();
-    let engine = Engine::builder()
-        .concurrency(sources.len())
-        .sources(sources)
-        .sink(Arc::new(app.sink.clone()))
-        .store(app.db.clone())
-        .build()
-        .map_err(ApiError::from_core)?;
-    let session_id = SessionId::new();
-    let handle = engine.start(req, Some(session_id)).map_err(ApiError::from_core)?;
-    let job = Arc::new(Job::new(session_id, receiver_ids.clone(), handle.cancel_token()));
-    let mut events = handle.events();
-    app.insert_job(job.clone());
-    if app.draining.load(Ordering::SeqCst) {
-        // The shutdown began meanwhile and may not have seen this job.
-        job.cancel.cancel();
-    }
-    let app2 = app.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = events.next().await {
-            job.apply(&ev);
-        }
-        match handle.finish().await {
-            Ok(report) => {
-                if app2.legacy_layout.load(Ordering::Relaxed) {
-                    crate::routes::legacy::write_old_layout(&app2, &report).await;
-                }
-                if lock(&job.state).report.is_none() {
-                    // The last event was lost (cannot happen unless the stream lagged): use the result.
-                    job.apply(&EngineEvent::SessionFinished {
-                        report: Box::new(report.clone()),
-                    });
-                }
-                tracing::info!(session = %report.session_id, status = report.status.as_str(), "acquisition finished")
-            }
-            Err(e) => {
-                tracing::error!(session = %session_id, "acquisition failed: {}", e.chain());
-                job.fail(e.chain());
-            }
-        }
-        job.done.send_replace(true);
-    });
-    tracing::info!(session = %session_id, receivers = receiver_ids.len(), "acquisition accepted");
-    let id = session_id.to_string();
-    let accepted = AcquisitionAccepted {
-        session_id: id.clone(),
-        task_id: id.clone(),
-        status: "PENDING".into(),
-        receivers: receiver_ids.len(),
-        receiver_ids: receiver_ids.iter().map(|r| r.to_string()).collect(),
-        skipped,
-        status_url: format!("/api/v1/acquisitions/{id}"),
-        events_url: format!("/api/v1/acquisitions/{id}/events"),
-    };
-    Ok(accepted)
-}
-
-/// A finished session's report from the database, then the archive manifest.
-pub(crate) async fn stored_report(
-    app: &AppState,
-    id: SessionId,
-) -> Result<Option<(SessionReport, &'static str)>, ApiError> {
-    match app.db.session(id).await {
-        Ok(Some(r)) => return Ok(Some((r, "database"))),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(session = %id, "database unavailable, trying the archive: {}", e.chain()),
-    }
-    match app.sink.read_manifest(id).await {
-        Ok(r) => Ok(Some((r, "archive"))),
-        Err(Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(ApiError::from_core(e)),
-    }
 }
 
 /// Status of an acquisition.
@@ -186,13 +83,32 @@ pub(crate) async fn acquisition_events(
         let Some((report, _)) = stored_report(&app, id).await? else {
             return Err(ApiError::not_found(format!("no acquisition {id}")));
         };
-        let data = serde_json::to_string(&EngineEvent::SessionFinished {
-            report: Box::new(report),
-        })
-        .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        let ev = Event::default().event("session_finished").id("1").data(data);
-        let stream = futures::stream::iter([Ok::<_, Infallible>(ev)]);
-        return Ok(Sse::new(stream).into_response());
+        let Some(queue) = app.queue().filter(|_| !report.status.is_final()) else {
+            return finished_events(report);
+        };
+        // Queued or running on a worker, submitted through another API process: the
+        // session's events from the queue, from now on.
+        let events = queue.subscribe(id).await.map_err(ApiError::from_core)?;
+        // It may have ended between the read and the subscription.
+        if let Some((r, _)) = stored_report(&app, id).await?
+            && r.status.is_final()
+        {
+            return finished_events(r);
+        }
+        // Ends right after the last event (not when a next one would arrive).
+        let items = futures::stream::unfold((events, false, 0u64), |(mut events, ended, seq)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let ev = events.next().await?;
+                if let Some((name, data, last)) = queue_event_item(&ev) {
+                    let item = Event::default().event(name).id((seq + 1).to_string()).data(&*data);
+                    return Some((Ok::<_, Infallible>(item), (events, last, seq + 1)));
+                }
+            }
+        });
+        return Ok(sse(items));
     };
     let (replay, rx) = {
         let st = lock(&job.state);
@@ -230,6 +146,16 @@ pub(crate) async fn acquisition_events(
     Ok(sse(stream))
 }
 
+/// One `session_finished` event with the session's final report.
+fn finished_events(report: SessionReport) -> Result<Response, ApiError> {
+    let data = serde_json::to_string(&EngineEvent::SessionFinished {
+        report: Box::new(report),
+    })
+    .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let ev = Event::default().event("session_finished").id("1").data(data);
+    Ok(sse(futures::stream::iter([Ok::<_, Infallible>(ev)])))
+}
+
 pub(crate) fn sse(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
@@ -254,6 +180,23 @@ pub(crate) async fn cancel_acquisition(
     let id = parse_session(&id)?;
     let Some(job) = app.job(id) else {
         return match stored_report(&app, id).await? {
+            Some((r, _)) if !r.status.is_final() && app.queue().is_some() => {
+                let queue = app
+                    .queue()
+                    .map(|q| q.as_ref())
+                    .ok_or_else(|| ApiError::not_found("no work queue"))?;
+                // Submitted through another API process: cancelled through the queue.
+                match cancel_through_queue(&app, queue, &r).await? {
+                    Some(cancelled) => {
+                        Ok(axum::Json(AcquisitionStatus::from_report(&cancelled, "queue")).into_response())
+                    }
+                    None => {
+                        let mut status = AcquisitionStatus::from_report(&r, "database");
+                        status.message = "cancellation sent to the worker running it".into();
+                        Ok((StatusCode::ACCEPTED, axum::Json(status)).into_response())
+                    }
+                }
+            }
             Some((r, _)) => Err(ApiError::Status(
                 StatusCode::CONFLICT,
                 format!("acquisition {id} already finished: {}", status_name(r.status)),

@@ -23,8 +23,8 @@ const BACKEND_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
     )
 )]
 pub(crate) async fn health(State(app): State<AppState>) -> Response {
-    let (store, database) = check_backends(&app).await;
-    let ok = store.ok && database.ok;
+    let ((store, database), queue) = tokio::join!(check_backends(&app), check_queue(&app));
+    let ok = store.ok && database.ok && queue.as_ref().is_none_or(|q| q.ok);
     let body = HealthBody {
         status: if ok { "healthy" } else { "unhealthy" }.to_owned(),
         service: SERVICE_NAME.to_owned(),
@@ -35,6 +35,7 @@ pub(crate) async fn health(State(app): State<AppState>) -> Response {
             .to_string(),
         store,
         database,
+        queue,
         running_acquisitions: app.running_jobs().len(),
     };
     let code = if ok {
@@ -48,20 +49,28 @@ pub(crate) async fn health(State(app): State<AppState>) -> Response {
 /// The old service's name, in `/health` and `/ready`.
 pub(crate) const SERVICE_NAME: &str = "rf-acquisition";
 
+/// The work queue's health check within the deadline, when there is a queue.
+async fn check_queue(app: &AppState) -> Option<BackendHealth> {
+    let queue = app.queue()?;
+    Some(check(queue.to_string(), queue.health()).await)
+}
+
+/// One health check within [`BACKEND_HEALTH_TIMEOUT`].
+async fn check(location: String, f: impl std::future::Future<Output = heimdall_core::Result<()>>) -> BackendHealth {
+    let error = match tokio::time::timeout(BACKEND_HEALTH_TIMEOUT, f).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.chain()),
+        Err(_) => Some(format!("no answer within {BACKEND_HEALTH_TIMEOUT:?}")),
+    };
+    BackendHealth {
+        ok: error.is_none(),
+        location,
+        error,
+    }
+}
+
 /// The archive's and the database's health checks, concurrently, each within a deadline.
 pub(crate) async fn check_backends(app: &AppState) -> (BackendHealth, BackendHealth) {
-    async fn check(location: String, f: impl std::future::Future<Output = heimdall_core::Result<()>>) -> BackendHealth {
-        let error = match tokio::time::timeout(BACKEND_HEALTH_TIMEOUT, f).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.chain()),
-            Err(_) => Some(format!("no answer within {BACKEND_HEALTH_TIMEOUT:?}")),
-        };
-        BackendHealth {
-            ok: error.is_none(),
-            location,
-            error,
-        }
-    }
     tokio::join!(
         check(app.sink.to_string(), IqSink::health(&app.sink)),
         check(app.db.redacted_url(), MetricStore::health(&*app.db)),

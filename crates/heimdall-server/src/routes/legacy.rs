@@ -25,6 +25,7 @@ use utoipa::ToSchema;
 
 use crate::api::{AcquisitionAccepted, AcquisitionStatus, ErrorDetail, ValidationError};
 use crate::error::ApiError;
+use crate::old_layout::websdr_table;
 use crate::state::AppState;
 
 /// Longest capture the old API accepted, seconds.
@@ -168,45 +169,6 @@ pub(crate) struct LegacyReady {
     pub(crate) dependencies: Vec<LegacyDependency>,
 }
 
-/// The active receivers with their old integer ids.
-pub(crate) async fn websdr_table(app: &AppState) -> Result<Vec<(i64, ReceiverRecord)>, ApiError> {
-    use heimdall_core::ReceiverRegistry;
-    let records = app.db.list_receivers(true).await.map_err(ApiError::from_core)?;
-    Ok(records
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let n = r
-                .options
-                .get("websdr_id")
-                .and_then(Value::as_i64)
-                .unwrap_or(i as i64 + 1);
-            (n, r)
-        })
-        .collect())
-}
-
-/// Writes the old layout of a finished session when this process committed it: only the run
-/// whose create-only manifest put succeeded has a committed report (another attempt's run ends
-/// in AlreadyExists). Failures are
-/// logged, never fatal (the session itself is committed).
-pub(crate) async fn write_old_layout(app: &AppState, report: &SessionReport) {
-    let session = report.session_id;
-    let manifest = match app.sink.read_session_manifest(session).await {
-        Ok(m) if report.committed => m,
-        Ok(_) => return tracing::warn!(%session, "this run did not commit the session: old layout not written"),
-        Err(e) => return tracing::warn!(%session, "not committed, old layout not written: {}", e.chain()),
-    };
-    let mut map = heimdall_storage::legacy::WebsdrMap::new();
-    for (n, r) in websdr_table(app).await.unwrap_or_default() {
-        map.insert(n, r.info);
-    }
-    match heimdall_storage::legacy::write_legacy_layout(&app.sink, &manifest.session, &map).await {
-        Ok(objs) => tracing::info!(%session, objects = objs.len(), "old layout written"),
-        Err(e) => tracing::warn!(%session, "old layout not written: {}", e.chain()),
-    }
-}
-
 fn naive_now() -> String {
     Utc::now().naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
@@ -263,8 +225,7 @@ pub(crate) async fn legacy_acquire(State(app): State<AppState>, body: Bytes) -> 
     if let Some(t) = req.start_time.filter(|t| *t > Utc::now()) {
         native["start_time"] = json!(t);
     }
-    let accepted: AcquisitionAccepted =
-        crate::routes::acquisitions::start_acquisition(&app, native.to_string().as_bytes()).await?;
+    let accepted: AcquisitionAccepted = crate::acquire::start_acquisition(&app, native.to_string().as_bytes()).await?;
     let answer = LegacyTaskResponse {
         task_id: accepted.task_id,
         status: "PENDING".into(),
@@ -311,7 +272,7 @@ pub(crate) async fn legacy_status(
         finishing = !job.is_done();
         (job.status(), report)
     } else {
-        match crate::routes::acquisitions::stored_report(&app, id).await? {
+        match crate::acquire::stored_report(&app, id).await? {
             Some((report, source)) => (AcquisitionStatus::from_report(&report, source), Some(report)),
             None => return Ok(axum::Json(pending(None))),
         }

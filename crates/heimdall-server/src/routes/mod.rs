@@ -58,5 +58,6 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed".into())
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
         .with_state(state)
 }
