@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
 use futures::StreamExt;
 use heimdall::core::engine::{Engine, EngineEvent, RetryConfig, SessionOutcome};
+use heimdall::core::redact::Redacted;
 use heimdall::core::{
     AcquisitionRequest, ErrorReport, GeoPosition, IqSink, ReceiverStatus, SessionId, SessionReport, SessionStatus,
 };
@@ -175,9 +176,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (url, b) = common::store_builder(args.store.as_deref(), &args.store_options, format)?;
         if b.ensure_bucket()
             .await
-            .with_context(|| format!("cannot create the bucket of {url}"))?
+            .with_context(|| format!("cannot create the bucket of {}", Redacted(&url)))?
         {
-            eprintln!("created the bucket of {url}");
+            eprintln!("created the bucket of {}", Redacted(&url));
         }
     }
     let sink = Arc::new(common::open_store(args.store.as_deref(), &args.store_options, format)?);

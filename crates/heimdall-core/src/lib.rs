@@ -11,6 +11,7 @@
 //!   optional capabilities [`IqArchive`], [`MetricQuery`] and [`ReceiverRegistry`];
 //! - one error type, [`Error`], with [`Error::is_retryable`];
 //! - the DSP core, [`dsp`];
+//! - the one redaction rule for URLs and options that can carry a secret, [`redact`];
 //! - in-memory reference backends, [`memory`], and (feature `testkit`) the conformance suite
 //!   every backend runs, [`testkit`].
 #![warn(missing_docs)]
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod npy;
 pub mod queue;
 pub mod receiver;
+pub mod redact;
 pub mod report;
 pub mod request;
 pub mod sink;

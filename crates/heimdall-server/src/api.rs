@@ -1,6 +1,7 @@
 //! The request and response bodies of the API (also its OpenAPI schemas).
 
 use chrono::{DateTime, Utc};
+use heimdall_core::redact::{redact_json, redact_url};
 use heimdall_core::{ErrorReport, ReceiverRecord, SessionReport, SessionStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -208,6 +209,8 @@ pub struct ReceiverBody {
     /// Whether acquisitions use it.
     pub active: bool,
     /// Protocol options (the receivers file's keys: `mode`, `gain_db`, `sample_rate_hz`...).
+    /// Secrets (`password`, `time_limit_password`, any key naming a secret) are shown as `***`;
+    /// sending `***` back in a PUT keeps the stored value.
     #[schema(value_type = Object)]
     pub options: Value,
     /// When it was registered.
@@ -222,12 +225,12 @@ impl From<&ReceiverRecord> for ReceiverBody {
             id: r.info.id.to_string(),
             name: r.info.name.clone(),
             kind: r.info.kind.as_str().to_owned(),
-            url: r.info.url.clone(),
+            url: redact_url(&r.info.url),
             latitude: r.info.position.map(|p| p.latitude),
             longitude: r.info.position.map(|p| p.longitude),
             altitude_m: r.info.position.and_then(|p| p.altitude_m),
             active: r.active,
-            options: r.options.clone(),
+            options: redact_json(&r.options),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use heimdall_core::redact::Redacted;
 use heimdall_storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
 use heimdall_tsdb::Tsdb;
 
@@ -63,7 +64,8 @@ pub fn open_store(
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create the archive directory {}", path.display()))?;
     }
-    b.build().with_context(|| format!("cannot open the archive {url}"))
+    b.build()
+        .with_context(|| format!("cannot open the archive {}", Redacted(&url)))
 }
 
 /// The local directory behind a `file://` URL or bare path, if it is one.
@@ -81,11 +83,13 @@ pub fn local_dir_of(url: &str) -> Option<PathBuf> {
 /// Opens (and migrates) the metrics database at `url` (`postgres://...`, a SQLite path, `sqlite::memory:`).
 pub async fn open_database(url: Option<&str>) -> anyhow::Result<Tsdb> {
     let url = url.map(str::to_owned).unwrap_or_else(default_database_url);
-    let is_sqlite_file = !url.starts_with("postgres") && !url.contains(":memory:");
+    // Only a path or sqlite:// names a file: another scheme (with a password) is refused below.
+    let is_sqlite_file = (!url.contains("://") || url.starts_with("sqlite://")) && !url.contains(":memory:");
     if is_sqlite_file {
         let path = url.strip_prefix("sqlite://").unwrap_or(&url);
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", Redacted(&dir.display().to_string())))?;
         }
     }
     let db = Tsdb::from_url(&url).with_context(|| "cannot configure the metrics database".to_string())?;

@@ -685,6 +685,60 @@ async fn unknown_ids_are_404() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn receiver_secrets_are_masked_in_answers_and_kept_in_the_registry() {
+    const SECRET: &str = "Pl4ntedS3cretXq";
+    let svc = start(Pacing::AsFastAsPossible).await;
+    let body = json!({"name": "Locked", "kind": "kiwisdr", "url": "http://127.0.0.1:1/",
+        "latitude": 45.0, "longitude": 7.0,
+        "options": {"password": SECRET, "time_limit_password": format!("t{SECRET}"), "mode": "iq"}});
+    let (code, created) = svc
+        .send(reqwest::Method::POST, "/api/v1/receivers", Some(&body.to_string()))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let (_, one) = svc.get("/api/v1/receivers/locked").await;
+    let (_, list) = svc.get("/api/v1/receivers").await;
+    let (_, inactive) = svc.get("/api/v1/receivers?include_inactive=true").await;
+    for answer in [&created, &one, &list, &inactive] {
+        assert!(!answer.to_string().contains(SECRET), "{answer}");
+    }
+    assert_eq!(
+        one["options"],
+        json!({"password": "***", "time_limit_password": "***", "mode": "iq"})
+    );
+    // The registry keeps the real values for the engine, also after a GET answer is PUT back.
+    let stored = |svc: &TestService| {
+        let db = svc.app.db.clone();
+        async move {
+            db.receiver(&ReceiverId::new("locked").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .options
+        }
+    };
+    assert_eq!(stored(&svc).await["password"], SECRET);
+    let mut back = json!({});
+    for k in ["name", "kind", "url", "latitude", "longitude", "options"] {
+        back[k] = one[k].clone();
+    }
+    back["options"]["mode"] = json!("usb");
+    let (code, r) = svc
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/receivers/locked",
+            Some(&back.to_string()),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{r}");
+    assert!(!r.to_string().contains(SECRET), "{r}");
+    let opts = stored(&svc).await;
+    assert_eq!(opts["password"], SECRET);
+    assert_eq!(opts["time_limit_password"], format!("t{SECRET}"));
+    assert_eq!(opts["mode"], "usb");
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn receivers_crud_and_health() {
     let svc = start(Pacing::AsFastAsPossible).await;
     let (code, list) = svc.get("/api/v1/receivers").await;

@@ -11,6 +11,7 @@ use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
+use heimdall_core::redact::{Redacted, redact_options, redact_url};
 use heimdall_core::{Error, Result};
 
 use crate::context::{Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Inner, MIN_PART_SIZE};
@@ -99,29 +100,11 @@ pub struct ArchiveBuilder {
     max_spectra_bytes: u64,
 }
 
-fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    ["secret", "token", "password", "customer_key", "credential"]
-        .iter()
-        .any(|s| k.contains(s))
-}
-
 impl fmt::Debug for ArchiveBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let opts: Vec<String> = self
-            .options
-            .iter()
-            .map(|(k, v)| {
-                if is_secret_key(k) {
-                    format!("{k}=<redacted>")
-                } else {
-                    format!("{k}={v}")
-                }
-            })
-            .collect();
         f.debug_struct("ArchiveBuilder")
-            .field("url", &redact_url(&self.url))
-            .field("options", &opts)
+            .field("url", &Redacted(&self.url))
+            .field("options", &redact_options(&self.options))
             .field("use_env", &self.use_env)
             .field("format", &self.format)
             .field("part_size", &self.part_size)
@@ -129,19 +112,6 @@ impl fmt::Debug for ArchiveBuilder {
             .field("collection", &self.collection)
             .field("max_spectra_bytes", &self.max_spectra_bytes)
             .finish()
-    }
-}
-
-/// The URL without user info or query (which could carry credentials).
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.scheme().len() > 1 => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -411,13 +381,13 @@ impl ArchiveBuilder {
 
     fn build_s3(&self, url: &str, opts: &[(String, String)]) -> Result<(Arc<AmazonS3>, Path, String, S3Uploads)> {
         let parsed = url::Url::parse(url).map_err(|e| Error::Config {
-            reason: format!("bad S3 URL {:?}", redact_url(url)),
+            reason: format!("bad S3 URL {:?}", Redacted(url)),
             source: Some(Box::new(e)),
         })?;
         let bucket = parsed
             .host_str()
             .filter(|b| !b.is_empty())
-            .ok_or_else(|| Error::config(format!("S3 URL {:?} has no bucket", redact_url(url))))?
+            .ok_or_else(|| Error::config(format!("S3 URL {:?} has no bucket", Redacted(url))))?
             .to_owned();
         let prefix = parse_prefix(parsed.path())?;
         let mut b = AmazonS3Builder::new().with_config(
@@ -458,7 +428,7 @@ impl ArchiveBuilder {
             None => (format!("https://s3.{region}.amazonaws.com"), false),
         };
         let uploads_endpoint = url::Url::parse(&uploads_endpoint).map_err(|e| Error::Config {
-            reason: format!("bad S3 endpoint {:?}", redact_url(&uploads_endpoint)),
+            reason: format!("bad S3 endpoint {:?}", Redacted(&uploads_endpoint)),
             source: Some(Box::new(e)),
         })?;
         let (key_id, secret, token) = (
@@ -602,7 +572,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(s3.prefix().as_ref(), "deep/prefix");
-        assert_eq!(s3.to_string(), "s3://bkt/deep/prefix at http://127.0.0.1:9000/");
+        assert_eq!(s3.to_string(), "s3://bkt/deep/prefix at http://127.0.0.1:9000");
     }
 
     #[test]
@@ -682,10 +652,26 @@ mod tests {
         for s in ["SECRET1", "SECRET2", "pw", "zz"] {
             assert!(!shown.contains(s), "{s} in {shown}");
         }
-        let sink = b.build().unwrap();
+        let sink = b.clone().build().unwrap();
         let shown = format!("{sink} {sink:?}");
         for s in ["SECRET1", "SECRET2", "pw@", "zz"] {
             assert!(!shown.contains(s), "{s} in {shown}");
+        }
+        // Nor in the error of a configuration that fails, wherever it fails.
+        for bad in [
+            b.clone().with_option("retry_timeout", "abc"),
+            b.clone().with_option("no_such_option", "1"),
+            b.clone()
+                .with_option("endpoint", "http://minio:SECRET3@127.0.0.1:99999999/"),
+            b.clone().with_option("allow_http", "maybe"),
+            ArchiveBuilder::from_url("s3://user:SECRET4@bkt:99999999/p").with_env(false),
+            ArchiveBuilder::from_url("memory://").with_option("secret_access_key", "SECRET5"),
+        ] {
+            let e = bad.build().unwrap_err();
+            let shown = format!("{e} {e:?} {}", e.chain());
+            for s in ["SECRET1", "SECRET2", "SECRET3", "SECRET4", "SECRET5", "zz"] {
+                assert!(!shown.contains(s), "{s} in {shown}");
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Builder, URL parsing and connection-string redaction.
+//! Builder and URL parsing (redaction is heimdall-core's [`heimdall_core::redact`]).
 
 use std::fmt;
 use std::time::Duration;
 
+use heimdall_core::redact::redact_url;
 use heimdall_core::{Error, Result};
 
 use crate::Tsdb;
@@ -180,59 +181,6 @@ fn scrub_with(msg: &str, passwords: &[String]) -> String {
             out = out.replace(p.as_str(), "***");
         }
     }
-    out
-}
-
-/// Returns `url` with its password (in the user-info part or a `password=` query parameter)
-/// replaced by `***`. Strings that are not URLs are scanned for `password=` key/value pairs.
-///
-/// ```
-/// use heimdall_tsdb::redact_url;
-/// assert_eq!(redact_url("postgres://app:s3cret@db:5432/metrics"), "postgres://app:***@db:5432/metrics");
-/// assert_eq!(redact_url("host=db password=s3cret user=app"), "host=db password=*** user=app");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.has_host() || u.password().is_some() => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            let has_pw_query = u.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password"));
-            if has_pw_query {
-                let pairs: Vec<(String, String)> = u
-                    .query_pairs()
-                    .map(|(k, v)| {
-                        if k.eq_ignore_ascii_case("password") {
-                            (k.into_owned(), "***".to_owned())
-                        } else {
-                            (k.into_owned(), v.into_owned())
-                        }
-                    })
-                    .collect();
-                u.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            u.to_string().replace("%2A%2A%2A", "***")
-        }
-        _ => redact_key_values(url),
-    }
-}
-
-/// Redacts `password=value` in a libpq-style key/value string.
-fn redact_key_values(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let lower = s.to_ascii_lowercase();
-    let mut i = 0;
-    while let Some(pos) = lower.get(i..).and_then(|rest| rest.find("password=")) {
-        let start = i + pos + "password=".len();
-        out.push_str(s.get(i..start).unwrap_or_default());
-        out.push_str("***");
-        let end = s
-            .get(start..)
-            .and_then(|rest| rest.find(|c: char| c.is_whitespace() || c == '&'))
-            .map_or(s.len(), |e| start + e);
-        i = end;
-    }
-    out.push_str(s.get(i..).unwrap_or_default());
     out
 }
 
@@ -488,5 +436,10 @@ mod tests {
         assert_eq!(redact_url("password=x host=h"), "password=*** host=h");
         let err = Target::parse("mysql://u:topsecret@h/db").unwrap_err().to_string();
         assert!(!err.contains("topsecret"), "{err}");
+        // A URL the parser refuses (port out of range) must not echo its password either.
+        let err = Target::parse("postgres://postgres:topsecret@127.0.0.1:99999/db")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("topsecret") && err.contains("postgres:***@"), "{err}");
     }
 }

@@ -21,7 +21,7 @@
 //! seen (connection loss, pool timeout, serialization failure, deadlock and SQLite busy are
 //! retryable; constraint, syntax and data errors are not), and the source is a
 //! [`DatabaseFailure`]. The connection string's password never appears in an error, a `Debug`
-//! or `Display` output, or a log line ([`redact_url`]).
+//! or `Display` output, or a log line ([`heimdall_core::redact::redact_url`]).
 //!
 //! Times are stored with microsecond precision (PostgreSQL's); nanoseconds are truncated.
 //!
@@ -100,7 +100,7 @@ mod sqlite;
 #[cfg(feature = "postgres")]
 mod timescale;
 
-pub use config::{DEFAULT_COPY_MIN_ROWS, TimescaleOptions, TsdbBuilder, redact_url};
+pub use config::{DEFAULT_COPY_MIN_ROWS, TimescaleOptions, TsdbBuilder};
 pub use error::{DatabaseFailure, FailureKind};
 #[cfg(feature = "postgres")]
 pub use pg::MIGRATIONS as POSTGRES_MIGRATIONS;

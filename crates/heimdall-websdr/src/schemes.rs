@@ -2,6 +2,7 @@
 //! and rtl_tcp builders and the health probe consult.
 
 use heimdall_core::ReceiverKind;
+use heimdall_core::redact::Redacted;
 
 /// The schemes `kind` accepts; `None`: any URL (simulated receivers, e.g. `sim://id`).
 ///
@@ -28,7 +29,7 @@ pub fn parse_url(kind: ReceiverKind, raw: &str) -> Result<url::Url, String> {
         ReceiverKind::RtlTcp => raw.replacen("rtl_tcp://", "rtltcp://", 1),
         _ => raw.to_owned(),
     };
-    let u = url::Url::parse(&normalized).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    let u = url::Url::parse(&normalized).map_err(|e| format!("{:?} is not a URL: {e}", Redacted(raw)))?;
     if u.password().is_some() {
         return Err("must not contain a password; use the `password` field".into());
     }
@@ -37,13 +38,14 @@ pub fn parse_url(kind: ReceiverKind, raw: &str) -> Result<url::Url, String> {
     };
     if !allowed.contains(&u.scheme()) {
         return Err(format!(
-            "{raw:?}: scheme {:?} is not usable for kind {kind} (use {})",
+            "{:?}: scheme {:?} is not usable for kind {kind} (use {})",
+            Redacted(raw),
             u.scheme(),
             allowed.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(", ")
         ));
     }
     if u.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{raw:?} has no host"));
+        return Err(format!("{:?} has no host", Redacted(raw)));
     }
     Ok(u)
 }

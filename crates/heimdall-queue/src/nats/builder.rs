@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
+use heimdall_core::redact::{Redacted, redact_url};
 use heimdall_core::{Error, Result};
 
 use super::error::unavailable;
@@ -90,14 +91,14 @@ impl NatsQueueBuilder {
             return Err(Error::invalid("max_deliver", "must be between 1 and 1000"));
         }
         let url = url::Url::parse(&self.url)
-            .map_err(|e| Error::config(format!("NATS URL {:?} is not a URL: {e}", redacted(&self.url))))?;
+            .map_err(|e| Error::config(format!("NATS URL {:?} is not a URL: {e}", Redacted(&self.url))))?;
         if !matches!(url.scheme(), "nats" | "tls" | "tcp") {
             return Err(Error::config(format!(
                 "NATS URL {} must start with nats://, tls:// or tcp://",
-                redacted(&self.url)
+                redact_url(&self.url)
             )));
         }
-        Ok(Names::new(ns, redacted(&self.url)))
+        Ok(Names::new(ns, redact_url(&self.url)))
     }
 
     /// Connects, and creates the stream, the consumer and the key-value bucket if missing.
@@ -171,18 +172,5 @@ impl NatsQueueBuilder {
             ack_wait,
             max_deliver,
         ))
-    }
-}
-
-/// `url` with its password (and any user) masked, for messages.
-pub(crate) fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparsable URL>".to_owned(),
     }
 }

@@ -8,8 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use heimdall_core::redact::{MASK, is_secret_key};
 use heimdall_core::{MetricQuery, ReceiverRecord, ReceiverRegistry, TimeWindow};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::api::*;
 use crate::error::{ApiError, parse_receiver, query_error};
@@ -109,10 +110,11 @@ pub(crate) async fn update_receiver(
     body: Bytes,
 ) -> Result<axum::Json<ReceiverBody>, ApiError> {
     let id = parse_receiver(&id)?;
-    if app.db.receiver(&id).await.map_err(ApiError::from_core)?.is_none() {
+    let Some(stored) = app.db.receiver(&id).await.map_err(ApiError::from_core)? else {
         return Err(ApiError::not_found(format!("no receiver {id}")));
-    }
-    let (info, options, active) = parse_receiver_input(&body, Some(&id))?;
+    };
+    let (info, mut options, active) = parse_receiver_input(&body, Some(&id))?;
+    keep_masked_secrets(&mut options, &stored.options);
     let mut rec = app
         .db
         .upsert_receiver(&info, &options)
@@ -130,6 +132,21 @@ pub(crate) async fn update_receiver(
             .ok_or_else(|| ApiError::not_found(format!("no receiver {id}")))?;
     }
     Ok(axum::Json(ReceiverBody::from(&rec)))
+}
+
+/// A GET answer shows secrets as `***` ([`heimdall_core::redact::redact_json`]): when one comes
+/// back in a PUT, the stored value stays (so the answer can be edited and sent back).
+fn keep_masked_secrets(options: &mut Value, stored: &Value) {
+    if let (Value::Object(new), Value::Object(old)) = (options, stored) {
+        for (k, v) in new.iter_mut() {
+            if v.as_str() == Some(MASK)
+                && is_secret_key(k)
+                && let Some(old) = old.get(k)
+            {
+                *v = old.clone();
+            }
+        }
+    }
 }
 
 /// Deactivates a receiver (soft delete: its history stays; PUT with `active: true` brings it back).

@@ -32,11 +32,11 @@ pub async fn pg_admin_url(test: &str) -> Option<String> {
             assert!(
                 !is_ci(),
                 "CI=true but PostgreSQL at {} is unreachable: {why}",
-                heimdall_tsdb::redact_url(&url)
+                heimdall_core::redact::redact_url(&url)
             );
             eprintln!(
                 "SKIPPED {test} on PostgreSQL: {} unreachable ({why}); set HEIMDALL_TEST_DATABASE_URL",
-                heimdall_tsdb::redact_url(&url)
+                heimdall_core::redact::redact_url(&url)
             );
             None
         }
@@ -188,7 +188,7 @@ pub async fn timescale_admin_url(test: &str, var: &str) -> Option<String> {
                 Ok(Err(e)) => e.to_string(),
                 _ => "timeout".to_owned(),
             };
-            let url = heimdall_tsdb::redact_url(&url);
+            let url = heimdall_core::redact::redact_url(&url);
             assert!(!is_ci(), "CI=true but {var}={url} is unreachable: {why}");
             eprintln!("SKIPPED {test}: {var}={url} is unreachable ({why})");
             None

@@ -106,7 +106,8 @@ pub async fn fetch_openwebrx_status(
 /// status in `detail` when both answer with an error status, and `Err` (retryable `Unavailable`
 /// or `Timeout`) when the GET cannot reach the server at all.
 pub async fn check_http_liveness(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<ReceiverHealth> {
-    let u = url::Url::parse(url).map_err(|e| Error::invalid("url", format!("{url:?}: {e}")))?;
+    let u = url::Url::parse(url)
+        .map_err(|e| Error::invalid("url", format!("{:?}: {e}", heimdall_core::redact::Redacted(url))))?;
     let ok = |s: reqwest::StatusCode| s.is_success() || s.is_redirection();
     let head = client.head(u.clone()).timeout(timeout).send().await;
     match head {

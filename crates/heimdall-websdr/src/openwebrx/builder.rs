@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use heimdall_core::redact::Redacted;
 use heimdall_core::{Error, Passband, ReceiverInfo, Result};
 
 use super::limiter::{DEFAULT_POLITENESS_INTERVAL, HostLimiter};
@@ -240,14 +241,19 @@ impl OpenWebRxBuilder {
 /// `(ws://host:port/path/ws/, http://host:port/path/)` from a page or WebSocket URL
 /// (`wss`/`https` for TLS).
 fn derive_urls(url: &str) -> std::result::Result<(url::Url, url::Url), String> {
-    let u = url::Url::parse(url).map_err(|e| format!("URL {url:?} does not parse: {e}"))?;
+    let u = url::Url::parse(url).map_err(|e| format!("URL {:?} does not parse: {e}", Redacted(url)))?;
     let (ws_scheme, http_scheme) = match u.scheme() {
         "http" | "ws" => ("ws", "http"),
         "https" | "wss" => ("wss", "https"),
-        other => return Err(format!("URL {url:?}: scheme {other:?} is not http, https, ws or wss")),
+        other => {
+            return Err(format!(
+                "URL {:?}: scheme {other:?} is not http, https, ws or wss",
+                Redacted(url)
+            ));
+        }
     };
     if u.host_str().is_none() {
-        return Err(format!("URL {url:?} has no host"));
+        return Err(format!("URL {:?} has no host", Redacted(url)));
     }
     let mut path = u.path().to_owned();
     if !path.ends_with('/') {
@@ -259,11 +265,11 @@ fn derive_urls(url: &str) -> std::result::Result<(url::Url, url::Url), String> {
     http.set_fragment(None);
     http.set_path(&base_path);
     http.set_scheme(http_scheme)
-        .map_err(|()| format!("URL {url:?}: cannot use scheme {http_scheme}"))?;
+        .map_err(|()| format!("URL {:?}: cannot use scheme {http_scheme}", Redacted(url)))?;
     let mut ws = http.clone();
     ws.set_path(&format!("{base_path}ws/"));
     ws.set_scheme(ws_scheme)
-        .map_err(|()| format!("URL {url:?}: cannot use scheme {ws_scheme}"))?;
+        .map_err(|()| format!("URL {:?}: cannot use scheme {ws_scheme}", Redacted(url)))?;
     Ok((ws, http))
 }
 

@@ -289,6 +289,16 @@ impl Locator<'_> {
                 .filter(|k| !k.is_empty() && !k.starts_with('['))
                 .or(quoted)
         };
+        // A bad value of a secret (`password = 1234`) is quoted by the parser: not shown.
+        let message = match &field {
+            Some(f) if heimdall_core::redact::is_secret_key(f) && message.contains('`') => {
+                match message.split_once(", expected") {
+                    Some((_, expected)) => format!("invalid value, expected{expected}"),
+                    None => "invalid value".to_owned(),
+                }
+            }
+            _ => message,
+        };
         self.err(span, field.as_deref(), message)
     }
 }

@@ -94,7 +94,12 @@ impl RtlTcpBuilder {
         let host = u
             .host_str()
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| Error::config(format!("rtl_tcp url {raw:?} has no host")))?
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "rtl_tcp url {:?} has no host",
+                    heimdall_core::redact::Redacted(raw)
+                ))
+            })?
             .to_owned(); // IPv6 hosts keep their brackets: "[::1]:1234" is what connect() wants
         let port = u.port().unwrap_or(DEFAULT_PORT);
         if !protocol::is_valid_sample_rate(self.sample_rate) {
