@@ -91,11 +91,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--shutdown-grace {}: {e}", args.shutdown_grace))?;
     if args.create_bucket {
         let (url, b) = crate::backends::store_builder(args.store.as_deref(), &args.store_options, args.format)?;
-        if b.ensure_bucket()
-            .await
-            .with_context(|| format!("cannot create the bucket of {url}"))?
-        {
-            tracing::info!("created the bucket of {url}");
+        if b.ensure_bucket().await.with_context(|| {
+            format!(
+                "cannot create the bucket of {}",
+                heimdall_core::redact::redact_url(&url)
+            )
+        })? {
+            tracing::info!("created the bucket of {}", heimdall_core::redact::redact_url(&url));
         }
     }
     let tokens = match (
