@@ -76,6 +76,9 @@ struct LastError {
     slot: Arc<StdMutex<Option<DatabaseFailure>>>,
 }
 
+/// Advisory lock key held while migrating ("HEIMDALL" in ASCII).
+const MIGRATION_LOCK: i64 = 0x4845_494D_4441_4C4C;
+
 impl bb8::ErrorSink<PoolError> for LastError {
     fn sink(&self, error: PoolError) {
         let ctx = Ctx {
@@ -234,8 +237,24 @@ impl PgStore {
         self.migrate_status().await.map(|(n, _)| n)
     }
 
-    /// Runs the migrations, then the TimescaleDB setup; returns both results.
+    /// Runs the migrations, then the TimescaleDB setup, one process at a time; returns both results.
     pub(crate) async fn migrate_status(&self) -> Result<(usize, TimescaleStatus)> {
+        // Many workers starting at once on a fresh database would race in the catalog
+        // (`CREATE TABLE IF NOT EXISTS` is not safe under concurrency: "duplicate key value
+        // violates unique constraint pg_type_typname_nsp_index"): one migrates at a time,
+        // under a session advisory lock on a connection of its own (released when it closes,
+        // also on error).
+        let mut lock = self.dedicated("migrate").await?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .execute(&mut lock)
+            .await
+            .map_err(|e| self.ctx().query("migrate (lock)", &e))?;
+        let out = self.migrate_locked().await;
+        drop(lock);
+        out
+    }
+
+    async fn migrate_locked(&self) -> Result<(usize, TimescaleStatus)> {
         let conn = self.dedicated("migrate").await?;
         // The migration harness is synchronous: run it on the blocking pool through
         // AsyncConnectionWrapper (works on current-thread runtimes too, unlike block_in_place).

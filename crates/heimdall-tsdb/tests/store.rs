@@ -480,3 +480,26 @@ async fn works_on_a_current_thread_runtime() {
         r.expect("migrate on current-thread runtime");
     }
 }
+
+/// Many workers starting at once on a fresh database: every migration succeeds (one at a time,
+/// under an advisory lock), none sees a catalog race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_on_a_fresh_database_all_succeed() {
+    let Some(admin) = common::pg_admin_url("concurrent migrations").await else {
+        return;
+    };
+    let pgdb = common::PgDatabase::create(&admin).await;
+    let stores: Vec<Tsdb> = (0..6).map(|_| Tsdb::from_url(&pgdb.url).unwrap()).collect();
+    let results = futures::future::join_all(stores.iter().map(|s| s.migrate())).await;
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.is_ok(), "migration {i} failed: {}", r.as_ref().unwrap_err().chain());
+    }
+    // Exactly one applied the migrations; the others found them applied.
+    assert_eq!(
+        results.iter().filter(|r| *r.as_ref().unwrap() > 0).count(),
+        1,
+        "{results:?}"
+    );
+    drop(stores);
+    pgdb.drop_db().await;
+}
