@@ -84,6 +84,7 @@ pub mod openapi;
 mod routes;
 pub mod serve;
 pub mod state;
+mod tokens;
 pub mod validation;
 
 pub use error::ApiError;

@@ -20,10 +20,10 @@ use heimdall_websdr::simulated::{
 use serde_json::{Value, json};
 
 use crate::api::{SkippedReceiver, ValidationItem};
-use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::jobs::Job;
 use crate::lock;
+use crate::tokens::Tokens;
 
 /// Finished sessions kept in memory (older ones are answered from the database).
 const KEEP_FINISHED: usize = 256;
