@@ -32,7 +32,7 @@ use heimdall::core::{
 use heimdall::storage::ArchiveFormat;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use common::{QueueArgs, SimArgs, Table, opt, parse_key_value, parse_time};
+use common::{KeyValueParser, QueueArgs, SimArgs, Table, opt, parse_time};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -62,13 +62,13 @@ struct Args {
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     start_at: Option<DateTime<Utc>>,
     /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory. Default: ./heimdall-data
-    /// (s3://$MINIO_BUCKET_RAW_IQ when the old service's MINIO_URL or MINIO_BUCKET_RAW_IQ is set).
+    /// (s3://$MINIO_BUCKET_RAW_IQ when the old Python (FastAPI/Celery) service's MINIO_URL or MINIO_BUCKET_RAW_IQ is set).
     /// S3 settings (endpoint, region, keys, allow-http) come from AWS_* variables (or the old
     /// MINIO_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY) or --store-option.
     #[arg(long, value_name = "URL")]
     store: Option<String>,
     /// Object-store option key=value, e.g. aws_endpoint=http://127.0.0.1:8333, aws_allow_http=true. Repeatable.
-    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = KeyValueParser)]
     store_options: Vec<(String, String)>,
     /// Metrics database: postgres://user@host/db or a SQLite file path. Default: ./heimdall-data/heimdall.db.
     #[arg(long, value_name = "URL", env = "DATABASE_URL")]

@@ -24,7 +24,7 @@ use heimdall::core::{Error, IqArchive, MetricMaintenance};
 use heimdall::storage::{ArchiveFormat, GcOptions};
 use serde::Serialize;
 
-use common::{Table, parse_key_value};
+use common::{KeyValueParser, Table};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -36,7 +36,7 @@ struct Args {
     #[arg(long, value_name = "URL")]
     store: Option<String>,
     /// Object-store option key=value. Repeatable.
-    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = KeyValueParser)]
     store_options: Vec<(String, String)>,
     /// Metrics database: postgres://user@host/db or a SQLite file path. Default: ./heimdall-data/heimdall.db.
     #[arg(long, value_name = "URL", env = "DATABASE_URL")]

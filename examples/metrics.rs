@@ -29,7 +29,7 @@ use heimdall::core::dsp::{Analyzer, AnalyzerConfig, DEFAULT_SEGMENT_LEN, analyze
 use heimdall::core::{IqArchive, ReceiverId, SessionId};
 use heimdall::storage::ArchiveFormat;
 
-use common::parse_key_value;
+use common::KeyValueParser;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,7 +63,7 @@ struct Args {
     #[arg(long, requires = "session")]
     store: Option<String>,
     /// Extra object-store option key=value; repeatable.
-    #[arg(long = "store-option", value_parser = parse_key_value, requires = "session")]
+    #[arg(long = "store-option", value_parser = KeyValueParser, requires = "session")]
     store_options: Vec<(String, String)>,
 }
 

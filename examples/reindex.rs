@@ -27,7 +27,7 @@ use heimdall::core::{IqArchive, MetricStore, ReceiverInfo, ReceiverRegistry};
 use heimdall::storage::ArchiveFormat;
 use heimdall::storage::legacy::{LegacyImportSummary, LegacyImporter, WebsdrMap};
 
-use common::{parse_key_value, parse_time};
+use common::{KeyValueParser, parse_time};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,7 +40,7 @@ struct Args {
     #[arg(long)]
     store: Option<String>,
     /// Extra object-store option key=value (e.g. aws_endpoint=http://127.0.0.1:8333); repeatable.
-    #[arg(long = "store-option", value_parser = parse_key_value)]
+    #[arg(long = "store-option", value_parser = KeyValueParser)]
     store_options: Vec<(String, String)>,
     /// Metrics database: postgres://user@host/db or a SQLite path. Default: ./heimdall-data/heimdall.db.
     #[arg(long, env = "DATABASE_URL")]
@@ -54,7 +54,7 @@ struct Args {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
-    /// Also import the old service's sessions (websdr_{n}.npy + websdr_{n}_metadata.json).
+    /// Also import the old Python (FastAPI/Celery) service's sessions (websdr_{n}.npy + websdr_{n}_metadata.json).
     #[arg(long)]
     legacy: bool,
     /// With --legacy: old websdr ids to receivers, one `N = receiver-id` per line.

@@ -27,7 +27,7 @@ use heimdall::core::queue::Worker;
 use heimdall::storage::ArchiveFormat;
 use tokio_util::sync::CancellationToken;
 
-use common::{QueueArgs, SimArgs, parse_key_value};
+use common::{KeyValueParser, QueueArgs, SimArgs};
 
 #[derive(Parser, Debug)]
 #[command(about = "Run acquisition sessions from a work queue until SIGTERM", version)]
@@ -38,7 +38,7 @@ struct Args {
     #[arg(long, value_name = "URL")]
     store: Option<String>,
     /// Object-store option key=value. Repeatable.
-    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = KeyValueParser)]
     store_options: Vec<(String, String)>,
     /// Metrics database: postgres://user@host/db or a SQLite file path.
     #[arg(long, value_name = "URL", env = "DATABASE_URL")]

@@ -93,6 +93,15 @@ probe "--store s3 endpoint with a password, bad port" 1 "minio:***@127.0.0.1:999
   --store-option "endpoint=http://minio:$SECRET@127.0.0.1:99999999"
 probe "--store s3 URL with a password, bad port" 1 "AK:***@" -- \
   "$bin/acquire" --no-plot --database "$db" --store "s3://AK:$SECRET@bkt:99999999/p"
+# A secret option typed with ':' instead of '=': clap would echo the value; ours says what is
+# wrong without it (exit 2: a usage error).
+probe "acquire --store-option KEY:SECRET" 2 "is not KEY=VALUE" -- \
+  "$bin/acquire" --no-plot --database "$db" --store-option "secret_access_key:$SECRET"
+probe "worker --store-option KEY:SECRET" 2 "is not KEY=VALUE" -- \
+  "$bin/worker" --store-option "secret_access_key:$SECRET"
+cargo build -q -p heimdall-server || exit 1
+probe "heimdall-server --store-option KEY:SECRET" 2 "is not KEY=VALUE" -- \
+  "$root/target/debug/heimdall-server" --no-auth --store-option "secret_access_key:$SECRET"
 
 # The service: a receiver's password posted to the API never comes back in an answer.
 service_probe() {

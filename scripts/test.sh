@@ -6,6 +6,7 @@
 #   - starts private TimescaleDB servers (scripts/timescaledb.sh; Community and Apache license),
 #   - uses the NATS (JetStream) on 127.0.0.1:4222 (or $HEIMDALL_TEST_NATS_URL) for the queue tests,
 #   - runs `cargo test` for the whole workspace, the hostile-input probes (scripts/hostile_e2e.sh),
+#     Schemathesis against the server's OpenAPI document (scripts/schemathesis.sh),
 #     then the end-to-end check of the main job, the scale-out chaos check (scripts/chaos.sh), then the heimdall-tsdb tests and a database
 #     end-to-end check on TimescaleDB in both license modes.
 # Under CI=true every PostgreSQL and S3 test must run: a missing service is a failure, not a skip.
@@ -56,6 +57,8 @@ echo "== doc tests"
 cargo test --workspace --doc
 echo "== hostile input: the issue's probes against the example programs (typed errors, no panic, no secret)"
 scripts/hostile_e2e.sh
+echo "== schemathesis against the server's OpenAPI document: no 5xx, nothing undocumented"
+scripts/schemathesis.sh
 echo "== end-to-end: acquire on SeaweedFS + PostgreSQL, read back with query, numpy and sigmf_validate"
 scripts/e2e.sh
 echo "== end-to-end: heimdall-server on SeaweedFS + PostgreSQL"

@@ -1,5 +1,5 @@
 //! Import of the old acquisition service's archives: an archive written by numpy and boto3
-//! exactly as the old service wrote it (tests/legacy_old_archive.py: known-truth tones plus
+//! exactly as the old Python (FastAPI/Celery) service wrote it (tests/legacy_old_archive.py: known-truth tones plus
 //! broken captures), imported from local disk into SQLite and from SeaweedFS (S3) into
 //! PostgreSQL, then read through the `measurements_v1` view by independent clients (Python's
 //! sqlite3, psql).

@@ -5,8 +5,8 @@
 pub mod plot;
 
 pub use heimdall_server::backends::{
-    DATA_DIR, default_database_url, default_store_url, local_dir_of, open_database, open_store, parse_key_value,
-    parse_time, store_builder,
+    DATA_DIR, KeyValueParser, default_database_url, default_store_url, local_dir_of, open_database, open_store,
+    parse_key_value, parse_time, store_builder,
 };
 
 use std::path::Path;

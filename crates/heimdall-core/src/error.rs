@@ -243,8 +243,14 @@ impl Error {
         }
     }
 
-    /// The message followed by its whole source chain, joined with `": "`.
+    /// The message followed by its whole source chain, joined with `": "`, with every secret a
+    /// message may carry masked ([`crate::redact::redact_url`]): third-party errors such as an
+    /// HTTP client's print the URL they failed on, query string included (`?token=...`).
     pub fn chain(&self) -> String {
+        crate::redact::redact_url(&self.chain_unredacted())
+    }
+
+    fn chain_unredacted(&self) -> String {
         let mut out = self.to_string();
         let mut src = std::error::Error::source(self);
         while let Some(s) = src {
@@ -304,6 +310,25 @@ impl std::fmt::Display for ErrorReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chain_masks_secrets_a_source_prints() {
+        // What an HTTP client's error says: the URL it failed on, query string included.
+        let source = std::io::Error::other(
+            "error sending request for url (https://rx.example/ws?token=Pl4nted&mode=iq): connection refused",
+        );
+        let e = Error::Unavailable {
+            backend: "openwebrx",
+            target: "http://admin:Pl4nted2@rx.example/".into(),
+            reason: "connect failed".into(),
+            retry_after: None,
+            source: Some(Box::new(source)),
+        };
+        let chain = e.chain();
+        assert!(!chain.contains("Pl4nted"), "{chain}");
+        assert!(chain.contains("token=***&mode=iq"), "{chain}");
+        assert!(chain.contains("admin:***@rx.example"), "{chain}");
+    }
 
     #[test]
     fn display_names_context_and_chain_keeps_source() {

@@ -108,7 +108,7 @@ impl SessionStatus {
         !matches!(self, SessionStatus::Queued | SessionStatus::Running)
     }
 
-    /// The status as the old service's clients know it (Celery task states):
+    /// The status as the old Python (FastAPI/Celery) service's clients know it (Celery task states):
     /// `PENDING`, `PROGRESS`, `SUCCESS`, `PARTIAL_FAILURE`, `FAILURE`, `CANCELLED`.
     pub fn as_task_state(&self) -> &'static str {
         match self {

@@ -97,9 +97,10 @@ fn run_here(
         .store(app.db.clone())
         .build()
         .map_err(ApiError::from_core)?;
+    let end = expected_end(&req);
     let (job, handle) = app.admit(false, || {
         let handle = engine.start(req, Some(session_id)).map_err(ApiError::from_core)?;
-        let job = Arc::new(Job::new(session_id, receiver_ids.clone(), handle.cancel_token()));
+        let job = Arc::new(Job::new(session_id, receiver_ids.clone(), handle.cancel_token()).expecting_end(end));
         Ok((job.clone(), (job, handle)))
     })?;
     if app.is_draining() {
@@ -146,8 +147,9 @@ async fn enqueue(
 ) -> Result<(), ApiError> {
     // Subscribed before submitting: no event of the session is missed.
     let events = queue.subscribe(session_id).await.map_err(queue_down)?;
+    let end = expected_end(&req);
     let job = app.admit(true, || {
-        let job = Arc::new(Job::queued(session_id, receiver_ids.clone(), CancellationToken::new()));
+        let job = Arc::new(Job::queued(session_id, receiver_ids.clone(), CancellationToken::new()).expecting_end(end));
         Ok((job.clone(), job))
     })?;
     let queued = heimdall_core::queue::Job::with_session(session_id, req);
@@ -173,12 +175,27 @@ async fn enqueue(
     Ok(())
 }
 
+/// When a session should be over: its start (now, or the scheduled start), its duration, and
+/// a margin for connecting and committing. Only an estimate for `Retry-After`: a queued session
+/// may wait for a worker.
+fn expected_end(req: &AcquisitionRequest) -> chrono::DateTime<chrono::Utc> {
+    const MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(15);
+    let now = chrono::Utc::now();
+    let start = req.start_at.map_or(now, |t| t.max(now));
+    let duration = chrono::TimeDelta::from_std(req.duration).unwrap_or(chrono::TimeDelta::MAX);
+    start
+        .checked_add_signed(duration)
+        .and_then(|t| t.checked_add_signed(MARGIN))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
 fn queue_down(e: Error) -> ApiError {
     tracing::error!("work queue: {}", e.chain());
-    ApiError::Status(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("the work queue is unavailable: {}", e.chain()),
-    )
+    ApiError::Busy {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        retry_after: e.retry_after().unwrap_or(crate::error::DEFAULT_RETRY_AFTER),
+        detail: format!("the work queue is unavailable: {}", e.chain()),
+    }
 }
 
 /// Whether a session record read while following a queued session is its end. A record an

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-/// The body of `POST /api/v1/acquisitions` (the old service's request).
+/// The body of `POST /api/v1/acquisitions` (the old Python (FastAPI/Celery) service's request).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AcquisitionRequestBody {
     /// Frequency to capture, MHz (> 0, ≤ 300 000).
@@ -358,13 +358,21 @@ pub struct ValidationError {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ValidationItem {
     /// Where: `["body", "frequency_mhz"]`, `["body", "websdrs", 2]`, `["query", "limit"]`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<LocPart>)]
     pub loc: Vec<Value>,
     /// What is wrong.
     pub msg: String,
     /// Machine-readable kind.
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// One step of a [`ValidationItem`]'s location: a name (`"body"`, a field) or an index.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocPart {
+    Name(String),
+    Index(u64),
 }
 
 impl ValidationItem {

@@ -23,17 +23,53 @@ pub fn default_database_url() -> String {
     Path::new(DATA_DIR).join("heimdall.db").display().to_string()
 }
 
-/// Parses `key=value`.
+/// Parses `key=value` (for `--store-option`), refusing an empty key.
+///
+/// The error never shows the value: it may hold a secret (`secret_access_key=...` typed with
+/// `:` instead of `=`). clap would print an invalid value in its own message, so this is a
+/// [`clap::builder::TypedValueParser`] that writes the whole message itself:
+/// `--store-option KEY=VALUE`-style use is `value_parser = KeyValueParser`.
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not key=value"))?;
+    let Some((k, v)) = s.split_once('=') else {
+        return Err("is not KEY=VALUE (the value is not shown: it may hold a secret)".into());
+    };
     if k.trim().is_empty() {
-        return Err(format!("{s:?} has an empty key"));
+        return Err("has an empty key in KEY=VALUE".into());
     }
     Ok((k.trim().to_owned(), v.to_owned()))
 }
 
+/// [`parse_key_value`] for clap, with an error message that does not echo the value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyValueParser;
+
+impl clap::builder::TypedValueParser for KeyValueParser {
+    type Value = (String, String);
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let name = arg.map_or_else(|| "an option".to_owned(), |a| a.to_string());
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidUtf8,
+                format!("the value of {name} is not UTF-8\n"),
+            )
+        })?;
+        parse_key_value(text).map_err(|reason| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("the value of {name} {reason}\n"),
+            )
+        })
+    }
+}
+
 /// The builder of the archive at `url` (`s3://bucket/prefix`, `file:///abs/path`, `memory://`,
-/// or a path; default: the old service's `MINIO_*` settings when set, else `./heimdall-data`),
+/// or a path; default: the old Python (FastAPI/Celery) service's `MINIO_*` settings when set, else `./heimdall-data`),
 /// with S3 options from `AWS_*` (or `MINIO_*`) variables and `options`.
 pub fn store_builder(
     url: Option<&str>,

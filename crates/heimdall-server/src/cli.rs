@@ -12,7 +12,7 @@ use heimdall_websdr::receivers_file::ReceiversFile;
 use heimdall_websdr::simulated::Pacing;
 
 use crate::auth::Tokens;
-use crate::backends::{open_database, open_store, parse_key_value};
+use crate::backends::{KeyValueParser, open_database, open_store};
 use crate::serve::{serve, shutdown_signal};
 use crate::state::AppState;
 
@@ -24,12 +24,12 @@ use crate::state::AppState;
 )]
 pub struct Args {
     /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory.
-    /// Default: s3://$MINIO_BUCKET_RAW_IQ when the old service's MINIO_URL or MINIO_BUCKET_RAW_IQ
+    /// Default: s3://$MINIO_BUCKET_RAW_IQ when the old Python (FastAPI/Celery) service's MINIO_URL or MINIO_BUCKET_RAW_IQ
     /// is set (MINIO_ACCESS_KEY/MINIO_SECRET_KEY are read like AWS_*), else ./heimdall-data.
     #[arg(long, env = "HEIMDALL_STORE")]
     pub store: Option<String>,
     /// Archive option key=value (e.g. endpoint=http://127.0.0.1:8333, allow_http=true); repeatable.
-    #[arg(long = "store-option", value_parser = parse_key_value)]
+    #[arg(long = "store-option", value_parser = KeyValueParser)]
     pub store_options: Vec<(String, String)>,
     /// Archive format: npy, sigmf or both.
     #[arg(long, default_value = "both")]

@@ -8,11 +8,21 @@ use serde_json::json;
 
 use crate::api::{ErrorDetail, ValidationError, ValidationItem};
 
+/// What a `503` says to wait when the failing part does not say.
+pub const DEFAULT_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An error answer: `422` with FastAPI-style items, or a status with `{"detail": "..."}`.
 #[derive(Debug)]
 pub enum ApiError {
     Validation(Vec<ValidationItem>),
     Status(StatusCode, String),
+    /// `429` or `503` with a `Retry-After` (whole seconds, at least 1): the client may come
+    /// back after that time.
+    Busy {
+        status: StatusCode,
+        detail: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ApiError {
@@ -28,8 +38,14 @@ impl ApiError {
             }
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::AlreadyExists { .. } => StatusCode::CONFLICT,
-            _ if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unavailable { .. } | Error::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ if e.is_retryable() || matches!(e, Error::Unavailable { .. } | Error::Timeout { .. }) => {
+                tracing::warn!("request failed, retryable: {}", e.chain());
+                return ApiError::Busy {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    retry_after: e.retry_after().unwrap_or(DEFAULT_RETRY_AFTER),
+                    detail: e.chain(),
+                };
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -48,6 +64,20 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
             ApiError::Status(status, detail) => (status, axum::Json(ErrorDetail { detail })).into_response(),
+            ApiError::Busy {
+                status,
+                detail,
+                retry_after,
+            } => {
+                // Whole seconds, rounded up: a client never comes back too early.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                (
+                    status,
+                    [(axum::http::header::RETRY_AFTER, secs.max(1).to_string())],
+                    axum::Json(ErrorDetail { detail }),
+                )
+                    .into_response()
+            }
         }
     }
 }

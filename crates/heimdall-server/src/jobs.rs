@@ -26,6 +26,9 @@ pub struct Job {
     /// cancel it, and cancelling it goes through the queue.
     pub(crate) queued: bool,
     pub(crate) created_at: DateTime<Utc>,
+    /// When the session should be over (its start, duration and a margin), if known: what a
+    /// refused client is told to wait (`Retry-After`).
+    pub(crate) expected_end: Option<DateTime<Utc>>,
     pub(crate) receivers: Vec<ReceiverId>,
     pub(crate) cancel: CancellationToken,
     pub(crate) state: Mutex<JobState>,
@@ -104,6 +107,7 @@ impl Job {
             session_id,
             queued,
             created_at: Utc::now(),
+            expected_end: None,
             receivers,
             cancel,
             state: Mutex::new(JobState {
@@ -118,6 +122,12 @@ impl Job {
             live: broadcast::channel(SSE_BUFFER).0,
             done: watch::channel(false).0,
         }
+    }
+
+    /// Says when the session should be over (see [`Job::expected_end`]).
+    pub fn expecting_end(mut self, at: DateTime<Utc>) -> Self {
+        self.expected_end = Some(at);
+        self
     }
 
     pub fn is_done(&self) -> bool {

@@ -30,7 +30,7 @@
 //! | `GET /api/v1/receivers/{id}/snr-stats` | SNR statistics of one receiver |
 //! | `GET /api/v1/measurements` | recent measurements (`receiver`, `session`, `freq_min_mhz`, `freq_max_mhz`, `since`, `until`, `limit`) |
 //! | `GET /health` | archive and database health, `healthy`/`unhealthy` (`503` with the cause when one fails) |
-//! | `POST /api/v1/acquisition/acquire`, `GET /api/v1/acquisition/status/{task_id}`, `GET /api/v1/acquisition/websdrs`, `.../websdrs/health`, `.../config`, `GET /ready` | the old service's API, same bodies and shapes (tag `legacy`, see `routes::legacy`) |
+//! | `POST /api/v1/acquisition/acquire`, `GET /api/v1/acquisition/status/{task_id}`, `GET /api/v1/acquisition/websdrs`, `.../websdrs/health`, `.../config`, `GET /ready` | the old Python (FastAPI/Celery) service's API, same bodies and shapes (tag `legacy`, see `routes::legacy`) |
 //! | `GET /api/v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
 //!
 //! The receiver subset of a request is `websdrs`, the old service's field name (aliases:

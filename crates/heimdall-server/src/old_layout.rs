@@ -2,7 +2,7 @@
 //! `websdr_{n}_metadata.json`, `--legacy-layout`) and the old integer receiver ids it uses.
 //!
 //! The old integer `websdr_id` of a receiver is its registry option `websdr_id`, else its
-//! position (1-based) among the active receivers ordered by id, as the old service numbered its
+//! position (1-based) among the active receivers ordered by id, as the old Python (FastAPI/Celery) service numbered its
 //! active stations.
 
 use heimdall_core::{ReceiverRecord, SessionReport};

@@ -56,6 +56,7 @@ use crate::routes::receivers::*;
         BackendHealth,
         ValidationError,
         ValidationItem,
+        LocPart,
         ErrorDetail,
         LegacyAcquisitionRequest,
         LegacyTaskResponse,

@@ -27,6 +27,9 @@ use crate::tokens::Tokens;
 
 /// Finished sessions kept in memory (older ones are answered from the database).
 const KEEP_FINISHED: usize = 256;
+/// Bounds of the `Retry-After` of a refused acquisition.
+const RETRY_AFTER_MIN: Duration = Duration::from_secs(1);
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 
 /// Everything the handlers share. Cheap to clone. A new shared part is a field of [`Inner`]
 /// (set in [`AppState::new`] or by a `with_*` method before the router is built).
@@ -51,7 +54,7 @@ pub struct Inner {
     pub(crate) draining: AtomicBool,
     /// Most acquisitions running at once (`--max-running`).
     pub(crate) max_running: AtomicUsize,
-    /// Also write the old service's `websdr_{n}` layout once a session is committed (`--legacy-layout`).
+    /// Also write the old Python (FastAPI/Celery) service's `websdr_{n}` layout once a session is committed (`--legacy-layout`).
     pub(crate) legacy_layout: AtomicBool,
     /// The work queue (`--queue`): acquisitions are submitted to it and run by workers.
     pub(crate) queue: OnceLock<Arc<DynWorkQueue>>,
@@ -303,10 +306,23 @@ impl AppState {
             } else {
                 "acquisitions are already running"
             };
-            return Err(ApiError::Status(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                format!("{limit} {what}; retry when one has finished"),
-            ));
+            // Told to come back when the first of them should be over.
+            let now = chrono::Utc::now();
+            let first_end = jobs
+                .by_id
+                .values()
+                .filter(|j| j.queued == queued && !j.is_done())
+                .filter_map(|j| j.expected_end)
+                .min();
+            let retry_after = first_end
+                .and_then(|t| (t - now).to_std().ok())
+                .unwrap_or(Duration::ZERO)
+                .clamp(RETRY_AFTER_MIN, RETRY_AFTER_MAX);
+            return Err(ApiError::Busy {
+                status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+                detail: format!("{limit} {what}; retry when one has finished"),
+                retry_after,
+            });
         }
         let (job, out) = start()?;
         Self::insert_locked(&mut jobs, job);

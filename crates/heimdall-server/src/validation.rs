@@ -10,7 +10,7 @@ use crate::api::{AcquisitionRequestBody, ReceiverInput, ValidationItem};
 use crate::backends::parse_time;
 use crate::error::ApiError;
 
-/// Longest acquisition the API accepts (the old service's limit).
+/// Longest acquisition the API accepts (the old Python (FastAPI/Celery) service's limit).
 pub const MAX_DURATION_SECONDS: f64 = 300.0;
 /// Highest frequency accepted, MHz (300 GHz).
 pub const MAX_FREQUENCY_MHZ: f64 = 300_000.0;

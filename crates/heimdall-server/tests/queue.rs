@@ -327,6 +327,7 @@ async fn a_dead_queue_is_503_and_nothing_stays_pending() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+    assert_eq!(r.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("5"));
     let v: Value = r.json().await.unwrap();
     assert!(v["detail"].as_str().unwrap().contains("work queue"), "{v}");
     // No session was left recorded as queued.

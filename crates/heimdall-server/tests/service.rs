@@ -1079,15 +1079,33 @@ async fn admission_is_atomic_under_a_burst() {
             .body(body)
             .send()
     });
-    let codes: Vec<u16> = futures::future::join_all(sends)
+    let answers: Vec<(u16, Option<String>)> = futures::future::join_all(sends)
         .await
         .into_iter()
-        .map(|r| r.unwrap().status().as_u16())
+        .map(|r| {
+            let r = r.unwrap();
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), retry_after)
+        })
         .collect();
+    let codes: Vec<u16> = answers.iter().map(|(c, _)| *c).collect();
     let accepted = codes.iter().filter(|c| **c == 202).count();
     let refused = codes.iter().filter(|c| **c == 429).count();
     assert_eq!(accepted, 4, "{codes:?}");
     assert_eq!(refused, 36, "{codes:?}");
+    // Each refusal says when to come back: when the first running session should be over
+    // (its 3 s plus a 15 s margin for connecting and committing), in whole seconds.
+    for (code, retry_after) in &answers {
+        match (code, retry_after) {
+            (429, Some(v)) => {
+                let secs: u64 = v.parse().unwrap_or_else(|_| panic!("Retry-After {v:?}"));
+                assert!((10..=18).contains(&secs), "Retry-After {secs}");
+            }
+            (429, None) => panic!("a 429 without Retry-After"),
+            (_, Some(v)) => panic!("Retry-After {v:?} on a {code}"),
+            _ => {}
+        }
+    }
     assert_eq!(svc.app.running_jobs().len(), 4);
     svc.stop().await;
 }

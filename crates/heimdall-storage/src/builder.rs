@@ -327,7 +327,7 @@ impl ArchiveBuilder {
         }))
     }
 
-    /// Creates the S3 bucket of the URL when it does not exist (the old service did this at
+    /// Creates the S3 bucket of the URL when it does not exist (the old Python (FastAPI/Celery) service did this at
     /// every upload; Heimdall only does it when asked, e.g. `acquire --create-bucket`).
     /// Returns whether it was created; `Ok(false)` for an existing bucket and for non-S3 URLs.
     /// The request is a signed `PUT /{bucket}` with the builder's endpoint and credentials.

@@ -11,7 +11,7 @@ use heimdall_core::{CaptureSummary, SessionId, SessionReport, SignalMetrics, Sto
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum ArchiveFormat {
-    /// `{receiver}.npy` + `{receiver}_metadata.json` (the old service's layout).
+    /// `{receiver}.npy` + `{receiver}_metadata.json` (the old Python (FastAPI/Celery) service's layout).
     Npy,
     /// `{receiver}.sigmf-data` + `{receiver}.sigmf-meta`, plus a session `.sigmf-collection`.
     Sigmf,

@@ -82,7 +82,7 @@ fn classify(file: &str) -> Option<(i64, bool)> {
     Some((num.parse().ok()?, is_npy))
 }
 
-/// Maps the old service's integer `websdr_id` to Heimdall receivers.
+/// Maps the old Python (FastAPI/Celery) service's integer `websdr_id` to Heimdall receivers.
 ///
 /// The old service numbered the active stations of its database 1, 2, ... in order, so
 /// [`WebsdrMap::sequential`] over the same station list reproduces its ids; a mapping file

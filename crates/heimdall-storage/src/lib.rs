@@ -3,7 +3,7 @@
 //! Heimdall's archive: an [`IqSink`](heimdall_core::IqSink) and
 //! [`IqArchive`](heimdall_core::IqArchive) over [`object_store`], so captures land in any
 //! S3-compatible cluster (AWS, SeaweedFS, MinIO, Ceph), on local disk or in memory, as
-//! numpy `.npy` files (with the old service's `_metadata.json`) and/or SigMF recordings.
+//! numpy `.npy` files (with the old Python (FastAPI/Celery) service's `_metadata.json`) and/or SigMF recordings.
 //!
 //! - **Streaming, bounded memory**: samples are uploaded as they arrive; past one part
 //!   (8 MiB by default) a multipart upload starts, with at most `max_concurrency` parts in

@@ -34,7 +34,7 @@ use object_store::multipart::MultipartStore;
 ///
 /// ```text
 /// sessions/{session_id}/{attempt}/{receiver_id}.npy              numpy '<c8' (IQ) or '<f4' (audio), v1.0 header
-/// sessions/{session_id}/{attempt}/{receiver_id}_metadata.json    the old service's fields + Heimdall's
+/// sessions/{session_id}/{attempt}/{receiver_id}_metadata.json    the old Python (FastAPI/Celery) service's fields + Heimdall's
 /// sessions/{session_id}/{attempt}/{receiver_id}.sigmf-data       raw cf32_le / rf32_le samples (SigMF only, no .npy)
 /// sessions/{session_id}/{attempt}/{receiver_id}.sigmf-meta       SigMF 1.2.6 metadata: of the .sigmf-data (core:sha512),
 ///                                                                or of the .npy (core:dataset, core:header_bytes)

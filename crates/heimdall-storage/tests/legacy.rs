@@ -18,7 +18,7 @@ use heimdall_storage::{ArchiveBuilder, ArchiveFormat, MIN_PART_SIZE};
 use object_store::ObjectStore;
 use object_store::signer::Signer;
 
-/// Reads the old layout as the old service's readers did: np.load of websdr_{n}.npy, json.load
+/// Reads the old layout as the old Python (FastAPI/Celery) service's readers did: np.load of websdr_{n}.npy, json.load
 /// of websdr_{n}_metadata.json, and on S3 the objects' user metadata (boto3 head_object).
 const OLD_READER: &str = r#"
 import io, json, os, sys, datetime

@@ -121,7 +121,7 @@ async fn liveness_of_a_dead_host_is_unavailable() {
 #[test]
 fn kiwi_status_page() {
     let s = KiwiStatus::parse("status=active\nusers=4\nusers_max=4\nauth=password\nname=K\n");
-    let h = s.to_health();
+    let h = s.to_health(false);
     assert!(!h.available);
     assert!(s.auth_required());
     assert_eq!(s.name(), Some("K"));
@@ -134,7 +134,7 @@ proptest! {
         let _ = parse_kiwisdr_directory(&format!("var x = [{text}];"));
         let _ = parse_kiwisdr_directory(&format!("<div class='cl-info'><!-- {text} --> <a href={text}"));
         let s = KiwiStatus::parse(&text);
-        let _ = (s.to_health(), s.position());
+        let _ = (s.to_health(false), s.position());
         if let Ok(o) = OpenWebRxStatus::parse(&text) {
             let _ = (o.to_health(), o.position());
         }

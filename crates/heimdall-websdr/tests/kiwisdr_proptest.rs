@@ -56,7 +56,16 @@ proptest! {
 
     #[test]
     fn status_parser_never_panics(s in ".{0,400}") {
-        let _ = parse_status(&s);
+        let st = heimdall_websdr::discovery::KiwiStatus::parse(&s);
+        for have_password in [false, true] {
+            let h = st.to_health(have_password);
+            // Available means: not offline, not full, and not locked out.
+            if h.available {
+                prop_assert!(!st.offline());
+                prop_assert!(have_password || !st.auth_required());
+            }
+        }
+        let _ = st.position();
     }
 
     #[test]

@@ -28,8 +28,10 @@ use crate::state::AppState;
     responses(
         (status = 202, description = "Started", body = AcquisitionAccepted),
         (status = 422, description = "Invalid body", body = ValidationError),
-        (status = 429, description = "Too many acquisitions running", body = ErrorDetail),
-        (status = 503, description = "Shutting down, or the registry is unreachable", body = ErrorDetail),
+        (status = 429, description = "Too many acquisitions running", body = ErrorDetail,
+            headers(("Retry-After" = u64, description = "Seconds until the first running acquisition should be over"))),
+        (status = 503, description = "Shutting down, or the registry or the work queue is unreachable", body = ErrorDetail,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying (absent while shutting down)"))),
     )
 )]
 pub(crate) async fn submit_acquisition(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {

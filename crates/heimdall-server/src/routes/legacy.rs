@@ -7,7 +7,7 @@
 //! `result.status` `PARTIAL_FAILURE` when nothing was recorded), a cancelled one `REVOKED`.
 //!
 //! The old integer `websdr_id` of a receiver is its registry option `websdr_id`, else its
-//! position (1-based) among the active receivers ordered by id, as the old service numbered its
+//! position (1-based) among the active receivers ordered by id, as the old Python (FastAPI/Celery) service numbered its
 //! active stations.
 
 use std::collections::BTreeMap;

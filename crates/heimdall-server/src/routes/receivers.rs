@@ -26,7 +26,10 @@ const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
     get,
     path = "/api/v1/receivers",
     params(ListReceiversParams),
-    responses((status = 200, description = "Receivers", body = Vec<ReceiverBody>))
+    responses(
+        (status = 200, description = "Receivers", body = Vec<ReceiverBody>),
+        (status = 422, description = "Invalid query", body = ValidationError),
+    )
 )]
 pub(crate) async fn list_receivers(
     State(app): State<AppState>,
@@ -235,6 +238,7 @@ pub(crate) async fn check_receivers(app: &AppState, records: Vec<&ReceiverRecord
     responses(
         (status = 200, description = "Statistics (count 0 when there is no measurement)", body = SnrStatsBody),
         (status = 404, description = "Unknown receiver", body = ErrorDetail),
+        (status = 422, description = "Invalid query", body = ValidationError),
     )
 )]
 pub(crate) async fn receiver_snr_stats(

@@ -1,4 +1,4 @@
-//! The public KiwiSDR directory (RECEIVERS.md §1.12), in either of its two published forms:
+//! The public KiwiSDR directory (every public Kiwi's `/status` fields), in either of its two published forms:
 //!
 //! - the kiwisdr.com/public HTML page: one `<div class='cl-info'>` per receiver holding
 //!   `<!-- key=value -->` lines followed by an `<a href='…'>` with the receiver URL;
@@ -26,9 +26,9 @@ pub struct DirectoryEntry {
 }
 
 impl DirectoryEntry {
-    /// Health as listed (may be minutes old).
+    /// Health as listed (may be minutes old), for a listener without a password.
     pub fn health(&self) -> ReceiverHealth {
-        self.status.to_health()
+        self.status.to_health(false)
     }
 }
 

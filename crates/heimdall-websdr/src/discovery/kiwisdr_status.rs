@@ -1,5 +1,7 @@
-//! KiwiSDR `GET /status`: `key=value` lines (RECEIVERS.md §1.11). Also the field format of the
-//! public directory (§1.12), which uses the same keys.
+//! KiwiSDR `GET /status`: `key=value` lines, one per field (`users=2`, `fixes_min=12`,
+//! `gps=(45.0, 7.6)`, `auth=password`...). The public KiwiSDR directory lists receivers with the
+//! same keys. The one parser of these pages: the KiwiSDR source's `health()` and discovery both
+//! use it.
 
 use std::collections::BTreeMap;
 
@@ -92,12 +94,21 @@ impl KiwiStatus {
         self.num("gps_good")
     }
 
-    /// Whether GPS time is usable: fixes in the last minute when reported, else any fix.
+    /// Whether GPS time is usable: fixes in the last minute when reported, else satellites in
+    /// the solution (`gps_good`), else any fix since start.
     pub fn gps_locked(&self) -> Option<bool> {
         if let Some(m) = self.gps_fixes_min() {
             return Some(m > 0);
         }
+        if let Some(g) = self.gps_good() {
+            return Some(g > 0);
+        }
         self.gps_fixes().map(|f| f > 0)
+    }
+
+    /// `freq_offset` in kHz (a Kiwi behind a down- or up-converter tunes this much higher).
+    pub fn freq_offset_khz(&self) -> Option<f64> {
+        self.num::<f64>("freq_offset").filter(|f| f.is_finite())
     }
 
     /// `sw_version`.
@@ -121,8 +132,9 @@ impl KiwiStatus {
         GeoPosition::new(lat, lon, alt).ok()
     }
 
-    /// As a [`ReceiverHealth`]: available when not offline and below `users_max`.
-    pub fn to_health(&self) -> ReceiverHealth {
+    /// As a [`ReceiverHealth`]: available when not offline, below `users_max`, and either open
+    /// or `have_password` (the caller holds the receiver's password).
+    pub fn to_health(&self, have_password: bool) -> ReceiverHealth {
         let users = self.users();
         let users_max = self.users_max();
         let full = matches!((users, users_max), (Some(u), Some(m)) if u >= m);
@@ -134,19 +146,20 @@ impl KiwiStatus {
         if full {
             detail.push("all channels in use".to_owned());
         }
-        if self.auth_required() {
+        let locked_out = self.auth_required() && !have_password;
+        if locked_out {
             detail.push("password required".to_owned());
         }
-        if let Some(s) = self.status() {
+        if let Some(s) = self.status().filter(|s| !s.eq_ignore_ascii_case("active")) {
             detail.push(format!("status={s}"));
         }
         ReceiverHealth {
-            available: !offline && !full,
+            available: !offline && !full && !locked_out,
             users,
             users_max,
             gps_locked: self.gps_locked(),
             version: self.version().map(str::to_owned),
-            detail: detail.join(", "),
+            detail: detail.join("; "),
         }
     }
 }
@@ -174,7 +187,7 @@ mod tests {
         assert_eq!(s.location(), Some("Torino, Italy"));
         let p = s.position().unwrap();
         assert_eq!((p.latitude, p.longitude, p.altitude_m), (45.044, 7.672, Some(250.0)));
-        let h = s.to_health();
+        let h = s.to_health(false);
         assert!(h.available);
         assert_eq!((h.users, h.users_max, h.gps_locked), (Some(2), Some(4), Some(true)));
         assert_eq!(h.version.as_deref(), Some("KiwiSDR_v1.711"));
@@ -185,12 +198,69 @@ mod tests {
     fn full_offline_auth() {
         let s =
             KiwiStatus::parse("offline=yes\nusers=4\nusers_max=4\nauth=password\nfixes=0\ngps=(0.000000, 0.000000)");
-        let h = s.to_health();
+        let h = s.to_health(false);
         assert!(!h.available);
+        assert!(!s.to_health(true).available, "offline and full, password or not");
         assert_eq!(h.gps_locked, Some(false));
         assert!(h.detail.contains("offline") && h.detail.contains("all channels") && h.detail.contains("password"));
         assert!(s.position().is_none());
         assert!(KiwiStatus::parse("gps=(95, 7)").position().is_none());
         assert!(KiwiStatus::parse("gps=garbage").position().is_none());
+    }
+
+    #[test]
+    fn a_password_protected_kiwi_is_available_only_with_the_password() {
+        let s = KiwiStatus::parse(
+            "status=active
+offline=no
+users=2
+users_max=4
+fixes_min=12
+auth=password
+bad line
+",
+        );
+        let anonymous = s.to_health(false);
+        assert!(!anonymous.available);
+        assert_eq!(anonymous.detail, "password required");
+        let with_password = s.to_health(true);
+        assert!(with_password.available, "{with_password:?}");
+        assert_eq!(with_password.detail, "", "status=active is not worth a word");
+    }
+
+    #[test]
+    fn gps_lock_from_fixes_min_then_satellites_then_any_fix() {
+        assert_eq!(
+            KiwiStatus::parse(
+                "fixes_min=0
+gps_good=7
+fixes=9"
+            )
+            .gps_locked(),
+            Some(false)
+        );
+        assert_eq!(
+            KiwiStatus::parse(
+                "gps_good=7
+fixes=0"
+            )
+            .gps_locked(),
+            Some(true)
+        );
+        assert_eq!(
+            KiwiStatus::parse(
+                "gps_good=0
+fixes=9"
+            )
+            .gps_locked(),
+            Some(false)
+        );
+        assert_eq!(KiwiStatus::parse("fixes=9").gps_locked(), Some(true));
+        assert_eq!(KiwiStatus::parse("users=1").gps_locked(), None);
+        assert_eq!(
+            KiwiStatus::parse("freq_offset=100000.000").freq_offset_khz(),
+            Some(100_000.0)
+        );
+        assert_eq!(KiwiStatus::parse("freq_offset=NaN").freq_offset_khz(), None);
     }
 }

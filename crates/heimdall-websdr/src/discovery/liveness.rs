@@ -1,4 +1,4 @@
-//! HTTP health checks: KiwiSDR `/status`, OpenWebRX `/status.json`, and the old service's
+//! HTTP health checks: KiwiSDR `/status`, OpenWebRX `/status.json`, and the old Python (FastAPI/Celery) service's
 //! HEAD-then-GET liveness check for anything else.
 
 use std::time::Duration;
@@ -138,7 +138,8 @@ pub async fn check_http_liveness(client: &reqwest::Client, url: &str, timeout: D
 /// A health check chosen by the receiver's kind, without opening a capture:
 /// KiwiSDR `GET /status`, OpenWebRX `GET /status.json`, HTTP IQ (and any other `http(s)` URL)
 /// the HEAD-then-GET liveness check. rtl_tcp and simulated receivers are not probed over HTTP
-/// (`NotImplemented`; use their source's `health()`).
+/// (`NotImplemented`; use their source's `health()`). A receiver that asks for a password is
+/// reported unavailable here, which knows no password: its source's `health()` knows its own.
 pub async fn probe_health(
     client: &reqwest::Client,
     info: &heimdall_core::ReceiverInfo,
@@ -149,7 +150,7 @@ pub async fn probe_health(
     match info.kind {
         ReceiverKind::KiwiSdr => {
             let base = crate::schemes::http_base(info.kind, url).map_err(Error::config)?;
-            Ok(fetch_kiwisdr_status(client, &base, timeout).await?.to_health())
+            Ok(fetch_kiwisdr_status(client, &base, timeout).await?.to_health(false))
         }
         ReceiverKind::OpenWebRx => {
             let base = crate::schemes::http_base(info.kind, url).map_err(Error::config)?;

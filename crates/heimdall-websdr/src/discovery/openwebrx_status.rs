@@ -1,4 +1,4 @@
-//! OpenWebRX `GET /status.json` (RECEIVERS.md §2.10, `owrx/controllers/status.py`):
+//! OpenWebRX `GET /status.json` (served by OpenWebRX's `owrx/controllers/status.py`):
 //! `receiver {name, admin, gps, asl, location}`, `max_clients`, `version`,
 //! `sdrs[{name, type, profiles[{name, center_freq, sample_rate}]}]`.
 

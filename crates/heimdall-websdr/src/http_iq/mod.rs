@@ -5,7 +5,7 @@
 //! samples; the connection is dropped once the requested samples have arrived. HTTP 5xx and 429
 //! are retryable ([`heimdall_core::Error::Unavailable`], honouring `Retry-After`), other 4xx are
 //! [`heimdall_core::Error::Refused`], as is a failed TLS handshake (`https://` receivers are
-//! verified against the Mozilla roots plus [`HttpIqBuilder::with_root_certificates_pem`]). Health is the old service's liveness check: `HEAD` the base
+//! verified against the Mozilla roots plus [`HttpIqBuilder::with_root_certificates_pem`]). Health is the old Python (FastAPI/Celery) service's liveness check: `HEAD` the base
 //! URL, then `GET` it if `HEAD` fails.
 //!
 //! ```no_run

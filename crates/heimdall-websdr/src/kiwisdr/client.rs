@@ -160,7 +160,7 @@ fn terminal(msg: &KiwiMsg, reason_disabled: &str, busy_backoff: Duration) -> Opt
     })
 }
 
-/// Runs §1.3 on an open socket: auth, AR OK, tuning. Returns once the tuning set is sent.
+/// Runs the kiwirecorder session on an open socket: auth, AR OK, tuning. Returns once the tuning set is sent.
 async fn handshake(mut ws: Ws, cfg: &KiwiConfig, req: &CaptureRequest) -> Result<Session, KiwiError> {
     send(
         &mut ws,
@@ -366,35 +366,7 @@ impl ReceiverSource for KiwiSdrSource {
             }
             .into_core(self.target())
         })?;
-        let s = protocol::parse_status(&text);
-        let free = match (s.users, s.users_max) {
-            (Some(u), Some(m)) => u < m,
-            _ => true,
-        };
-        let needs_pw = s.password_required && self.cfg.password.is_none();
-        let mut detail = Vec::new();
-        if s.offline {
-            detail.push("offline".to_owned());
-        }
-        if !free {
-            detail.push("all channels in use".to_owned());
-        }
-        if needs_pw {
-            detail.push("password required".to_owned());
-        }
-        if let Some(st) = &s.status
-            && st != "active"
-        {
-            detail.push(format!("status={st}"));
-        }
-        Ok(ReceiverHealth {
-            available: !s.offline && free && !needs_pw,
-            users: s.users,
-            users_max: s.users_max,
-            gps_locked: s.fixes_min.map(|f| f > 0).or(s.gps_good.map(|g| g > 0)),
-            version: s.sw_version,
-            detail: detail.join("; "),
-        })
+        Ok(crate::discovery::KiwiStatus::parse(&text).to_health(self.cfg.password.is_some()))
     }
 
     async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
@@ -548,7 +520,7 @@ impl Decoder {
             ));
         }
         if !self.first_dropped {
-            // The first packet may hold the previous user's data (§1.6).
+            // The first packet may hold the previous user's data (the Kiwi does not clear its buffer).
             self.first_dropped = true;
             self.next_seq = f.seq.wrapping_add(1);
             return Ok(Flow::Continue);
@@ -601,7 +573,7 @@ impl Decoder {
             && let (Some(prev), Some(cur)) = (self.last_solution, solution)
             && cur < prev
         {
-            // A fresh GPS solution: an anchor (§1.6, TDoA).
+            // A fresh GPS solution: an anchor for the time model (TDoA).
             out.push(CaptureChunk::Time(TimeMark {
                 sample_index: self.delivered,
                 time: t0,

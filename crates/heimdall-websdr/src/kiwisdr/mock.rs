@@ -1,5 +1,5 @@
-//! An in-process KiwiSDR server (feature `mock-servers`) that follows RECEIVERS.md §1 byte for
-//! byte: binary `MSG` frames, the auth gate (anything but `auth`/`keepalive`/`options` before a
+//! An in-process KiwiSDR server (feature `mock-servers`) that speaks the KiwiSDR protocol (as the
+//! KiwiSDR server and kiwiclient implement it) byte for byte: binary `MSG` frames, the auth gate (anything but `auth`/`keepalive`/`options` before a
 //! successful auth gets the connection kicked), no audio until `mod` with a passband, `agc` and
 //! `AR OK` have arrived, 2068-byte IQ `SND` frames (LE seq, BE S-meter, LE GPS fields, BE or LE
 //! samples), `GET /status`, and every error message of the tables.

@@ -1,6 +1,7 @@
-//! KiwiSDR IQ over WebSocket (`ws://host:port/<tstamp>/SND`), RECEIVERS.md §1.
+//! KiwiSDR IQ over WebSocket (`ws://host:port/<tstamp>/SND`), the protocol of the KiwiSDR
+//! server as kiwiclient/kiwirecorder speak it.
 //!
-//! [`KiwiSdrSource`] runs the session of §1.3: `SET auth` first, `SET AR OK` on
+//! [`KiwiSdrSource`] runs the session kiwirecorder runs: `SET auth` first, `SET AR OK` on
 //! `MSG audio_rate`, then (once authenticated and the true `MSG sample_rate` is known) the
 //! tuning set `ident_user`, `mod=iq` with a passband and the frequency in kHz corrected by the
 //! Kiwi's `freq_offset`, AGC off with a fixed manual gain, and `keepalive`, which is then
@@ -9,7 +10,7 @@
 //! becomes dBm [`heimdall_core::RssiReading`]s and GPS time stamps become GPS
 //! [`heimdall_core::TimeMark`]s.
 //!
-//! Errors (§1.5, §1.8): `too_busy` and `redirect` are retryable
+//! Errors (`badp` and `too_busy`/`redirect` messages): `too_busy` and `redirect` are retryable
 //! ([`heimdall_core::Error::Unavailable`] with a `retry_after` of at least 15 s; one redirect is
 //! followed); `badp`, `down`, `ip_limit` (never retry: the Kiwi blacklists an IP after 5
 //! attempts), `kiwi_kick`, `inactivity_timeout` and `password_timeout` are terminal

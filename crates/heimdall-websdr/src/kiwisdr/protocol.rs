@@ -1,5 +1,5 @@
-//! KiwiSDR wire format: `MSG` parsing, binary `SND` frames, client commands, GPS time and the
-//! `/status` page (RECEIVERS.md §1.4–§1.7, §1.11).
+//! KiwiSDR wire format: `MSG` parsing, binary `SND` frames, client commands and GPS time. The
+//! `/status` page is parsed by [`crate::discovery::KiwiStatus`].
 //!
 //! Every parser here takes untrusted bytes and never panics.
 
@@ -412,7 +412,7 @@ pub fn classify(name: &str, value: Option<&str>) -> KiwiMsg {
     }
 }
 
-/// The meaning of a `badp` code (RECEIVERS.md §1.5).
+/// The meaning of a `badp` code (the KiwiSDR server's answer to `SET auth`).
 pub fn badp_reason(code: u8) -> &'static str {
     match code {
         0 => "authenticated",
@@ -506,59 +506,6 @@ pub fn utc_to_gps(t: DateTime<Utc>, last_gps_solution: u8) -> GpsStamp {
         gpssec: secs.rem_euclid(SECONDS_PER_WEEK) as u32,
         gpsnsec: nsec,
     }
-}
-
-/// What `GET /status` says (RECEIVERS.md §1.11).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KiwiStatus {
-    /// `status`.
-    pub status: Option<String>,
-    /// `offline=yes`.
-    pub offline: bool,
-    /// `auth=password`: no open access.
-    pub password_required: bool,
-    /// `name`.
-    pub name: Option<String>,
-    /// `users`.
-    pub users: Option<u32>,
-    /// `users_max`.
-    pub users_max: Option<u32>,
-    /// `fixes`.
-    pub fixes: Option<u64>,
-    /// `fixes_min`.
-    pub fixes_min: Option<u64>,
-    /// `gps_good`.
-    pub gps_good: Option<u32>,
-    /// `sw_version`.
-    pub sw_version: Option<String>,
-    /// `freq_offset` in kHz.
-    pub freq_offset_khz: Option<f64>,
-}
-
-/// Parses the `key=value` lines of `/status`; unknown keys and bad lines are skipped.
-pub fn parse_status(text: &str) -> KiwiStatus {
-    let mut s = KiwiStatus::default();
-    for line in text.lines() {
-        let Some((k, v)) = line.trim().split_once('=') else {
-            continue;
-        };
-        let v = v.trim();
-        match k.trim() {
-            "status" => s.status = Some(v.to_owned()),
-            "offline" => s.offline = v.eq_ignore_ascii_case("yes"),
-            "auth" => s.password_required = v.eq_ignore_ascii_case("password"),
-            "name" => s.name = Some(v.to_owned()),
-            "users" => s.users = v.parse().ok(),
-            "users_max" => s.users_max = v.parse().ok(),
-            "fixes" => s.fixes = v.parse().ok(),
-            "fixes_min" => s.fixes_min = v.parse().ok(),
-            "gps_good" => s.gps_good = v.parse().ok(),
-            "sw_version" => s.sw_version = Some(v.to_owned()),
-            "freq_offset" => s.freq_offset_khz = v.parse().ok().filter(|f: &f64| f.is_finite()),
-            _ => {}
-        }
-    }
-    s
 }
 
 #[cfg(test)]
@@ -672,15 +619,5 @@ mod tests {
             ),
             None
         );
-    }
-
-    #[test]
-    fn status_page() {
-        let s = parse_status(
-            "status=active\noffline=no\nusers=2\nusers_max=4\nfixes_min=12\nauth=password\nbad line\nsw_version=KiwiSDR_v1.711\n",
-        );
-        assert_eq!((s.users, s.users_max, s.fixes_min), (Some(2), Some(4), Some(12)));
-        assert!(s.password_required && !s.offline);
-        assert_eq!(s.sw_version.as_deref(), Some("KiwiSDR_v1.711"));
     }
 }

@@ -1,7 +1,7 @@
 //! IMA ADPCM as OpenWebRX uses it (csdr `encode_ima_adpcm_i16_u8` / `AdpcmEncoder`, browser
 //! `ImaAdpcmCodec`): 4-bit codes, **low nibble first**, state carried across WebSocket frames.
 //!
-//! Three flavours exist on the wire (RECEIVERS.md §2.5 and §2.7):
+//! Three flavours exist on the wire (audio and FFT frames of OpenWebRX 1.1, 1.2 and OpenWebRX+):
 //! - [`ImaAdpcmDecoder`] alone: the raw continuous nibble stream of OpenWebRX ≤ 1.1 audio;
 //! - [`SyncAdpcmDecoder`]: OpenWebRX ≥ 1.2 / OpenWebRX+ audio, where an 8-byte block
 //!   `SYNC` + step index (int16 LE) + predictor (int16 LE) precedes every 1001 ADPCM bytes. Sync

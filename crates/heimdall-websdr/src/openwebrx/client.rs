@@ -1,4 +1,4 @@
-//! One OpenWebRX capture: connect, handshake, tune, stream (RECEIVERS.md §2.1-§2.7, §2.9).
+//! One OpenWebRX capture: connect, handshake, tune, stream, spaced per host (see [`super::limiter`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -745,7 +745,7 @@ pub(crate) async fn open(
     if let Some(v) = sess.hello.as_ref().and_then(ServerHello::version_tuple)
         && v < (1, 2)
     {
-        // csdr's get_power_c (1.1) sums every 5th sample over the full buffer (RECEIVERS.md §2.6).
+        // csdr's get_power_c (1.1) sums every 5th sample over the full buffer (`libcsdr.c`).
         put("smeter_bias_db_estimate", Value::from(-7.0));
     }
     put(

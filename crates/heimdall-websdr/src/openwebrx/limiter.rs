@@ -1,7 +1,7 @@
 //! Per-host connection spacing ("politeness").
 //!
 //! OpenWebRX+ bans an IP for 12 hours when its robot score reaches 30; every socket already
-//! open from the same IP adds `max(0, 10 − seconds since it connected)` (RECEIVERS.md §2.9). A
+//! open from the same IP adds `max(0, 10 − seconds since it connected)` (OpenWebRX+'s `owrx/websocket.py` robot check). A
 //! [`HostLimiter`] spaces connection attempts to one host by at least its interval, so that a
 //! process never opens two sockets to one server within that interval.
 //!

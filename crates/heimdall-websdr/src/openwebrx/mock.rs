@@ -1,6 +1,6 @@
 //! An in-process OpenWebRX server for tests and benches (feature `mock-servers`).
 //!
-//! It follows RECEIVERS.md §2 byte for byte: the `SERVER DE CLIENT` / `CLIENT DE SERVER`
+//! It speaks OpenWebRX's WebSocket protocol (`owrx/connection.py`) byte for byte: the `SERVER DE CLIENT` / `CLIENT DE SERVER`
 //! handshake (hello before the JSON state as in 1.2, or after it as in 1.1), merged `config`,
 //! `profiles`, `connectionproperties`, `dspcontrol` (`offset_freq` must be a JSON integer, as
 //! the server's validator demands), `selectprofile`, audio frames (int16 LE, raw ADPCM for

@@ -1,6 +1,7 @@
-//! OpenWebRX receivers (`ws://host:port/ws/`), RECEIVERS.md §2.
+//! OpenWebRX receivers (`ws://host:port/ws/`), the WebSocket protocol of OpenWebRX 1.1,
+//! 1.2 and OpenWebRX+.
 //!
-//! OpenWebRX never sends IQ to web clients (§2.8): a capture is **demodulated real audio**
+//! OpenWebRX never sends IQ to web clients: a capture is **demodulated real audio**
 //! ([`heimdall_core::SampleFormat::RealF32`], int16 / 32768) at the `output_rate` asked for
 //! (12 kHz by default; `hd_output_rate`, 48 kHz, for `wfm`; a request's `sample_rate_hz` is
 //! not used: the rate is the builder's), plus:
@@ -45,7 +46,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! **Politeness.** The server bans IPs that open several sockets within seconds (§2.9). Every
+//! **Politeness.** The server bans IPs that open several sockets within seconds. Every
 //! `open` first takes a slot from a [`HostLimiter`] (per host, default 10 s apart). Each source
 //! has its own limiter unless one is shared with [`OpenWebRxBuilder::with_host_limiter`];
 //! share one across all sources of a process that may reach the same host (the receivers file

@@ -1,4 +1,4 @@
-//! OpenWebRX wire format (RECEIVERS.md §2.1-§2.7): handshake lines, JSON messages both ways,
+//! OpenWebRX wire format (`owrx/connection.py` and the browser client `openwebrx.js`): handshake lines, JSON messages both ways,
 //! binary frame types, and the merged `config` state.
 //!
 //! Everything here is pure (no I/O) and total: any input gives a value or a [`ProtocolError`],
@@ -168,7 +168,7 @@ pub fn parse_server_text(text: &str) -> Result<ServerText, ProtocolError> {
             ServerText::Profiles(out)
         }
         "smeter" => ServerText::Smeter(value.and_then(Value::as_f64).ok_or_else(|| bad("not a number"))?),
-        // The reason is under "reason", not "value" (§2.3).
+        // The reason is under "reason", not "value".
         "backoff" => ServerText::Backoff(
             obj.get("reason")
                 .or(value)

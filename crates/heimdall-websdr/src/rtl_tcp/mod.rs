@@ -1,4 +1,4 @@
-//! osmocom rtl_tcp (RECEIVERS.md §3): plain TCP, a 12-byte `RTL0` header, 5-byte big-endian
+//! osmocom rtl_tcp (`rtl_tcp.c`): plain TCP, a 12-byte `RTL0` header, 5-byte big-endian
 //! commands and an endless unsigned 8-bit IQ stream.
 //!
 //! [`RtlTcpSource`] connects, checks the header, sends sample rate, frequency, ppm and gain

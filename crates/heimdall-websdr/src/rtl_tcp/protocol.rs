@@ -1,4 +1,4 @@
-//! rtl_tcp wire format (RECEIVERS.md §3): the 12-byte header, 5-byte big-endian commands and
+//! rtl_tcp wire format (osmocom `rtl_tcp.c`): the 12-byte header, 5-byte big-endian commands and
 //! unsigned 8-bit interleaved IQ. The parsers never panic.
 
 use num_complex::Complex32;

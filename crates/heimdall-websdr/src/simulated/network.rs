@@ -37,7 +37,7 @@ const fn host(ms: u64) -> Clock {
     }
 }
 
-/// The seven receivers of the old service (positions as published, altitudes approximate),
+/// The seven receivers of the old Python (FastAPI/Celery) service (positions as published, altitudes approximate),
 /// with a mix of clocks and sample rates.
 const REFERENCE: [Station; 7] = [
     ("Aquila di Giaveno", 45.02, 7.29, 600.0, Clock::Gps, 12_000.0, 6.0, 0.5),
