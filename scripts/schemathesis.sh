@@ -3,7 +3,7 @@
 # and mutated requests to every operation, with the documented token. Fails on any 5xx, any
 # status, header, content type or body the document does not declare, and any request the server
 # accepts although the schema forbids it.
-#   scripts/schemathesis.sh                  # about 2 minutes: ST_MAX_EXAMPLES per operation
+#   scripts/schemathesis.sh                  # about a minute: ST_MAX_EXAMPLES (150) per operation
 #   ST_MAX_EXAMPLES=500 scripts/schemathesis.sh
 # The server runs on embedded defaults (in-memory archive, SQLite in a temporary folder, the
 # simulated network paced faster than real time) with at most 2 running acquisitions, so the
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 venv="${HEIMDALL_VENV:-$root/.venv}"
 version=4.32.5
-max_examples=${ST_MAX_EXAMPLES:-25}
+max_examples=${ST_MAX_EXAMPLES:-150}
 port=${ST_PORT:-18093}
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
@@ -44,12 +44,15 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-echo "== schemathesis $version: $max_examples examples per operation, all phases but stateful"
+# The coverage phase is left out: on this machine's CPython 3.11.7 it dies inside Hypothesis
+# (SystemError "AST constructor recursion depth mismatch" while describing a lambda), a crash of
+# the tool, not a finding. The fuzzing phase generates positive and negative cases alike.
+echo "== schemathesis $version: $max_examples examples per operation (examples and fuzzing phases)"
 set +e
 "$venv/bin/st" run "$base/api/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
-  --phases examples,coverage,fuzzing \
+  --phases examples,fuzzing \
   --max-examples "$max_examples" --seed 42 --workers 2 --request-timeout 20 \
   --generation-database none --no-color --output-truncate true \
   --report junit --report-junit-path "$work/junit.xml"
