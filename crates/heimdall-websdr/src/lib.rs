@@ -10,11 +10,11 @@ pub mod discovery;
 pub mod http_iq;
 #[cfg(feature = "kiwi-wav")]
 pub mod kiwi_wav;
-#[cfg(feature = "kiwisdr")]
+#[cfg(feature = "kiwisdr-protocol")]
 pub mod kiwisdr;
 #[cfg(feature = "mock-servers")]
 pub mod mock_tls;
-#[cfg(feature = "openwebrx")]
+#[cfg(feature = "openwebrx-protocol")]
 pub mod openwebrx;
 #[cfg(feature = "receivers-file")]
 pub mod receivers_file;
