@@ -517,13 +517,7 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
                 Some(dir) if given.is_relative() => dir.join(given),
                 _ => given.to_path_buf(),
             };
-            let pem = std::fs::read(&path).map_err(|err| {
-                loc.err(
-                    f.span(),
-                    Some("ca_file"),
-                    format!("cannot read {}: {err}", path.display()),
-                )
-            })?;
+            let pem = read_ca_file(&path).map_err(|why| loc.err(f.span(), Some("ca_file"), why))?;
             if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
                 return Err(loc.err(
                     f.span(),
@@ -566,6 +560,30 @@ fn validate(loc: &Locator<'_>, e: RawEntry, line: usize) -> std::result::Result<
 /// Checks a URL for its kind (see [`crate::schemes`]).
 fn check_url(kind: ReceiverKind, url: &str) -> std::result::Result<(), String> {
     crate::schemes::parse_url(kind, url).map(drop)
+}
+
+/// Largest `ca_file` read (a bundle of a few hundred certificates is well below it).
+pub const MAX_CA_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a `ca_file`: a regular file of at most [`MAX_CA_FILE_BYTES`]. A device or a FIFO
+/// (`/dev/zero`, `/dev/stdin`) would make an unbounded read or block for ever.
+fn read_ca_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |err: std::io::Error| format!("cannot read {}: {err}", path.display());
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let mut pem = Vec::new();
+    file.take(MAX_CA_FILE_BYTES + 1).read_to_end(&mut pem).map_err(cannot)?;
+    if pem.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(format!(
+            "{} is larger than {MAX_CA_FILE_BYTES} bytes, too large for a CA bundle",
+            path.display()
+        ));
+    }
+    Ok(pem)
 }
 
 fn validate_simulation(
@@ -782,5 +800,48 @@ fn build_entry(e: &ReceiverEntry, ctx: &BuildContext) -> Result<Arc<DynReceiverS
             Ok(Arc::new(crate::simulated::SimulatedReceiver::new(c, tx.clone(), *seed)))
         }
         _ => Err(not_compiled(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ca_file(path: &str) -> String {
+        format!(
+            "[[receiver]]\nid = \"o\"\nkind = \"openwebrx\"\nurl = \"https://h/\"\nlatitude = 1\nlongitude = 2\nca_file = {path:?}\n"
+        )
+    }
+
+    /// `ca_file = "/dev/zero"` was read to the end: memory without bound. Devices and FIFOs are
+    /// refused before any read.
+    #[test]
+    fn ca_file_that_is_a_device_is_refused_without_reading() {
+        let err = ReceiversFile::parse_located(&with_ca_file("/dev/zero"), None).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("ca_file"));
+        assert!(err.message.contains("not a regular file"), "{err}");
+        assert_eq!(err.line, 7);
+    }
+
+    #[test]
+    fn ca_file_larger_than_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        let mut pem = b"-----BEGIN CERTIFICATE-----\n".to_vec();
+        pem.resize(MAX_CA_FILE_BYTES as usize + 1, b'A');
+        std::fs::write(&big, &pem).unwrap();
+        let err = ReceiversFile::parse_located(&with_ca_file(big.to_str().unwrap()), None).unwrap_err();
+        assert!(err.message.contains("too large"), "{err}");
+        pem.truncate(MAX_CA_FILE_BYTES as usize);
+        std::fs::write(&big, &pem).unwrap();
+        let ok = ReceiversFile::parse_located(&with_ca_file(big.to_str().unwrap()), None).unwrap();
+        assert_eq!(
+            ok.receivers()[0]
+                .options
+                .ca_certificates_pem
+                .as_deref()
+                .map(<[u8]>::len),
+            Some(pem.len())
+        );
     }
 }
