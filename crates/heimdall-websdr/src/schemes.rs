@@ -2,7 +2,7 @@
 //! and rtl_tcp builders and the health probe consult.
 
 use heimdall_core::ReceiverKind;
-use heimdall_core::redact::Redacted;
+use heimdall_core::redact::{Redacted, is_secret_key};
 
 /// The schemes `kind` accepts; `None`: any URL (simulated receivers, e.g. `sim://id`).
 ///
@@ -32,6 +32,13 @@ pub fn parse_url(kind: ReceiverKind, raw: &str) -> Result<url::Url, String> {
     let u = url::Url::parse(&normalized).map_err(|e| format!("{:?} is not a URL: {e}", Redacted(raw)))?;
     if u.password().is_some() {
         return Err("must not contain a password; use the `password` field".into());
+    }
+    // A secret in the query (`?password=`, `?token=`) would be shown wherever the URL is: in
+    // logs, errors and the receiver list. Name the parameter, never its value.
+    if let Some((key, _)) = u.query_pairs().find(|(k, _)| is_secret_key(k)) {
+        return Err(format!(
+            "must not contain a secret (query parameter {key:?}); use the `password` field"
+        ));
     }
     let Some(allowed) = url_schemes(kind) else {
         return Ok(u);
@@ -84,6 +91,26 @@ mod tests {
         assert!(parse_url(ReceiverKind::KiwiSdr, "http://u:pw@k").is_err());
         assert!(parse_url(ReceiverKind::RtlTcp, "rtl_tcp://h:1234").is_ok());
         assert!(parse_url(ReceiverKind::RtlTcp, "http://h").is_err());
+    }
+
+    /// Found by the `receivers_file` fuzz target: `url = "http://h:8073/?password=..."` was
+    /// accepted and the password shown in the receiver list, errors and `Debug` output.
+    #[test]
+    fn secret_query_parameters_are_refused_without_echoing_them() {
+        for u in [
+            "http://h:8073/?password=Pl4nt",
+            "h:8073/?x=1&token=Pl4nt",
+            "https://h/?X-Amz-Signature=Pl4nt",
+        ] {
+            for kind in [ReceiverKind::KiwiSdr, ReceiverKind::OpenWebRx, ReceiverKind::HttpIq] {
+                if let Err(why) = parse_url(kind, u) {
+                    assert!(!why.contains("Pl4nt"), "{why}");
+                    continue;
+                }
+                panic!("{u} accepted for {kind}");
+            }
+        }
+        assert!(parse_url(ReceiverKind::KiwiSdr, "http://h:8073/?freq=7100&mode=iq").is_ok());
     }
 
     #[test]
