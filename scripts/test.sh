@@ -5,7 +5,8 @@
 #   - uses the PostgreSQL on 127.0.0.1:5432 (or $DATABASE_URL),
 #   - starts private TimescaleDB servers (scripts/timescaledb.sh; Community and Apache license),
 #   - uses the NATS (JetStream) on 127.0.0.1:4222 (or $HEIMDALL_TEST_NATS_URL) for the queue tests,
-#   - runs `cargo test` for the whole workspace, the hostile-input probes (scripts/hostile_e2e.sh),
+#   - runs `cargo test` for the whole workspace, the fuzz targets (scripts/fuzz.sh, about 20 s each),
+#     the hostile-input probes (scripts/hostile_e2e.sh),
 #     Schemathesis against the server's OpenAPI document (scripts/schemathesis.sh),
 #     then the end-to-end check of the main job, the scale-out chaos check (scripts/chaos.sh), then the heimdall-tsdb tests and a database
 #     end-to-end check on TimescaleDB in both license modes.
@@ -55,6 +56,8 @@ echo "== cargo test (workspace, all targets)"
 cargo test --workspace --all-targets
 echo "== doc tests"
 cargo test --workspace --doc
+echo "== fuzzing: every cargo-fuzz target of fuzz/ for ${FUZZ_SECONDS:-20} s from its seed corpus"
+scripts/fuzz.sh
 echo "== hostile input: the issue's probes against the example programs (typed errors, no panic, no secret)"
 scripts/hostile_e2e.sh
 echo "== schemathesis against the server's OpenAPI document: no 5xx, nothing undocumented"
