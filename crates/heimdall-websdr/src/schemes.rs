@@ -36,9 +36,14 @@ pub fn parse_url(kind: ReceiverKind, raw: &str) -> Result<url::Url, String> {
     // A secret in the query (`?password=`, `?token=`) would be shown wherever the URL is: in
     // logs, errors and the receiver list. Name the parameter, never its value.
     if let Some((key, _)) = u.query_pairs().find(|(k, _)| is_secret_key(k)) {
-        return Err(format!(
-            "must not contain a secret (query parameter {key:?}); use the `password` field"
-        ));
+        // A "key" without `=` is the whole parameter: named only when it is a plain name.
+        let plain = key.len() <= 40 && key.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        let which = if plain {
+            format!("query parameter {key:?}")
+        } else {
+            "a query parameter".to_owned()
+        };
+        return Err(format!("must not contain a secret ({which}); use the `password` field"));
     }
     let Some(allowed) = url_schemes(kind) else {
         return Ok(u);
@@ -101,6 +106,8 @@ mod tests {
             "http://h:8073/?password=Pl4nt",
             "h:8073/?x=1&token=Pl4nt",
             "https://h/?X-Amz-Signature=Pl4nt",
+            // Found by the url_options fuzz target: a parameter without `=` is all key.
+            "http://h/? postgres://secret:Pl4nt@",
         ] {
             for kind in [ReceiverKind::KiwiSdr, ReceiverKind::OpenWebRx, ReceiverKind::HttpIq] {
                 if let Err(why) = parse_url(kind, u) {
