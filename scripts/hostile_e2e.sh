@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 cargo build -q --examples || exit 1
+cargo build -q -p heimdall-server || exit 1
 bin="$root/target/debug/examples"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -99,7 +100,6 @@ probe "acquire --store-option KEY:SECRET" 2 "is not KEY=VALUE" -- \
   "$bin/acquire" --no-plot --database "$db" --store-option "secret_access_key:$SECRET"
 probe "worker --store-option KEY:SECRET" 2 "is not KEY=VALUE" -- \
   "$bin/worker" --store-option "secret_access_key:$SECRET"
-cargo build -q -p heimdall-server || exit 1
 probe "heimdall-server --store-option KEY:SECRET" 2 "is not KEY=VALUE" -- \
   "$root/target/debug/heimdall-server" --no-auth --store-option "secret_access_key:$SECRET"
 
@@ -110,7 +110,7 @@ service_probe() {
   "$bin/service" 127.0.0.1:0 >"$work/svc.log" 2>&1 &
   local pid=$! base="" i
   for i in $(seq 1 100); do
-    base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/svc.log" | head -1)
+    base=$(grep -so 'http://127.0.0.1:[0-9]*' "$work/svc.log" | head -1)
     [ -n "$base" ] && break
     sleep 0.1
   done
