@@ -330,3 +330,93 @@ fn rtl_tcp_header_samples_and_commands_match_the_layout() {
         );
     }
 }
+
+/// The rtl_tcp source end to end against a server that speaks only golden bytes: the golden
+/// R820T header, then the golden sample bytes over and over. The commands the client sends must
+/// be the golden command frames, and every sample it delivers one of the golden values, in order.
+#[cfg(feature = "rtl_tcp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtl_tcp_source_against_a_server_of_golden_bytes() {
+    use futures::StreamExt;
+    use heimdall_core::{
+        CaptureChunk, CaptureRequest, ReceiverId, ReceiverInfo, ReceiverKind, ReceiverSource, SampleBlock, SessionId,
+    };
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (header, samples) = (frame("rtl_header_r820t"), frame("rtl_samples"));
+    let server = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let (mut rd, mut wr) = sock.into_split();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let _ = rd.read_to_end(&mut got).await;
+            got
+        });
+        wr.write_all(&header).await.unwrap();
+        // Whole repetitions only, until the client hangs up.
+        let block: Vec<u8> = samples.iter().copied().cycle().take(samples.len() * 4096).collect();
+        while wr.write_all(&block).await.is_ok() {}
+        reader.await.unwrap()
+    });
+
+    let info = ReceiverInfo::new(
+        ReceiverId::new("golden-rtl").unwrap(),
+        "golden",
+        ReceiverKind::RtlTcp,
+        format!("tcp://{addr}"),
+    );
+    let src = heimdall_websdr::rtl_tcp::RtlTcpBuilder::new(info)
+        .with_ppm(-3)
+        .with_settle(Duration::ZERO)
+        .build()
+        .unwrap();
+    let req = CaptureRequest {
+        session_id: SessionId::new(),
+        frequency_hz: 145_500_000.0,
+        duration: Duration::from_millis(10),
+        sample_rate_hz: Some(2_048_000.0),
+        passband: None,
+        start_at: None,
+    };
+    let stream = src.open(&req, tokio_util::sync::CancellationToken::new()).await.unwrap();
+    let mut chunks = stream.chunks;
+    let mut iq = Vec::new();
+    while let Some(c) = chunks.next().await {
+        if let CaptureChunk::Samples(SampleBlock::Complex(v)) = c.unwrap() {
+            iq.extend(v);
+        }
+    }
+    drop(chunks);
+    assert_eq!(iq.len(), 20_480, "10 ms at 2.048 MS/s");
+    let want: Vec<(f64, f64)> = truth("rtl_samples")["iq"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (f(&w[0]), f(&w[1])))
+        .collect();
+    let is = |c: &heimdall_core::Complex32, w: (f64, f64)| {
+        close(f64::from(c.re), w.0, 1e-6) && close(f64::from(c.im), w.1, 1e-6)
+    };
+    let phase = want
+        .iter()
+        .position(|w| is(&iq[0], *w))
+        .unwrap_or_else(|| panic!("first sample {} is not a golden value", iq[0]));
+    for (k, c) in iq.iter().enumerate() {
+        let w = want[(phase + k) % want.len()];
+        assert!(is(c, w), "sample {k}: {c} vs {w:?}");
+    }
+
+    let sent = tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
+    assert_eq!(sent.len() % 5, 0, "commands are 5 bytes each: {sent:02x?}");
+    let commands: Vec<&[u8]> = sent.chunks(5).collect();
+    for name in ["rtl_cmd_rate", "rtl_cmd_freq", "rtl_cmd_ppm"] {
+        let golden = frame(name);
+        assert!(
+            commands.contains(&golden.as_slice()),
+            "{name} {golden:02x?} not among the commands sent {commands:02x?}"
+        );
+    }
+}
