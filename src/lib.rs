@@ -12,17 +12,26 @@
 //! | [`locate`] | `heimdall-locate` | transmitter localization: GPS-timed TDoA, RSSI fallback |
 //! | [`queue`] | `heimdall-queue` | work queue on NATS JetStream for many workers (the trait, the in-process queue and the worker are in `core::queue`) |
 //!
+//! Cargo features choose the parts: all by default; `postgres` and `sqlite` (metrics
+//! databases), `kiwisdr`, `openwebrx`, `rtl_tcp`, `http_iq`, `simulated`, `discovery`,
+//! `receivers-file`, `kiwi-wav` (receiver protocols and files), `queue` (NATS work queue),
+//! `locate` (localization). An embedder that needs SQLite and KiwiSDR only writes
+//! `heimdall = { default-features = false, features = ["sqlite", "kiwisdr"] }`.
+//!
 //! The runnable programs live in `examples/` (`acquire`, `worker`, `gc`, `query`, `reindex`,
 //! `metrics`, `service`) and the criterion benchmarks in `benches/`.
 #![warn(missing_docs)]
 
 pub use heimdall_core as core;
+#[cfg(feature = "locate")]
 pub use heimdall_locate as locate;
+#[cfg(feature = "queue")]
 pub use heimdall_queue as queue;
 pub use heimdall_storage as storage;
 pub use heimdall_tsdb as tsdb;
 pub use heimdall_websdr as websdr;
 
+#[cfg(all(feature = "locate", feature = "kiwi-wav"))]
 pub mod kiwi_locate;
 
 /// The types most embedders need.

@@ -381,7 +381,10 @@ async fn rtl_tcp_source_against_a_server_of_golden_bytes() {
         passband: None,
         start_at: None,
     };
-    let stream = src.open(&req, tokio_util::sync::CancellationToken::new()).await.unwrap();
+    let stream = src
+        .open(&req, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
     let mut chunks = stream.chunks;
     let mut iq = Vec::new();
     while let Some(c) = chunks.next().await {
@@ -409,7 +412,10 @@ async fn rtl_tcp_source_against_a_server_of_golden_bytes() {
         assert!(is(c, w), "sample {k}: {c} vs {w:?}");
     }
 
-    let sent = tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
+    let sent = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(sent.len() % 5, 0, "commands are 5 bytes each: {sent:02x?}");
     let commands: Vec<&[u8]> = sent.chunks(5).collect();
     for name in ["rtl_cmd_rate", "rtl_cmd_freq", "rtl_cmd_ppm"] {
