@@ -86,6 +86,47 @@ fn kiwisdr_snd_iq_frames_decode_to_the_layout_values() {
     }
 }
 
+/// The in-process KiwiSDR server builds its frames with `encode_iq_snd`, `utc_to_gps` and
+/// `dbm_to_smeter`: from the golden truth (time, dBm, samples) they must give the golden bytes,
+/// so the frames the mock serves are the layout's, not merely what our decoder expects.
+#[test]
+fn kiwisdr_encoders_the_mock_uses_reproduce_the_golden_frames() {
+    for name in ["kiwi_snd_iq_be", "kiwi_snd_iq_le"] {
+        let (bytes, t) = (frame(name), truth(name));
+        let utc: DateTime<Utc> = t["utc"].as_str().unwrap().parse().unwrap();
+        let last = u8::try_from(t["last_gps_solution"].as_u64().unwrap()).unwrap();
+        let gps = kiwi::utc_to_gps(utc, last);
+        assert_eq!(
+            u64::from(gps.gpssec),
+            t["gpssec"].as_u64().unwrap(),
+            "{name}: GPS seconds of week"
+        );
+        assert_eq!(u64::from(gps.gpsnsec), t["gpsnsec"].as_u64().unwrap(), "{name}");
+        let smeter = kiwi::dbm_to_smeter(f(&t["rssi_dbm"]));
+        assert_eq!(
+            u64::from(smeter),
+            t["smeter_raw"].as_u64().unwrap(),
+            "{name}: S-meter formula"
+        );
+        let samples: Vec<(i16, i16)> = t["iq"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                let q = |v: f64| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+                (q(f(&w[0])), q(f(&w[1])))
+            })
+            .collect();
+        let seq = u32::try_from(t["seq"].as_u64().unwrap()).unwrap();
+        let mut out = Vec::new();
+        kiwi::encode_iq_snd(0, seq, smeter, gps, &samples, name.ends_with("_le"), &mut out);
+        assert_eq!(out.len(), bytes.len(), "{name}");
+        // Byte 11 is unused by the layout (the server sends 0; so do we).
+        assert_eq!(out[..11], bytes[..11], "{name}: header");
+        assert_eq!(out[12..], bytes[12..], "{name}: GPS fields and samples");
+    }
+}
+
 #[test]
 fn kiwisdr_first_packet_has_no_time_stamp_and_truncated_headers_are_errors() {
     let bytes = frame("kiwi_snd_iq_first");
