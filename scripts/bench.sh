@@ -2,10 +2,10 @@
 # Every benchmark target of the issues, with the peers side by side, in one run. Run it on an
 # idle machine (2 cores here): concurrent builds halve every figure.
 #   scripts/bench.sh            # all
-#   scripts/bench.sh dsp engine rtl storage tsdb kiwi   # a subset
+#   scripts/bench.sh dsp engine rtl storage e2e tsdb kiwi   # a subset
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${*:-dsp engine rtl storage tsdb kiwi}
+what=${*:-dsp engine rtl storage e2e tsdb kiwi}
 has() { [[ " $what " == *" $1 "* ]]; }
 if has dsp; then
   echo "== DSP: full metrics pipeline, 2^22 samples, single thread, vs the old Python pipeline"
@@ -22,8 +22,12 @@ if has rtl; then
   grep -E "Maximum resident set size" "${TMPDIR:-/tmp}/rtl_time.txt"
 fi
 if has storage; then
-  echo "== storage vs boto3 on SeaweedFS"
+  echo "== storage vs boto3 on SeaweedFS (alternated pairs: MB/s, ratio median [min, max], peak RSS)"
   benches/storage_peer/run.sh
+fi
+if has e2e; then
+  echo "== end to end: 7 simulated receivers x 10 s at 2.4 MS/s into a local archive, --format both vs npy"
+  scripts/bench_e2e.sh
 fi
 if has tsdb; then
   echo "== tsdb: 200 000 rows into PostgreSQL and SQLite vs psql COPY and INSERT; SNR stats over 1 M rows"

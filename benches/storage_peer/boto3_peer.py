@@ -26,6 +26,15 @@ import botocore.config
 import numpy as np
 
 
+def proc_status(field):
+    """A /proc/self/status field in KiB (VmRSS: resident now, VmHWM: peak resident)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "small"
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else (20 if mode == "small" else 5)
@@ -62,6 +71,7 @@ def main():
             keys.extend(ks)
         return (time.perf_counter() - t) * 1e3
 
+    base_kib = proc_status("VmRSS:")  # the baseline of "memory above baseline": data made, nothing stored
     with cf.ThreadPoolExecutor(max_workers=7) as pool:
         one_round(pool)  # warm-up
         ms = [one_round(pool) for _ in range(rounds)]
@@ -69,6 +79,11 @@ def main():
     print(
         f"boto3    {mode}: 7 x {size // 1024} KiB (npy): median {med:.1f} ms, best {min(ms):.1f} ms, "
         f"aggregate {7 * len(npy) / 1e6 / (med / 1e3):.0f} MB/s (median), {rounds} rounds"
+    )
+    # One machine-readable line for benches/storage_peer/run.sh.
+    print(
+        f"RESULT peer=boto3 mode={mode} median_ms={med:.3f} mb_s={7 * len(npy) / 1e6 / (med / 1e3):.3f} "
+        f"baseline_kib={base_kib} peak_kib={proc_status('VmHWM:')}"
     )
     for i in range(0, len(keys), 1000):
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": x} for x in keys[i:i + 1000]]})

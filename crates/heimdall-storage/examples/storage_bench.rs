@@ -136,6 +136,8 @@ async fn main() {
             } else {
                 (32 * 1024 * 1024, if arg == 0 { 5 } else { arg }, 1024 * 1024)
             };
+            // The baseline of "memory above baseline": the process before any capture is stored.
+            let base_rss = proc_status("VmRSS:");
             // Warm-up (connections, allocator).
             sessions.push(round(&sink, bytes, chunk).await.1);
             let mut ms = Vec::new();
@@ -151,6 +153,12 @@ async fn main() {
                 "heimdall {mode}: 7 x {} KiB ({format}): median {med:.1} ms, best {best:.1} ms, aggregate {:.0} MB/s (median), {rounds} rounds",
                 bytes / 1024,
                 total_mb / (med / 1e3)
+            );
+            // One machine-readable line for benches/storage_peer/run.sh.
+            println!(
+                "RESULT peer=heimdall mode={mode} median_ms={med:.3} mb_s={:.3} baseline_kib={base_rss} peak_kib={}",
+                total_mb / (med / 1e3),
+                proc_status("VmHWM:")
             );
         }
         "stream" => {

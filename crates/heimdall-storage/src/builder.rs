@@ -14,21 +14,28 @@ use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 use heimdall_core::redact::{Redacted, redact_options, redact_url};
 use heimdall_core::{Error, Result};
 
-use crate::context::{Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Inner, MIN_PART_SIZE};
+use crate::context::{
+    Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_PARTS_IN_FLIGHT, DEFAULT_PART_SIZE, Inner, MIN_PART_SIZE,
+};
 use crate::formats::ArchiveFormat;
 use crate::s3_uploads::S3Uploads;
 use crate::sink::ArchiveSink;
 
 /// The options [`ArchiveBuilder::build`] handles itself; every other one goes to the store.
-const HEIMDALL_OPTIONS: [&str; 7] = [
+const HEIMDALL_OPTIONS: [&str; 8] = [
     "format",
     "part_size",
     "max_concurrency",
+    "max_parts_in_flight",
     "max_retries",
     "retry_timeout",
     "sigmf_collection",
     "max_spectra_bytes",
 ];
+
+/// Whether S3 request bodies are sent unsigned unless `unsigned_payload` says otherwise (see
+/// [`ArchiveBuilder`]: the manifest's SHA-256 already covers every byte).
+pub const DEFAULT_UNSIGNED_PAYLOAD: bool = true;
 
 /// Longest `retry_timeout` option accepted, in seconds (one day; longer outages are the
 /// engine's retries' business).
@@ -59,13 +66,34 @@ pub const MAX_RETRY_TIMEOUT_S: f64 = 86_400.0;
 ///
 /// **Heimdall options**, accepted for every scheme: `format` (`npy`, `sigmf`, `both`),
 /// `part_size` (bytes, at least 5 MiB), `max_concurrency` (parts in flight per object),
-/// `max_retries` and `retry_timeout` (seconds), `sigmf_collection` (`true`/`false`),
-/// `max_spectra_bytes` (per capture; `0` does not archive spectra).
+/// `max_parts_in_flight` (parts in flight over the whole sink), `max_retries` and
+/// `retry_timeout` (seconds), `sigmf_collection` (`true`/`false`), `max_spectra_bytes` (per
+/// capture; `0` does not archive spectra).
+///
+/// **Multipart defaults, and why** (measured with `benches/storage_peer/run.sh`, 7 captures of
+/// 32 MiB at once against SeaweedFS on the same 2 cores, see the README): parts of 5 MiB (the S3
+/// minimum; [`DEFAULT_PART_SIZE`](crate::DEFAULT_PART_SIZE)), at most 3 in flight per object
+/// and 4 over the whole sink ([`DEFAULT_MAX_PARTS_IN_FLIGHT`](crate::DEFAULT_MAX_PARTS_IN_FLIGHT)).
+/// Memory for uploads is then at most one part per capture being written plus 4 parts (about
+/// 55 MiB for 7 captures at once, instead of 7 × 4 × 8 MiB with the former per-object limit
+/// only), at the same throughput: the parts in flight already keep the server busy. A capture
+/// whose announced size needs more than 10 000 parts gets larger parts (a 1 h capture at
+/// 2.4 MS/s: 7 MiB). Raise `max_parts_in_flight` for a remote store with high latency.
 ///
 /// **Defaults that differ from `object_store`'s**: requests are retried at most 4 times within
 /// 30 s (backoff 100 ms to 2 s) instead of 10 times within 180 s, and connecting times out after
 /// 5 s, so an unreachable endpoint fails within seconds with a retryable error. The engine's own
 /// retry loop handles longer outages.
+///
+/// **Unsigned payloads** (`unsigned_payload=true`, [`DEFAULT_UNSIGNED_PAYLOAD`]): requests are
+/// still signed (SigV4 over method, key, headers and `x-amz-content-sha256: UNSIGNED-PAYLOAD`),
+/// but the body is not hashed for the signature. Signing it would hash every archived byte a
+/// second time, next to the SHA-256 the sink computes anyway for the manifest: measured on 7 ×
+/// 32 MiB concurrent puts, that second hash was most of the client's CPU. The body stays
+/// protected: over `https://` by TLS, and end to end by the manifest's SHA-256, which every
+/// read verifies (a corrupted object is reported, never returned). Set `unsigned_payload=false`
+/// (or `AWS_UNSIGNED_PAYLOAD=false`) to have the server check each request body against a
+/// signed digest, e.g. over plain `http://` through networks you do not trust.
 ///
 /// `build()` does no I/O except creating a local directory; use [`heimdall_core::IqSink::health`]
 /// to check that the store is reachable and writable.
@@ -95,6 +123,7 @@ pub struct ArchiveBuilder {
     format: ArchiveFormat,
     part_size: usize,
     max_concurrency: usize,
+    max_parts_in_flight: usize,
     retry: RetryConfig,
     collection: bool,
     max_spectra_bytes: u64,
@@ -109,6 +138,7 @@ impl fmt::Debug for ArchiveBuilder {
             .field("format", &self.format)
             .field("part_size", &self.part_size)
             .field("max_concurrency", &self.max_concurrency)
+            .field("max_parts_in_flight", &self.max_parts_in_flight)
             .field("collection", &self.collection)
             .field("max_spectra_bytes", &self.max_spectra_bytes)
             .finish()
@@ -137,6 +167,7 @@ impl ArchiveBuilder {
             format: ArchiveFormat::default(),
             part_size: DEFAULT_PART_SIZE,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_parts_in_flight: DEFAULT_MAX_PARTS_IN_FLIGHT,
             retry: default_retry(),
             collection: true,
             max_spectra_bytes: crate::spectra::DEFAULT_MAX_SPECTRA_BYTES,
@@ -182,8 +213,8 @@ impl ArchiveBuilder {
         self
     }
 
-    /// Multipart part size in bytes (default 8 MiB, at least 5 MiB). Memory per object being
-    /// written is bounded by about `part_size * (max_concurrency + 1)`.
+    /// Multipart part size in bytes (default and minimum 5 MiB). Memory of the uploads is
+    /// bounded by about `part_size * (captures being written + max_parts_in_flight)`.
     pub fn with_part_size(mut self, bytes: usize) -> Self {
         self.part_size = bytes;
         self
@@ -192,6 +223,13 @@ impl ArchiveBuilder {
     /// Parts in flight per object (default 3).
     pub fn with_max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = n;
+        self
+    }
+
+    /// Parts in flight over the whole sink, all objects together (default 4): writers wait for
+    /// a free slot before sending a part.
+    pub fn with_max_parts_in_flight(mut self, n: usize) -> Self {
+        self.max_parts_in_flight = n;
         self
     }
 
@@ -226,6 +264,7 @@ impl ArchiveBuilder {
                 "format" => self.format = v.parse()?,
                 "part_size" => self.part_size = v.parse().map_err(|_| bad("not a byte count"))?,
                 "max_concurrency" => self.max_concurrency = v.parse().map_err(|_| bad("not a count"))?,
+                "max_parts_in_flight" => self.max_parts_in_flight = v.parse().map_err(|_| bad("not a count"))?,
                 "max_retries" => self.retry.max_retries = v.parse().map_err(|_| bad("not a count"))?,
                 "retry_timeout" => {
                     let s: f64 = v.parse().map_err(|_| bad("not a number of seconds"))?;
@@ -247,6 +286,9 @@ impl ArchiveBuilder {
         }
         if self.max_concurrency == 0 {
             return Err(Error::config("max_concurrency must be at least 1"));
+        }
+        if self.max_parts_in_flight == 0 || self.max_parts_in_flight > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(Error::config("max_parts_in_flight must be at least 1"));
         }
 
         let url = self.url.trim().to_owned();
@@ -320,6 +362,8 @@ impl ArchiveBuilder {
             format: self.format,
             part_size: self.part_size,
             max_concurrency: self.max_concurrency,
+            parts_in_flight: Arc::new(tokio::sync::Semaphore::new(self.max_parts_in_flight)),
+            max_parts_in_flight: self.max_parts_in_flight,
             supports_attributes: attrs,
             collection: self.collection,
             max_spectra_bytes: self.max_spectra_bytes,
@@ -390,10 +434,15 @@ impl ArchiveBuilder {
             .ok_or_else(|| Error::config(format!("S3 URL {:?} has no bucket", Redacted(url))))?
             .to_owned();
         let prefix = parse_prefix(parsed.path())?;
-        let mut b = AmazonS3Builder::new().with_config(
-            AmazonS3ConfigKey::Client(object_store::ClientConfigKey::ConnectTimeout),
-            "5s",
-        );
+        // Unsigned payloads by default (see the type docs): the signer would hash every byte a
+        // second time. `AWS_UNSIGNED_PAYLOAD` or the `unsigned_payload` option, read below,
+        // override it.
+        let mut b = AmazonS3Builder::new()
+            .with_config(
+                AmazonS3ConfigKey::Client(object_store::ClientConfigKey::ConnectTimeout),
+                "5s",
+            )
+            .with_unsigned_payload(DEFAULT_UNSIGNED_PAYLOAD);
         if self.use_env {
             for (k, v) in std::env::vars_os() {
                 if let (Some(k), Some(v)) = (k.to_str(), v.to_str())
@@ -584,6 +633,8 @@ mod tests {
             ArchiveBuilder::from_url("memory://").with_option("format", "tiff"),
             ArchiveBuilder::from_url("memory://").with_option("part_size", "1024"),
             ArchiveBuilder::from_url("memory://").with_option("max_concurrency", "0"),
+            ArchiveBuilder::from_url("memory://").with_option("max_parts_in_flight", "0"),
+            ArchiveBuilder::from_url("memory://").with_option("max_parts_in_flight", "many"),
             // Past what a Duration holds: a typed error, not a panic in Duration::from_secs_f64.
             ArchiveBuilder::from_url("memory://").with_option("retry_timeout", "1e20"),
             ArchiveBuilder::from_url("memory://").with_option("retry_timeout", "86401"),

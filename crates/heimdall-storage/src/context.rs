@@ -22,10 +22,14 @@ use crate::formats::ArchiveFormat;
 
 /// Smallest part size S3-compatible stores accept (except for the last part).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
-/// Default part size of multipart uploads.
-pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+/// Default part size of multipart uploads: the 5 MiB minimum. Each capture being written holds
+/// one part while filling it, so smaller parts mean less memory; an object whose announced size
+/// would need more than 10 000 parts gets larger ones (see `ObjectUpload`).
+pub const DEFAULT_PART_SIZE: usize = MIN_PART_SIZE;
 /// Default number of parts in flight per object.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 3;
+/// Default number of parts in flight in the whole sink, over all objects being written.
+pub const DEFAULT_MAX_PARTS_IN_FLIGHT: usize = 4;
 /// Name of the session manifest object.
 pub const MANIFEST: &str = "manifest.json";
 /// Folder under the prefix that holds the sessions.
@@ -63,6 +67,9 @@ pub(crate) struct Inner {
     pub(crate) format: ArchiveFormat,
     pub(crate) part_size: usize,
     pub(crate) max_concurrency: usize,
+    /// Parts in flight over all objects (`max_parts_in_flight` permits).
+    pub(crate) parts_in_flight: Arc<tokio::sync::Semaphore>,
+    pub(crate) max_parts_in_flight: usize,
     pub(crate) supports_attributes: bool,
     pub(crate) collection: bool,
     /// Byte limit of the spectra kept per capture (0: not archived).
@@ -79,6 +86,7 @@ impl fmt::Debug for Inner {
             .field("format", &self.format)
             .field("part_size", &self.part_size)
             .field("max_concurrency", &self.max_concurrency)
+            .field("max_parts_in_flight", &self.max_parts_in_flight)
             .finish_non_exhaustive()
     }
 }

@@ -6,8 +6,11 @@
 //! numpy `.npy` files (with the old Python (FastAPI/Celery) service's `_metadata.json`) and/or SigMF recordings.
 //!
 //! - **Streaming, bounded memory**: samples are uploaded as they arrive; past one part
-//!   (8 MiB by default) a multipart upload starts, with at most `max_concurrency` parts in
-//!   flight per object, so a 1 GiB capture never sits in memory. The samples are stored once:
+//!   (5 MiB by default) a multipart upload starts, with at most `max_concurrency` parts in
+//!   flight per object and `max_parts_in_flight` over the whole sink, so a 1 GiB capture never
+//!   sits in memory and 7 captures at once hold about 55 MiB. S3 request bodies are sent
+//!   unsigned by default: the SHA-256 computed for the manifest (verified on every read) is the
+//!   one hash of each byte (see [`ArchiveBuilder`] for the defaults, why, and the overrides). The samples are stored once:
 //!   with both formats the SigMF recording describes the `.npy` as a Non-Conforming Dataset
 //!   (`core:dataset`, `core:header_bytes`) instead of a `.sigmf-data` copy.
 //! - **Verifiable**: SHA-256 of every object is computed while streaming (and SHA-512, the
@@ -117,9 +120,11 @@ pub mod spectra;
 mod upload;
 mod writer;
 
-pub use builder::{ArchiveBuilder, MAX_RETRY_TIMEOUT_S};
+pub use builder::{ArchiveBuilder, DEFAULT_UNSIGNED_PAYLOAD, MAX_RETRY_TIMEOUT_S};
 pub use builder::{LEGACY_BUCKET_ENV, LEGACY_ENV, legacy_url_from_env};
-pub use context::{DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, MANIFEST, MIN_PART_SIZE, SESSIONS_DIR};
+pub use context::{
+    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_PARTS_IN_FLIGHT, DEFAULT_PART_SIZE, MANIFEST, MIN_PART_SIZE, SESSIONS_DIR,
+};
 pub use formats::{ArchiveFormat, SessionManifest};
 pub use gc::{GcOptions, GcReport};
 pub use legacy::{LegacyImportSummary, LegacyImporter, LegacyProblem, WebsdrMap};

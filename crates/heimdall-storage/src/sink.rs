@@ -17,7 +17,9 @@ use heimdall_core::{
     SampleBlock, SampleFormat, SessionAttempt, SessionId, SessionReport, SpectrumFrame, StoredObject,
 };
 
-use crate::context::{Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Inner, MANIFEST, SESSIONS_DIR};
+use crate::context::{
+    Cleanup, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_PARTS_IN_FLIGHT, DEFAULT_PART_SIZE, Inner, MANIFEST, SESSIONS_DIR,
+};
 use crate::formats::{self, ArchiveFormat, CollectionStream, FORMAT_VERSION, MANIFEST_FORMAT, SessionManifest};
 use crate::reader::Layout;
 use crate::s3_uploads::PendingUpload;
@@ -88,6 +90,8 @@ impl ArchiveSink {
             format,
             part_size: DEFAULT_PART_SIZE,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            parts_in_flight: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_PARTS_IN_FLIGHT)),
+            max_parts_in_flight: DEFAULT_MAX_PARTS_IN_FLIGHT,
             supports_attributes: false,
             collection: true,
             max_spectra_bytes: crate::spectra::DEFAULT_MAX_SPECTRA_BYTES,

@@ -4,12 +4,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{Attribute, Attributes, PutMode, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart};
+use object_store::{
+    Attribute, Attributes, MultipartUpload, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutPayloadMut,
+};
 use sha2::{Digest, Sha256, Sha512};
+use tokio::task::JoinSet;
 
 use heimdall_core::{Result, StoredObject};
 
 use crate::context::Inner;
+
+/// Most parts of one multipart upload (S3, SeaweedFS, MinIO, R2 all have this limit).
+pub(crate) const MAX_PARTS: u64 = 10_000;
 
 /// What is being buffered or uploaded.
 #[derive(Debug)]
@@ -17,18 +23,103 @@ enum State {
     /// Less than one part so far: kept in memory, sent with a single put at the end.
     Buffering { parts: Vec<Bytes>, len: usize },
     /// A multipart upload with parts in flight.
-    Multipart(WriteMultipart),
+    Multipart(Multipart),
     /// Completed or aborted.
     Closed,
 }
 
+/// A multipart upload in progress: the part being filled and the parts in flight.
+#[derive(Debug)]
+struct Multipart {
+    upload: Box<dyn MultipartUpload>,
+    part: PutPayloadMut,
+    /// Part uploads in flight, each holding one of the sink's `parts_in_flight` permits.
+    tasks: JoinSet<object_store::Result<()>>,
+}
+
+/// A part upload task that failed to run to completion (a panic, or the runtime shutting down).
+fn joined(r: std::result::Result<object_store::Result<()>, tokio::task::JoinError>) -> object_store::Result<()> {
+    r.map_err(|e| object_store::Error::Generic {
+        store: "heimdall",
+        source: Box::new(e),
+    })?
+}
+
+impl Multipart {
+    /// Sends `part` once this object has fewer than `max_concurrency` parts in flight and the
+    /// sink has a free `parts_in_flight` permit; returns the error of an earlier part.
+    async fn send(&mut self, part: PutPayload, inner: &Inner) -> object_store::Result<()> {
+        while self.tasks.len() >= inner.max_concurrency {
+            match self.tasks.join_next().await {
+                Some(r) => joined(r)?,
+                None => break,
+            }
+        }
+        let permit = inner
+            .parts_in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "heimdall",
+                source: Box::new(e),
+            })?;
+        let upload = self.upload.put_part(part);
+        self.tasks.spawn(async move {
+            let r = upload.await;
+            drop(permit);
+            r
+        });
+        Ok(())
+    }
+
+    /// Sends the last part, waits for every part and completes the upload; aborts it on error.
+    async fn finish(mut self, inner: &Inner) -> object_store::Result<()> {
+        let result = async {
+            if !self.part.is_empty() {
+                let last = std::mem::take(&mut self.part).into();
+                self.send(last, inner).await?;
+            }
+            while let Some(r) = self.tasks.join_next().await {
+                joined(r)?;
+            }
+            self.upload.complete().await.map(|_| ())
+        }
+        .await;
+        if result.is_err() {
+            self.tasks.shutdown().await;
+            if let Err(e) = self.upload.abort().await {
+                tracing::warn!(error = %e, "could not abort a failed multipart upload");
+            }
+        }
+        result
+    }
+
+    /// Cancels the parts in flight and aborts the upload.
+    async fn abort(mut self) -> object_store::Result<()> {
+        self.tasks.shutdown().await;
+        self.upload.abort().await
+    }
+}
+
+/// The part size of an object: the sink's, or larger when `expected_len` bytes would not fit in
+/// [`MAX_PARTS`] parts of it (rounded up to a MiB; every part but the last has this size, as
+/// some stores require).
+pub(crate) fn part_size_for(part_size: usize, expected_len: Option<u64>) -> usize {
+    const MIB: u64 = 1 << 20;
+    let needed = expected_len.map_or(0, |len| len.div_ceil(MAX_PARTS).div_ceil(MIB).saturating_mul(MIB));
+    usize::try_from(needed).unwrap_or(usize::MAX).max(part_size)
+}
+
 /// A streaming upload of one object: buffers up to one part, then switches to a multipart
-/// upload with at most `max_concurrency` parts in flight (back-pressure on the writer).
+/// upload with at most `max_concurrency` parts of this object, and `max_parts_in_flight` parts
+/// of the whole sink, in flight (back-pressure on the writer).
 #[derive(Debug)]
 pub(crate) struct ObjectUpload {
     inner: Arc<Inner>,
     path: Path,
     content_type: &'static str,
+    part_size: usize,
     sha256: Sha256,
     sha512: Option<Sha512>,
     size: u64,
@@ -51,8 +142,16 @@ pub(crate) fn attributes(inner: &Inner, content_type: &'static str) -> Attribute
 }
 
 impl ObjectUpload {
-    pub(crate) fn new(inner: Arc<Inner>, path: Path, content_type: &'static str, with_sha512: bool) -> Self {
+    /// An upload of `expected_len` bytes when known (it sets the part size, see [`part_size_for`]).
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        path: Path,
+        content_type: &'static str,
+        with_sha512: bool,
+        expected_len: Option<u64>,
+    ) -> Self {
         ObjectUpload {
+            part_size: part_size_for(inner.part_size, expected_len),
             inner,
             path,
             content_type,
@@ -84,11 +183,10 @@ impl ObjectUpload {
             h.update(&bytes);
         }
         self.size += bytes.len() as u64;
-        let part_size = self.inner.part_size;
         if let State::Buffering { parts, len } = &mut self.state {
             *len += bytes.len();
             parts.push(bytes);
-            if *len < part_size {
+            if *len < self.part_size {
                 return Ok(());
             }
             // Switch to multipart: start the upload and hand over what was buffered.
@@ -104,7 +202,11 @@ impl ObjectUpload {
                     return Err(self.err("start multipart upload", e));
                 }
             };
-            self.state = State::Multipart(WriteMultipart::new_with_chunk_size(upload, part_size));
+            self.state = State::Multipart(Multipart {
+                upload,
+                part: PutPayloadMut::new(),
+                tasks: JoinSet::new(),
+            });
             bytes = Bytes::new();
             for b in buffered {
                 self.put_bounded(b).await?;
@@ -113,21 +215,22 @@ impl ObjectUpload {
         self.put_bounded(bytes).await
     }
 
-    /// Feeds bytes to the multipart writer at most one part at a time, waiting for capacity
-    /// before each, so no more than `max_concurrency` parts are ever in flight.
+    /// Adds bytes to the part being filled; each full part is sent once there is capacity
+    /// (see [`Multipart::send`]), so the writer waits while too many parts are in flight.
     async fn put_bounded(&mut self, mut bytes: Bytes) -> Result<()> {
-        let part_size = self.inner.part_size;
-        let max = self.inner.max_concurrency;
         while !bytes.is_empty() {
-            let piece = bytes.split_to(bytes.len().min(part_size));
-            let State::Multipart(w) = &mut self.state else {
+            let State::Multipart(m) = &mut self.state else {
                 return Ok(());
             };
-            if let Err(e) = w.wait_for_capacity(max).await {
-                return Err(self.fail("upload part", e).await);
+            let room = self.part_size - m.part.content_length();
+            if bytes.len() < room {
+                m.part.push(bytes);
+                return Ok(());
             }
-            if let State::Multipart(w) = &mut self.state {
-                w.put(piece);
+            m.part.push(bytes.split_to(room));
+            let part = std::mem::take(&mut m.part).into();
+            if let Err(e) = m.send(part, &self.inner).await {
+                return Err(self.fail("upload part", e).await);
             }
         }
         Ok(())
@@ -136,8 +239,8 @@ impl ObjectUpload {
     /// Aborts the multipart upload after a part failed and returns the mapped error.
     async fn fail(&mut self, operation: &'static str, e: object_store::Error) -> heimdall_core::Error {
         let err = self.err(operation, e);
-        if let State::Multipart(w) = std::mem::replace(&mut self.state, State::Closed)
-            && let Err(abort_err) = w.abort().await
+        if let State::Multipart(m) = std::mem::replace(&mut self.state, State::Closed)
+            && let Err(abort_err) = m.abort().await
         {
             tracing::warn!(key = %self.path, error = %abort_err, "could not abort multipart upload");
         }
@@ -161,9 +264,11 @@ impl ObjectUpload {
                     .await
                     .map_err(|e| self.err("put", e))?;
             }
-            State::Multipart(w) => {
-                // `WriteMultipart::finish` aborts the upload itself when a part or the completion fails.
-                w.finish().await.map_err(|e| self.err("complete multipart upload", e))?;
+            State::Multipart(m) => {
+                // `Multipart::finish` aborts the upload itself when a part or the completion fails.
+                m.finish(&self.inner)
+                    .await
+                    .map_err(|e| self.err("complete multipart upload", e))?;
             }
             State::Closed => {
                 return Err(heimdall_core::Error::Storage {
@@ -193,8 +298,8 @@ impl ObjectUpload {
 
     /// Discards the upload: aborts a multipart upload; a buffered one never reached the store.
     pub(crate) async fn abort(mut self) -> Result<()> {
-        if let State::Multipart(w) = std::mem::replace(&mut self.state, State::Closed) {
-            w.abort().await.map_err(|e| self.err("abort multipart upload", e))?;
+        if let State::Multipart(m) = std::mem::replace(&mut self.state, State::Closed) {
+            m.abort().await.map_err(|e| self.err("abort multipart upload", e))?;
         }
         Ok(())
     }
@@ -226,4 +331,176 @@ pub(crate) async fn put_small(
         sha256,
         content_type: content_type.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use futures::stream::BoxStream;
+    use object_store::memory::InMemory;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutResult, UploadPart,
+    };
+
+    use super::*;
+    use crate::context::{Cleanup, DEFAULT_MAX_CONCURRENCY, MIN_PART_SIZE};
+    use crate::formats::ArchiveFormat;
+
+    /// In-memory store whose part uploads take 20 ms each, counting the most in flight at once.
+    #[derive(Debug, Default)]
+    struct SlowParts {
+        store: InMemory,
+        now: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    impl std::fmt::Display for SlowParts {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("SlowParts")
+        }
+    }
+
+    #[derive(Debug)]
+    struct SlowUpload {
+        upload: Box<dyn MultipartUpload>,
+        now: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    #[async_trait::async_trait]
+    impl MultipartUpload for SlowUpload {
+        fn put_part(&mut self, data: PutPayload) -> UploadPart {
+            let (now, most) = (self.now.clone(), self.most.clone());
+            let part = self.upload.put_part(data);
+            Box::pin(async move {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let r = part.await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                r
+            })
+        }
+        async fn complete(&mut self) -> object_store::Result<PutResult> {
+            self.upload.complete().await
+        }
+        async fn abort(&mut self) -> object_store::Result<()> {
+            self.upload.abort().await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for SlowParts {
+        async fn put_opts(&self, l: &Path, p: PutPayload, o: PutOptions) -> object_store::Result<PutResult> {
+            self.store.put_opts(l, p, o).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            l: &Path,
+            o: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            Ok(Box::new(SlowUpload {
+                upload: self.store.put_multipart_opts(l, o).await?,
+                now: self.now.clone(),
+                most: self.most.clone(),
+            }))
+        }
+        async fn get_opts(&self, l: &Path, o: GetOptions) -> object_store::Result<GetResult> {
+            self.store.get_opts(l, o).await
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.store.delete_stream(locations)
+        }
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.store.list(prefix)
+        }
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+            self.store.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(&self, from: &Path, to: &Path, o: CopyOptions) -> object_store::Result<()> {
+            self.store.copy_opts(from, to, o).await
+        }
+    }
+
+    fn inner(store: Arc<SlowParts>, max_parts_in_flight: usize) -> Arc<Inner> {
+        Arc::new(Inner {
+            store,
+            prefix: Path::default(),
+            backend: "memory",
+            location: "memory://".into(),
+            format: ArchiveFormat::Npy,
+            part_size: MIN_PART_SIZE,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            parts_in_flight: Arc::new(tokio::sync::Semaphore::new(max_parts_in_flight)),
+            max_parts_in_flight,
+            supports_attributes: false,
+            collection: false,
+            max_spectra_bytes: 0,
+            cleanup: Cleanup::Nothing,
+        })
+    }
+
+    /// Seven objects of four parts each written at once: the sink-wide limit holds over all of
+    /// them (the per-object limit alone would allow 7 × 3), and every object is complete.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parts_in_flight_are_limited_over_the_whole_sink() {
+        for limit in [2, 5] {
+            let store = Arc::new(SlowParts::default());
+            let inner = inner(store.clone(), limit);
+            let len = 4 * MIN_PART_SIZE - 1000;
+            let tasks = (0..7).map(|i| {
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    let mut up = ObjectUpload::new(inner, Path::from(format!("obj-{i}")), "x", false, None);
+                    let chunk = Bytes::from(vec![i as u8; 1 << 20]);
+                    let mut left = len;
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        up.push(chunk.slice(..n)).await.unwrap();
+                        left -= n;
+                    }
+                    up.finish().await.unwrap()
+                })
+            });
+            for (i, t) in futures::future::join_all(tasks).await.into_iter().enumerate() {
+                let done = t.unwrap();
+                assert_eq!(done.object.size, len as u64);
+                let got = store.get(&Path::from(format!("obj-{i}"))).await.unwrap();
+                let got = got.bytes().await.unwrap();
+                assert_eq!(hex::encode(Sha256::digest(&got)), done.object.sha256);
+            }
+            let most = store.most.load(Ordering::SeqCst);
+            assert!(most <= limit, "{most} parts in flight with a limit of {limit}");
+            assert!(most >= 2, "parts of different objects never overlapped: {most}");
+            assert_eq!(
+                inner.parts_in_flight.available_permits(),
+                limit,
+                "every permit returned"
+            );
+        }
+    }
+
+    #[test]
+    fn parts_grow_only_when_the_announced_size_needs_more_than_max_parts() {
+        const MIB: usize = 1 << 20;
+        assert_eq!(part_size_for(5 * MIB, None), 5 * MIB);
+        assert_eq!(part_size_for(5 * MIB, Some(0)), 5 * MIB);
+        assert_eq!(part_size_for(5 * MIB, Some(50 * 1024 * MIB as u64)), 6 * MIB);
+        // One hour at 2.4 MS/s of complex64: 69.1 GB in 7 MiB parts, fewer than 10 000.
+        let hour = 2_400_000u64 * 8 * 3600 + 128;
+        let p = part_size_for(5 * MIB, Some(hour));
+        assert_eq!(p, 7 * MIB);
+        assert!(hour.div_ceil(p as u64) <= MAX_PARTS);
+        assert_eq!(
+            part_size_for(16 * MIB, Some(hour)),
+            16 * MIB,
+            "a larger configured size stays"
+        );
+        assert!(part_size_for(5 * MIB, Some(u64::MAX)) >= 5 * MIB, "no overflow");
+    }
 }

@@ -108,13 +108,25 @@ impl ArchiveWriter {
             }
             .encode()?;
             npy_header_len = header.len() as u64;
-            let mut up = ObjectUpload::new(inner.clone(), path, "application/x-npy", false);
+            let len = (info.expected_samples.unwrap_or(0))
+                .saturating_mul(info.format.bytes_per_sample() as u64)
+                .saturating_add(header.len() as u64);
+            let mut up = ObjectUpload::new(inner.clone(), path, "application/x-npy", false, Some(len));
             up.push(Bytes::from(header)).await?;
             npy = Some(up);
         }
         if inner.format.sigmf_data() {
             let path = inner.attempt_path(&attempt, &format!("{rx}.sigmf-data"))?;
-            sigmf = Some(ObjectUpload::new(inner.clone(), path, "application/octet-stream", true));
+            let len = info
+                .expected_samples
+                .map(|n| n.saturating_mul(info.format.bytes_per_sample() as u64));
+            sigmf = Some(ObjectUpload::new(
+                inner.clone(),
+                path,
+                "application/octet-stream",
+                true,
+                len,
+            ));
         }
         tracing::debug!(session = %attempt, receiver = rx, format = %inner.format, "capture started");
         let inner_spectra_limit = inner.max_spectra_bytes;
