@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 PAIRS="${PAIRS:-5}"
 DURATION="${DURATION:-10}"
 RATE="${RATE:-2400000}"
-cargo build -q --release --example acquire
+cargo build -q --release --workspace --example acquire
 BIN="$PWD/target/release/examples/acquire"
 OUT="$(mktemp -d "${TMPDIR:-/tmp}/bench_e2e.XXXXXX")"
 trap 'rm -rf "$OUT"' EXIT
