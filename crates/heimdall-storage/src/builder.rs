@@ -9,7 +9,8 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::signer::Signer;
-use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+// object_store's own retry type stays inside: the API speaks heimdall_core::RetryConfig.
+use object_store::{BackoffConfig, ObjectStore, RetryConfig as StoreRetry};
 
 use heimdall_core::redact::{Redacted, redact_options, redact_url};
 use heimdall_core::{Error, Result};
@@ -124,7 +125,7 @@ pub struct ArchiveBuilder {
     part_size: usize,
     max_concurrency: usize,
     max_parts_in_flight: usize,
-    retry: RetryConfig,
+    retry: StoreRetry,
     collection: bool,
     max_spectra_bytes: u64,
 }
@@ -145,8 +146,8 @@ impl fmt::Debug for ArchiveBuilder {
     }
 }
 
-fn default_retry() -> RetryConfig {
-    RetryConfig {
+fn default_retry() -> StoreRetry {
+    StoreRetry {
         backoff: BackoffConfig {
             init_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
@@ -233,9 +234,24 @@ impl ArchiveBuilder {
         self
     }
 
-    /// Retry policy of S3 requests (see the type docs for the default).
-    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = retry;
+    /// Retry policy of S3 requests, in the engine's terms ([`heimdall_core::RetryConfig`]:
+    /// retries, first and longest wait, growth factor); see the type docs for the default.
+    /// Requests are always jittered (object_store draws each wait at random), whatever
+    /// `retry.jitter` says. The total time spent retrying one request is
+    /// [`with_retry_timeout`](Self::with_retry_timeout).
+    pub fn with_retry(mut self, retry: &heimdall_core::RetryConfig) -> Self {
+        self.retry.max_retries = retry.max_retries as usize;
+        self.retry.backoff = BackoffConfig {
+            init_backoff: retry.init_backoff,
+            max_backoff: retry.max_backoff,
+            base: retry.base,
+        };
+        self
+    }
+
+    /// Longest time spent retrying one S3 request (default 30 s; the `retry_timeout` option).
+    pub fn with_retry_timeout(mut self, timeout: Duration) -> Self {
+        self.retry.retry_timeout = timeout;
         self
     }
 
@@ -277,6 +293,14 @@ impl ArchiveBuilder {
                 "max_spectra_bytes" => self.max_spectra_bytes = v.parse().map_err(|_| bad("not a byte count"))?,
                 _ => store_opts.push((key, v)),
             }
+        }
+        let backoff = &self.retry.backoff;
+        if !backoff.base.is_finite() || backoff.base < 1.0 || backoff.init_backoff > backoff.max_backoff {
+            return Err(Error::config(format!(
+                "retry backoff from {:?} to {:?} growing {}x: the growth must be finite and at least 1, \
+                 the first wait no longer than the longest",
+                backoff.init_backoff, backoff.max_backoff, backoff.base
+            )));
         }
         if self.part_size < MIN_PART_SIZE {
             return Err(Error::config(format!(
@@ -622,6 +646,39 @@ mod tests {
             .unwrap();
         assert_eq!(s3.prefix().as_ref(), "deep/prefix");
         assert_eq!(s3.to_string(), "s3://bkt/deep/prefix at http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn the_retry_policy_is_the_engines_type() {
+        let fast = heimdall_core::RetryConfig::fast(2);
+        let b = ArchiveBuilder::from_url("memory://")
+            .with_retry(&fast)
+            .with_retry_timeout(Duration::from_secs(3));
+        assert_eq!(b.retry.max_retries, 2);
+        assert_eq!(b.retry.backoff.init_backoff, fast.init_backoff);
+        assert_eq!(b.retry.backoff.max_backoff, fast.max_backoff);
+        assert_eq!(b.retry.retry_timeout, Duration::from_secs(3));
+        assert!(b.build().is_ok());
+        for bad in [
+            heimdall_core::RetryConfig {
+                base: f64::NAN,
+                ..Default::default()
+            },
+            heimdall_core::RetryConfig {
+                base: 0.5,
+                ..Default::default()
+            },
+            heimdall_core::RetryConfig {
+                init_backoff: Duration::from_secs(60),
+                ..Default::default()
+            },
+        ] {
+            let e = ArchiveBuilder::from_url("memory://")
+                .with_retry(&bad)
+                .build()
+                .unwrap_err();
+            assert!(matches!(e, Error::Config { .. }), "{e:?}");
+        }
     }
 
     #[test]
