@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use heimdall_core::{GeoPosition, ReceiverSource};
 
-use super::{Clock, Failure, Pacing, SimulatedReceiver, SimulatedReceiverConfig, Transmitter};
+use super::clocks::{Clock, Pacing};
+use super::config::SimulatedReceiverConfig;
+use super::failures::Failure;
+use super::source::SimulatedReceiver;
+use super::transmitter::Transmitter;
 
 /// One transmitter and the receivers that hear it.
 ///

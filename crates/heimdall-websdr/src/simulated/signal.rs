@@ -10,7 +10,12 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::{Clock, Modulation, SimulatedReceiverConfig, THERMAL_NOISE_DBM_PER_HZ, Transmitter};
+use super::clocks::Clock;
+use super::config::SimulatedReceiverConfig;
+use super::transmitter::{Modulation, Transmitter};
+
+/// Thermal noise density at 290 K, dBm/Hz.
+pub const THERMAL_NOISE_DBM_PER_HZ: f64 = -173.975;
 
 /// Length of the noise table (a power of two).
 const NOISE_LEN: usize = 1 << 16;

@@ -5,6 +5,12 @@ use heimdall_core::{
     AcquisitionRequest, CaptureChunk, Complex32, Error, GeoPosition, SampleBlock, SessionId, TimeMark,
 };
 
+use std::sync::Arc;
+
+use chrono::Utc;
+use heimdall_core::{CaptureRequest, ReceiverId, ReceiverInfo, ReceiverKind, ReceiverSource, Result, TimeSource};
+use tokio_util::sync::CancellationToken;
+
 use super::*;
 
 const F: f64 = 145.5e6;
@@ -319,4 +325,63 @@ async fn bad_configuration_fails_at_open_not_construction() {
         rxs[1].open(&req(1.0), CancellationToken::new()).await,
         Err(Error::Config { .. })
     ));
+}
+
+fn sim_info(id: &str) -> ReceiverInfo {
+    ReceiverInfo::new(
+        ReceiverId::slugify(id),
+        id,
+        ReceiverKind::Simulated,
+        format!("sim://{id}"),
+    )
+    .with_position(GeoPosition::new(45.044, 7.672, Some(250.0)).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit() {
+    let built = SimulatedBuilder::new(sim_info("conformance"))
+        .with_transmitter(tx(Modulation::fm_voice(3000.0), 30.0))
+        .with_seed(7)
+        .build()
+        .unwrap();
+    heimdall_core::testkit::source_conformance(Arc::new(built), &req(0.5)).await;
+    // Real-time pacing runs on an async task instead of a blocking thread.
+    let paced = SimulatedBuilder::new(sim_info("paced"))
+        .with_transmitter(tx(Modulation::Carrier, 30.0))
+        .with_pacing(Pacing::RealTime)
+        .with_chunk_samples(600)
+        .build()
+        .unwrap();
+    heimdall_core::testkit::source_conformance(Arc::new(paced), &req(0.2)).await;
+}
+
+#[test]
+fn builder_validates_without_io() {
+    let no_tx = SimulatedBuilder::new(sim_info("a")).build().unwrap_err();
+    assert!(matches!(no_tx, Error::Config { .. }), "{no_tx:?}");
+    assert!(no_tx.to_string().contains("no transmitter"), "{no_tx}");
+    let bad_rate = SimulatedBuilder::new(sim_info("b"))
+        .with_transmitter(tx(Modulation::Carrier, 30.0))
+        .with_sample_rate(-1.0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(bad_rate, Error::InvalidInput { .. }), "{bad_rate:?}");
+    let no_position = ReceiverInfo::new(ReceiverId::slugify("c"), "c", ReceiverKind::Simulated, "sim://c");
+    assert!(
+        SimulatedBuilder::new(no_position)
+            .with_transmitter(tx(Modulation::Carrier, 30.0))
+            .build()
+            .is_err()
+    );
+    let bad_tx = SimulatedBuilder::new(sim_info("d"))
+        .with_transmitter(tx(Modulation::fm_tone(-1.0, 1000.0), 30.0))
+        .build()
+        .unwrap_err();
+    assert!(matches!(bad_tx, Error::InvalidInput { .. }), "{bad_tx:?}");
+    // Same defaults as the plain configuration.
+    let rx = SimulatedBuilder::new(sim_info("e"))
+        .with_transmitter(Arc::new(tx(Modulation::Carrier, 30.0)))
+        .build()
+        .unwrap();
+    assert_eq!(rx.config(), &SimulatedReceiverConfig::for_info(sim_info("e")));
 }
