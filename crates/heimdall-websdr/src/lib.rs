@@ -23,5 +23,15 @@ pub mod rtl_tcp;
 pub mod schemes;
 #[cfg(feature = "simulated")]
 pub mod simulated;
+#[cfg(any(
+    feature = "kiwisdr",
+    feature = "openwebrx",
+    feature = "rtl_tcp",
+    feature = "http_iq",
+    feature = "simulated"
+))]
+mod stream;
 #[cfg(any(feature = "openwebrx", feature = "http_iq"))]
 mod tls;
+#[cfg(any(feature = "kiwisdr", feature = "openwebrx", feature = "rtl_tcp", feature = "http_iq"))]
+mod transport;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use heimdall_core::{Error, ReceiverInfo, Result};
 
-use super::client::{HttpIqConfig, HttpIqSource};
+use super::source::{HttpIqConfig, HttpIqSource};
 
 /// Builds an [`HttpIqSource`].
 ///

@@ -18,112 +18,12 @@
 //! ```
 
 mod builder;
-mod client;
+mod error;
 #[cfg(feature = "mock-servers")]
 pub mod mock;
 pub mod protocol;
-
-use std::time::Duration;
+mod source;
 
 pub use builder::HttpIqBuilder;
-pub use client::HttpIqSource;
-
-use heimdall_core::{BoxError, Error};
-
-/// Backend name used in errors.
-pub const BACKEND: &str = "http_iq";
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum HttpIqError {
-    #[error("request to {url} failed: {source}")]
-    Connect { url: String, source: reqwest::Error },
-    #[error("{url} answered HTTP {status}")]
-    Status {
-        url: String,
-        status: u16,
-        retry_after: Option<Duration>,
-    },
-    #[error("{operation} timed out after {after:?}")]
-    Timeout { operation: &'static str, after: Duration },
-    #[error("{0}")]
-    Malformed(String),
-    #[error("connection closed: {reason}")]
-    Closed {
-        received: u64,
-        reason: String,
-        source: Option<BoxError>,
-    },
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("capture cancelled")]
-    Cancelled,
-}
-
-impl HttpIqError {
-    pub(crate) fn into_core(self, target: &str) -> Error {
-        let target = target.to_owned();
-        let reason = self.to_string();
-        match self {
-            HttpIqError::Connect { url, source } => match crate::tls::describe_failure(&source) {
-                // Certificates and names do not change between attempts: not retryable.
-                Some(tls) => Error::Refused {
-                    backend: BACKEND,
-                    target,
-                    reason: format!("request to {url} failed: {tls}"),
-                    source: Some(Box::new(source)),
-                },
-                None => Error::Unavailable {
-                    backend: BACKEND,
-                    target,
-                    reason,
-                    retry_after: None,
-                    source: Some(Box::new(source)),
-                },
-            },
-            HttpIqError::Status {
-                status, retry_after, ..
-            } if status == 429 || status >= 500 => Error::Unavailable {
-                backend: BACKEND,
-                target,
-                reason,
-                retry_after,
-                source: None,
-            },
-            HttpIqError::Status { .. } => Error::Refused {
-                backend: BACKEND,
-                target,
-                reason,
-                source: None,
-            },
-            HttpIqError::Timeout { operation, after } => Error::Timeout {
-                backend: BACKEND,
-                target,
-                operation,
-                after,
-            },
-            HttpIqError::Malformed(reason) => Error::Malformed {
-                backend: BACKEND,
-                origin: target,
-                reason,
-            },
-            HttpIqError::Closed {
-                received,
-                reason,
-                source,
-            } => Error::ConnectionLost {
-                backend: BACKEND,
-                target,
-                received,
-                reason,
-                source,
-            },
-            HttpIqError::InvalidRequest(reason) => Error::InvalidInput {
-                field: "capture request",
-                reason,
-            },
-            HttpIqError::Cancelled => Error::Cancelled {
-                what: format!("http_iq capture from {target}"),
-            },
-        }
-    }
-}
+pub use error::BACKEND;
+pub use source::HttpIqSource;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use heimdall_core::{Error, Passband, ReceiverInfo, Result};
 
-use super::client::{KiwiConfig, KiwiSdrSource};
-use super::endpoint::parse_endpoint;
+use super::protocol::parse_endpoint;
+use super::source::{KiwiConfig, KiwiSdrSource};
 
 /// Minimum wait the source asks for after `too_busy` or a redirect it cannot follow.
 pub const MIN_BUSY_BACKOFF: Duration = Duration::from_secs(15);

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use heimdall_core::{BoxError, Error};
+use heimdall_core::Error;
 
 use super::protocol;
+use crate::transport::TransportError;
 
 /// Backend name used in errors.
 pub const BACKEND: &str = "kiwisdr";
@@ -12,12 +13,8 @@ pub const BACKEND: &str = "kiwisdr";
 /// Detailed KiwiSDR failures, converted to [`heimdall_core::Error`] at the trait boundary.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum KiwiError {
-    #[error("cannot connect to {url}: {source}")]
-    Connect { url: String, source: BoxError },
     #[error("WebSocket handshake with {url} answered HTTP {status}")]
     HttpStatus { url: String, status: u16 },
-    #[error("{operation} timed out after {after:?}")]
-    Timeout { operation: &'static str, after: Duration },
     #[error("all channels are busy (too_busy={channels:?}); retry in {retry_after:?} or later")]
     TooBusy {
         channels: Option<u32>,
@@ -45,18 +42,10 @@ pub(crate) enum KiwiError {
     PasswordTimeout,
     #[error("the Kiwi refused the channel: {what}")]
     OtherRefusal { what: &'static str },
-    #[error("connection closed: {reason}")]
-    Closed {
-        received: u64,
-        reason: String,
-        source: Option<BoxError>,
-    },
     #[error("{0}")]
     Malformed(String),
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("capture cancelled")]
-    Cancelled,
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 }
 
 impl KiwiError {
@@ -64,13 +53,6 @@ impl KiwiError {
         let target = target.to_owned();
         let reason = self.to_string();
         match self {
-            KiwiError::Connect { source, .. } => Error::Unavailable {
-                backend: BACKEND,
-                target,
-                reason,
-                retry_after: None,
-                source: Some(source),
-            },
             KiwiError::HttpStatus { status, .. } if status == 404 || status == 429 || status >= 500 => {
                 Error::Unavailable {
                     backend: BACKEND,
@@ -85,12 +67,6 @@ impl KiwiError {
                 target,
                 reason,
                 source: None,
-            },
-            KiwiError::Timeout { operation, after } => Error::Timeout {
-                backend: BACKEND,
-                target,
-                operation,
-                after,
             },
             KiwiError::TooBusy { retry_after, .. } | KiwiError::Redirect { retry_after, .. } => Error::Unavailable {
                 backend: BACKEND,
@@ -111,29 +87,12 @@ impl KiwiError {
                 reason,
                 source: None,
             },
-            KiwiError::Closed {
-                received,
-                reason,
-                source,
-            } => Error::ConnectionLost {
-                backend: BACKEND,
-                target,
-                received,
-                reason,
-                source,
-            },
             KiwiError::Malformed(reason) => Error::Malformed {
                 backend: BACKEND,
                 origin: target,
                 reason,
             },
-            KiwiError::InvalidRequest(reason) => Error::InvalidInput {
-                field: "capture request",
-                reason,
-            },
-            KiwiError::Cancelled => Error::Cancelled {
-                what: format!("kiwisdr capture from {target}"),
-            },
+            KiwiError::Transport(t) => t.into_core(BACKEND, &target),
         }
     }
 }

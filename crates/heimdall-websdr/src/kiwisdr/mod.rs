@@ -31,22 +31,18 @@
 #[cfg(feature = "kiwisdr")]
 mod builder;
 #[cfg(feature = "kiwisdr")]
-mod client;
-#[cfg(feature = "kiwisdr")]
-mod endpoint;
-#[cfg(feature = "kiwisdr")]
 mod error;
 #[cfg(all(feature = "kiwisdr", feature = "mock-servers"))]
 pub mod mock;
 pub mod protocol;
+#[cfg(feature = "kiwisdr")]
+mod source;
 
 #[cfg(feature = "kiwisdr")]
 pub use builder::{KiwiSdrBuilder, MIN_BUSY_BACKOFF};
 #[cfg(feature = "kiwisdr")]
-pub use client::KiwiSdrSource;
-#[cfg(feature = "kiwisdr")]
-pub use endpoint::DEFAULT_PORT;
-#[cfg(feature = "kiwisdr")]
 pub use error::BACKEND;
 #[cfg(feature = "kiwisdr")]
-pub(crate) use error::KiwiError;
+pub use protocol::DEFAULT_PORT;
+#[cfg(feature = "kiwisdr")]
+pub use source::KiwiSdrSource;

@@ -8,7 +8,8 @@ use heimdall_core::{Error, Passband, ReceiverInfo, Result};
 
 use super::limiter::{DEFAULT_POLITENESS_INTERVAL, HostLimiter};
 use super::protocol::valid_mode;
-use super::{OpenWebRxConfig, OpenWebRxSource};
+use super::session::OpenWebRxConfig;
+use super::source::OpenWebRxSource;
 
 /// Builds an [`OpenWebRxSource`].
 ///

@@ -71,20 +71,22 @@ pub mod adpcm;
 #[cfg(feature = "openwebrx")]
 mod builder;
 #[cfg(feature = "openwebrx")]
-mod client;
+mod error;
 #[cfg(feature = "openwebrx")]
 mod limiter;
 #[cfg(all(feature = "openwebrx", feature = "mock-servers"))]
 pub mod mock;
 pub mod protocol;
 #[cfg(feature = "openwebrx")]
+mod session;
+#[cfg(feature = "openwebrx")]
 mod source;
 
 #[cfg(feature = "openwebrx")]
 pub use builder::OpenWebRxBuilder;
 #[cfg(feature = "openwebrx")]
+pub use error::{BACKEND, BACKOFF_RETRY_AFTER};
+#[cfg(feature = "openwebrx")]
 pub use limiter::{DEFAULT_POLITENESS_INTERVAL, HostLimiter};
 #[cfg(feature = "openwebrx")]
-pub use source::{BACKEND, BACKOFF_RETRY_AFTER, OpenWebRxSource, channel_power_db};
-#[cfg(feature = "openwebrx")]
-pub(crate) use source::{OpenWebRxConfig, rebrand};
+pub use source::{OpenWebRxSource, channel_power_db};

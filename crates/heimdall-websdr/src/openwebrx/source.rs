@@ -2,44 +2,18 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use heimdall_core::{
-    CaptureRequest, CaptureStream, Error, Passband, ReceiverHealth, ReceiverInfo, ReceiverSource, Result, SpectrumFrame,
+    CaptureRequest, CaptureStream, ReceiverHealth, ReceiverInfo, ReceiverSource, Result, SpectrumFrame,
 };
 use tokio_util::sync::CancellationToken;
 
-use super::HostLimiter;
-use super::client;
+use super::error::rebrand;
+use super::limiter::HostLimiter;
+use super::session::{self, OpenWebRxConfig};
 
-/// Backend name used in errors.
-pub const BACKEND: &str = "openwebrx";
-
-/// Retry delay after a `backoff` message (the browser restarts its reconnect policy at 16 s).
-pub const BACKOFF_RETRY_AFTER: Duration = Duration::from_secs(16);
-
-#[derive(Debug)]
-pub(crate) struct OpenWebRxConfig {
-    pub(crate) info: ReceiverInfo,
-    pub(crate) mode: String,
-    pub(crate) passband: Option<Passband>,
-    pub(crate) allow_profile_switch: bool,
-    pub(crate) output_rate: u32,
-    pub(crate) hd_output_rate: u32,
-    pub(crate) limiter: Arc<HostLimiter>,
-    pub(crate) host: String,
-    pub(crate) ws_url: url::Url,
-    pub(crate) http_base: url::Url,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) stall_timeout: Duration,
-    pub(crate) http: reqwest::Client,
-    /// For `wss://` URLs; `None` for `ws://`.
-    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
-}
-
-/// An OpenWebRX receiver as a [`ReceiverSource`]. Build it with [`OpenWebRxBuilder`].
+/// An OpenWebRX receiver as a [`ReceiverSource`]. Build it with [`OpenWebRxBuilder`](super::OpenWebRxBuilder).
 #[derive(Debug, Clone)]
 pub struct OpenWebRxSource {
     pub(super) cfg: Arc<OpenWebRxConfig>,
@@ -69,45 +43,6 @@ impl OpenWebRxSource {
     }
 }
 
-/// Re-labels a discovery error as an OpenWebRX one for this receiver.
-pub(crate) fn rebrand(e: Error, id: &str) -> Error {
-    match e {
-        Error::Unavailable {
-            reason,
-            retry_after,
-            source,
-            target,
-            ..
-        } => Error::Unavailable {
-            backend: BACKEND,
-            target: id.to_owned(),
-            reason: format!("{reason} ({target})"),
-            retry_after,
-            source,
-        },
-        Error::Refused {
-            reason, source, target, ..
-        } => Error::Refused {
-            backend: BACKEND,
-            target: id.to_owned(),
-            reason: format!("{reason} ({target})"),
-            source,
-        },
-        Error::Timeout { operation, after, .. } => Error::Timeout {
-            backend: BACKEND,
-            target: id.to_owned(),
-            operation,
-            after,
-        },
-        Error::Malformed { origin, reason, .. } => Error::Malformed {
-            backend: BACKEND,
-            origin: format!("{id} ({origin})"),
-            reason,
-        },
-        other => other,
-    }
-}
-
 impl fmt::Display for OpenWebRxSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "openwebrx {} ({})", self.cfg.info.id, self.cfg.ws_url)
@@ -126,7 +61,7 @@ impl ReceiverSource for OpenWebRxSource {
     }
 
     async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
-        client::open(self.cfg.clone(), req, cancel).await
+        session::open(self.cfg.clone(), req, cancel).await
     }
 
     /// `open` first waits for this host's politeness slot (up to an interval per connection

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use heimdall_core::{Error, ReceiverInfo, Result};
 
-use super::client::{RtlConfig, RtlTcpSource};
 use super::protocol;
+use super::source::{RtlConfig, RtlTcpSource};
 
 /// Default rtl_tcp port.
 pub const DEFAULT_PORT: u16 = 1234;

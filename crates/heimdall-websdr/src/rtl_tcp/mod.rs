@@ -18,82 +18,12 @@
 //! ```
 
 mod builder;
-mod client;
+mod error;
 #[cfg(feature = "mock-servers")]
 pub mod mock;
 pub mod protocol;
-
-use std::time::Duration;
+mod source;
 
 pub use builder::{DEFAULT_PORT, RtlTcpBuilder};
-pub use client::{CHUNK_SAMPLES, RtlTcpSource};
-
-use heimdall_core::{BoxError, Error};
-
-/// Backend name used in errors.
-pub const BACKEND: &str = "rtl_tcp";
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum RtlError {
-    #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
-    #[error("{operation} timed out after {after:?}")]
-    Timeout { operation: &'static str, after: Duration },
-    #[error("{0}")]
-    Header(#[from] protocol::HeaderError),
-    #[error("connection closed: {reason}")]
-    Closed {
-        received: u64,
-        reason: String,
-        source: Option<BoxError>,
-    },
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("capture cancelled")]
-    Cancelled,
-}
-
-impl RtlError {
-    pub(crate) fn into_core(self, target: &str) -> Error {
-        let target = target.to_owned();
-        let reason = self.to_string();
-        match self {
-            RtlError::Connect { source, .. } => Error::Unavailable {
-                backend: BACKEND,
-                target,
-                reason,
-                retry_after: None,
-                source: Some(Box::new(source)),
-            },
-            RtlError::Timeout { operation, after } => Error::Timeout {
-                backend: BACKEND,
-                target,
-                operation,
-                after,
-            },
-            RtlError::Header(_) => Error::Malformed {
-                backend: BACKEND,
-                origin: target,
-                reason,
-            },
-            RtlError::Closed {
-                received,
-                reason,
-                source,
-            } => Error::ConnectionLost {
-                backend: BACKEND,
-                target,
-                received,
-                reason,
-                source,
-            },
-            RtlError::InvalidRequest(reason) => Error::InvalidInput {
-                field: "capture request",
-                reason,
-            },
-            RtlError::Cancelled => Error::Cancelled {
-                what: format!("rtl_tcp capture from {target}"),
-            },
-        }
-    }
-}
+pub use error::BACKEND;
+pub use source::{CHUNK_SAMPLES, RtlTcpSource};

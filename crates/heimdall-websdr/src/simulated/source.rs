@@ -6,7 +6,6 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use futures::StreamExt;
 use heimdall_core::{
     CaptureChunk, CaptureInfo, CaptureRequest, CaptureStream, Error, ReceiverHealth, ReceiverInfo, ReceiverSource,
     Result, SampleFormat,
@@ -21,6 +20,7 @@ use super::failures::Failure;
 use super::generator::Generator;
 use super::signal::{self, CapturePlan, NoiseTable, THERMAL_NOISE_DBM_PER_HZ};
 use super::transmitter::Transmitter;
+use crate::stream::{ChannelChunks, pull_stream};
 
 /// A simulated receiver: a [`ReceiverSource`] hearing one [`Transmitter`].
 pub struct SimulatedReceiver {
@@ -182,7 +182,7 @@ impl ReceiverSource for SimulatedReceiver {
             opened_at: tokio::time::Instant::now(),
             opened_utc: now,
             out: tx,
-            cancel,
+            cancel: cancel.clone(),
         };
         let span = tracing::debug_span!("simulated_capture", receiver = %self.config.info.id);
         if self.config.pacing == Pacing::AsFastAsPossible && self.config.failure != Failure::Stall {
@@ -190,7 +190,7 @@ impl ReceiverSource for SimulatedReceiver {
         } else {
             tokio::spawn(tracing::Instrument::instrument(generator.run(), span));
         }
-        let chunks = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).boxed();
+        let chunks = pull_stream(ChannelChunks::new(rx, cancel, error::cancelled(&self.config.info.id)));
         Ok(CaptureStream { info, chunks })
     }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::StreamExt;
 use heimdall_core::{
     CaptureChunk, CaptureInfo, CaptureRequest, CaptureStream, ReceiverHealth, ReceiverInfo, ReceiverSource, Result,
     SampleBlock, SampleFormat, TimeMark, TimeSource,
@@ -14,8 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::RtlError;
+use super::error::RtlError;
 use super::protocol::{self, RtlHeader};
+use crate::stream::{PullChunks, pull_stream};
+use crate::transport::TransportError;
 
 /// Largest number of samples in one [`CaptureChunk::Samples`] (64 Ki, 512 KiB as `Complex32`).
 pub const CHUNK_SAMPLES: usize = 64 * 1024;
@@ -59,20 +60,22 @@ impl RtlTcpSource {
         let addr = format!("{}:{}", self.cfg.host, self.cfg.port);
         let to = self.cfg.connect_timeout;
         let work = async {
-            let mut sock = TcpStream::connect(addr.as_str())
-                .await
-                .map_err(|source| RtlError::Connect {
+            let mut sock = TcpStream::connect(addr.as_str()).await.map_err(|source| {
+                RtlError::Transport(TransportError::Connect {
                     addr: addr.clone(),
-                    source,
-                })?;
+                    source: Box::new(source),
+                })
+            })?;
             let _ = sock.set_nodelay(true);
             let mut head = [0u8; protocol::HEADER_LEN];
             let mut got = 0;
             while got < head.len() {
-                let n = sock.read(&mut head[got..]).await.map_err(|e| RtlError::Closed {
-                    received: 0,
-                    reason: "reading the header failed".into(),
-                    source: Some(Box::new(e)),
+                let n = sock.read(&mut head[got..]).await.map_err(|e| {
+                    RtlError::Transport(TransportError::Closed {
+                        received: 0,
+                        reason: "reading the header failed".into(),
+                        source: Some(Box::new(e)),
+                    })
                 })?;
                 if n == 0 {
                     return Err(RtlError::Header(protocol::HeaderError::Truncated(got)));
@@ -82,9 +85,11 @@ impl RtlTcpSource {
             let h = protocol::parse_header(&head)?;
             Ok((sock, h))
         };
-        tokio::time::timeout(to, work).await.map_err(|_| RtlError::Timeout {
-            operation: "connect",
-            after: to,
+        tokio::time::timeout(to, work).await.map_err(|_| {
+            RtlError::Transport(TransportError::Timeout {
+                operation: "connect",
+                after: to,
+            })
         })?
     }
 }
@@ -110,7 +115,7 @@ impl ReceiverSource for RtlTcpSource {
     async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
         let target = self.info.id.as_str().to_owned();
         let rate = req.sample_rate_hz.unwrap_or(self.cfg.sample_rate);
-        let bad = |m: String| RtlError::InvalidRequest(m).into_core(&target);
+        let bad = |m: String| RtlError::Transport(TransportError::InvalidRequest(m)).into_core(&target);
         if !protocol::is_valid_sample_rate(rate) {
             return Err(bad(format!(
                 "rtl_tcp sample rate {rate} Hz is not within 225001..=300000 or 900001..=3200000"
@@ -126,7 +131,7 @@ impl ReceiverSource for RtlTcpSource {
         }
         let (mut sock, header) = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Err(RtlError::Cancelled.into_core(&target)),
+            _ = cancel.cancelled() => return Err(RtlError::Transport(TransportError::Cancelled).into_core(&target)),
             r = self.connect() => r.map_err(|e| e.into_core(&target))?,
         };
         let mut cmds = Vec::with_capacity(6 * protocol::COMMAND_LEN);
@@ -149,11 +154,11 @@ impl ReceiverSource for RtlTcpSource {
             cmds.extend_from_slice(&protocol::encode_command(protocol::CMD_SET_AGC_MODE, u32::from(on)));
         }
         sock.write_all(&cmds).await.map_err(|e| {
-            RtlError::Closed {
+            RtlError::Transport(TransportError::Closed {
                 received: 0,
                 reason: "sending the tuning commands failed".into(),
                 source: Some(Box::new(e)),
-            }
+            })
             .into_core(&target)
         })?;
         let expected = req.samples_at(rate);
@@ -193,7 +198,7 @@ impl ReceiverSource for RtlTcpSource {
             read_timeout: self.cfg.read_timeout,
             target,
         };
-        let chunks = futures::stream::unfold(reader, |mut r| async move { r.next().await.map(|c| (c, r)) }).boxed();
+        let chunks = pull_stream(reader);
         Ok(CaptureStream { info, chunks })
     }
 }
@@ -218,6 +223,12 @@ struct Reader {
     target: String,
 }
 
+impl PullChunks for Reader {
+    fn next_chunk(&mut self) -> impl Future<Output = Option<Result<CaptureChunk>>> + Send {
+        self.next()
+    }
+}
+
 impl Reader {
     async fn next(&mut self) -> Option<Result<CaptureChunk>> {
         if self.done || (self.finished && self.pending.is_none()) {
@@ -226,7 +237,9 @@ impl Reader {
         if self.cancel.is_cancelled() {
             self.done = true;
             self.pending = None;
-            return Some(Err(RtlError::Cancelled.into_core(&self.target)));
+            return Some(Err(
+                RtlError::Transport(TransportError::Cancelled).into_core(&self.target)
+            ));
         }
         if let Some(c) = self.pending.take() {
             return Some(Ok(c));
@@ -285,23 +298,23 @@ impl Reader {
             }
             let n = tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Err(RtlError::Cancelled),
+                _ = self.cancel.cancelled() => return Err(RtlError::Transport(TransportError::Cancelled)),
                 r = tokio::time::timeout(self.read_timeout, self.sock.read(&mut self.buf[self.have..])) => match r {
-                    Err(_) => return Err(RtlError::Timeout { operation: "capture", after: self.read_timeout }),
-                    Ok(Err(e)) => return Err(RtlError::Closed {
+                    Err(_) => return Err(RtlError::Transport(TransportError::Timeout { operation: "capture", after: self.read_timeout })),
+                    Ok(Err(e)) => return Err(RtlError::Transport(TransportError::Closed {
                         received: self.delivered,
                         reason: "read failed mid-capture".into(),
                         source: Some(Box::new(e)),
-                    }),
+                    })),
                     Ok(Ok(n)) => n,
                 },
             };
             if n == 0 {
-                return Err(RtlError::Closed {
+                return Err(RtlError::Transport(TransportError::Closed {
                     received: self.delivered,
                     reason: "the server closed the connection mid-capture".into(),
                     source: None,
-                });
+                }));
             }
             self.have += n;
             self.drop_unwanted();

@@ -18,8 +18,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
-use super::KiwiError;
+use super::error::KiwiError;
 use super::protocol::{self, FrameTag, KiwiMsg};
+use crate::stream::{ChannelChunks, pull_stream};
+use crate::transport::TransportError;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -106,28 +108,30 @@ async fn connect(host: &str, port: u16, timeout: Duration) -> Result<Ws, KiwiErr
     let url = format!("ws://{host}:{port}/{}/SND", fresh_tstamp());
     let fut = tokio_tungstenite::connect_async(url.as_str());
     match tokio::time::timeout(timeout, fut).await {
-        Err(_) => Err(KiwiError::Timeout {
+        Err(_) => Err(KiwiError::Transport(TransportError::Timeout {
             operation: "connect",
             after: timeout,
-        }),
+        })),
         Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => Err(KiwiError::HttpStatus {
             url,
             status: resp.status().as_u16(),
         }),
-        Ok(Err(e)) => Err(KiwiError::Connect {
-            url,
+        Ok(Err(e)) => Err(KiwiError::Transport(TransportError::Connect {
+            addr: url,
             source: Box::new(e),
-        }),
+        })),
         Ok(Ok((ws, _))) => Ok(ws),
     }
 }
 
 async fn send(ws: &mut Ws, text: String) -> Result<(), KiwiError> {
     tracing::trace!(target: "heimdall_websdr::kiwisdr", cmd = %text, "send");
-    ws.send(Message::text(text)).await.map_err(|e| KiwiError::Closed {
-        received: 0,
-        reason: "send failed during the handshake".into(),
-        source: Some(Box::new(e)),
+    ws.send(Message::text(text)).await.map_err(|e| {
+        KiwiError::Transport(TransportError::Closed {
+            received: 0,
+            reason: "send failed during the handshake".into(),
+            source: Some(Box::new(e)),
+        })
     })
 }
 
@@ -185,20 +189,20 @@ async fn handshake(mut ws: Ws, cfg: &KiwiConfig, req: &CaptureRequest) -> Result
             let freq_khz = req.frequency_hz / 1000.0 - foff;
             let span_khz = bandwidth.map_or(32_000.0, |b| b / 1000.0);
             if !(0.0..=span_khz).contains(&freq_khz) {
-                return Err(KiwiError::InvalidRequest(format!(
+                return Err(KiwiError::Transport(TransportError::InvalidRequest(format!(
                     "{} Hz is outside this Kiwi's tunable span (0..{} kHz after its freq_offset of {foff} kHz)",
                     req.frequency_hz, span_khz
-                )));
+                ))));
             }
             let pb = req.passband.unwrap_or(cfg.passband);
             let edge = (rate / 2.0 - 1.0).max(1.0);
             let lo = pb.low_hz.clamp(-edge, edge).ceil() as i32;
             let hi = pb.high_hz.clamp(-edge, edge).floor() as i32;
             if lo >= hi || (lo == 0 && hi == 0) {
-                return Err(KiwiError::InvalidRequest(format!(
+                return Err(KiwiError::Transport(TransportError::InvalidRequest(format!(
                     "passband {}..{} Hz is empty at a {rate} Hz sample rate",
                     pb.low_hz, pb.high_hz
-                )));
+                ))));
             }
             send(&mut ws, protocol::cmd_ident(&cfg.ident)).await?;
             send(&mut ws, protocol::cmd_mod_iq(lo, hi, freq_khz)).await?;
@@ -224,40 +228,40 @@ async fn handshake(mut ws: Ws, cfg: &KiwiConfig, req: &CaptureRequest) -> Result
         };
         let next = match tokio::time::timeout_at(wake, ws.next()).await {
             Err(_) if Instant::now() >= deadline => {
-                return Err(KiwiError::Timeout {
+                return Err(KiwiError::Transport(TransportError::Timeout {
                     operation: "handshake",
                     after: cfg.handshake_timeout,
-                });
+                }));
             }
             Err(_) => continue,
             Ok(n) => n,
         };
         let data = match next {
             None => {
-                return Err(KiwiError::Closed {
+                return Err(KiwiError::Transport(TransportError::Closed {
                     received: 0,
                     reason: "the Kiwi closed the connection during the handshake".into(),
                     source: None,
-                });
+                }));
             }
             Some(Err(e)) => {
-                return Err(KiwiError::Closed {
+                return Err(KiwiError::Transport(TransportError::Closed {
                     received: 0,
                     reason: "WebSocket error during the handshake".into(),
                     source: Some(Box::new(e)),
-                });
+                }));
             }
             Some(Ok(Message::Binary(b))) => b,
             Some(Ok(Message::Text(t))) => bytes::Bytes::from(t),
             Some(Ok(Message::Close(f))) => {
-                return Err(KiwiError::Closed {
+                return Err(KiwiError::Transport(TransportError::Closed {
                     received: 0,
                     reason: format!(
                         "the Kiwi closed the connection during the handshake{}",
                         f.map(|f| format!(" ({} {})", f.code, f.reason)).unwrap_or_default()
                     ),
                     source: None,
-                });
+                }));
             }
             Some(Ok(_)) => continue,
         };
@@ -312,7 +316,7 @@ async fn handshake(mut ws: Ws, cfg: &KiwiConfig, req: &CaptureRequest) -> Result
 
 /// Host and port of a `redirect=` target (`http://host:port[/...]`).
 fn redirect_endpoint(target: &str) -> Option<(String, u16)> {
-    super::endpoint::parse_endpoint(target.trim()).ok()
+    protocol::parse_endpoint(target.trim()).ok()
 }
 
 #[async_trait::async_trait]
@@ -334,23 +338,23 @@ impl ReceiverSource for KiwiSdrSource {
             .timeout(self.cfg.connect_timeout + self.cfg.read_timeout)
             .build()
             .map_err(|e| {
-                KiwiError::Connect {
-                    url: url.clone(),
+                KiwiError::Transport(TransportError::Connect {
+                    addr: url.clone(),
                     source: Box::new(e),
-                }
+                })
                 .into_core(self.target())
             })?;
         let resp = client.get(&url).send().await.map_err(|e| {
             if e.is_timeout() {
-                KiwiError::Timeout {
+                KiwiError::Transport(TransportError::Timeout {
                     operation: "status",
                     after: self.cfg.connect_timeout,
-                }
+                })
             } else {
-                KiwiError::Connect {
-                    url: url.clone(),
+                KiwiError::Transport(TransportError::Connect {
+                    addr: url.clone(),
                     source: Box::new(e),
-                }
+                })
             }
             .into_core(self.target())
         })?;
@@ -359,11 +363,11 @@ impl ReceiverSource for KiwiSdrSource {
             return Err(KiwiError::HttpStatus { url, status }.into_core(self.target()));
         }
         let text = resp.text().await.map_err(|e| {
-            KiwiError::Closed {
+            KiwiError::Transport(TransportError::Closed {
                 received: 0,
                 reason: "reading /status failed".into(),
                 source: Some(Box::new(e)),
-            }
+            })
             .into_core(self.target())
         })?;
         Ok(crate::discovery::KiwiStatus::parse(&text).to_health(self.cfg.password.is_some()))
@@ -372,10 +376,10 @@ impl ReceiverSource for KiwiSdrSource {
     async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
         let target = self.target().to_owned();
         if !req.frequency_hz.is_finite() || req.frequency_hz <= 0.0 || req.duration.is_zero() {
-            return Err(KiwiError::InvalidRequest(format!(
+            return Err(KiwiError::Transport(TransportError::InvalidRequest(format!(
                 "frequency {} Hz and duration {:?} must be positive",
                 req.frequency_hz, req.duration
-            ))
+            )))
             .into_core(&target));
         }
         let cfg = self.cfg.clone();
@@ -409,7 +413,7 @@ impl ReceiverSource for KiwiSdrSource {
         };
         let (session, endpoint) = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Err(KiwiError::Cancelled.into_core(&target)),
+            _ = cancel.cancelled() => return Err(KiwiError::Transport(TransportError::Cancelled).into_core(&target)),
             r = attempt => r.map_err(|e| e.into_core(&target))?,
         };
         let expected = req.samples_at(session.sample_rate);
@@ -450,37 +454,13 @@ impl ReceiverSource for KiwiSdrSource {
         tokio::spawn(run.run(session.ws, tx, cancel.clone()));
         Ok(CaptureStream {
             info,
-            chunks: cancellable_stream(rx, cancel, target),
+            chunks: pull_stream(ChannelChunks::new(
+                rx,
+                cancel,
+                KiwiError::Transport(TransportError::Cancelled).into_core(&target),
+            )),
         })
     }
-}
-
-/// The consumer side: items from the session task, ending promptly with `Cancelled` on cancel.
-pub(crate) fn cancellable_stream(
-    rx: mpsc::Receiver<Result<CaptureChunk>>,
-    cancel: CancellationToken,
-    target: String,
-) -> futures::stream::BoxStream<'static, Result<CaptureChunk>> {
-    futures::stream::unfold(
-        (rx, cancel, target, false),
-        |(mut rx, cancel, target, done)| async move {
-            if done {
-                return None;
-            }
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => {
-                    let e = KiwiError::Cancelled.into_core(&target);
-                    Some((Err(e), (rx, cancel, target, true)))
-                }
-                item = rx.recv() => item.map(|it| {
-                    let end = it.is_err();
-                    (it, (rx, cancel, target, end))
-                }),
-            }
-        },
-    )
-    .boxed()
 }
 
 struct Run {
@@ -626,42 +606,42 @@ impl Run {
             loop {
                 let next = tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => return Err(KiwiError::Cancelled),
+                    _ = cancel.cancelled() => return Err(KiwiError::Transport(TransportError::Cancelled)),
                     _ = tx.closed() => return Ok(()),
                     n = tokio::time::timeout(self.read_timeout, stream.next()) => n,
                 };
                 let data = match next {
                     Err(_) => {
-                        return Err(KiwiError::Timeout {
+                        return Err(KiwiError::Transport(TransportError::Timeout {
                             operation: "capture",
                             after: self.read_timeout,
-                        });
+                        }));
                     }
                     Ok(None) => {
-                        return Err(KiwiError::Closed {
+                        return Err(KiwiError::Transport(TransportError::Closed {
                             received: dec.delivered,
                             reason: "the Kiwi closed the connection mid-capture".into(),
                             source: None,
-                        });
+                        }));
                     }
                     Ok(Some(Err(e))) => {
-                        return Err(KiwiError::Closed {
+                        return Err(KiwiError::Transport(TransportError::Closed {
                             received: dec.delivered,
                             reason: "WebSocket error mid-capture".into(),
                             source: Some(Box::new(e)),
-                        });
+                        }));
                     }
                     Ok(Some(Ok(Message::Binary(b)))) => b,
                     Ok(Some(Ok(Message::Text(t)))) => bytes::Bytes::from(t),
                     Ok(Some(Ok(Message::Close(f)))) => {
-                        return Err(KiwiError::Closed {
+                        return Err(KiwiError::Transport(TransportError::Closed {
                             received: dec.delivered,
                             reason: format!(
                                 "the Kiwi closed the connection mid-capture{}",
                                 f.map(|f| format!(" ({} {})", f.code, f.reason)).unwrap_or_default()
                             ),
                             source: None,
-                        });
+                        }));
                     }
                     Ok(Some(Ok(_))) => continue,
                 };

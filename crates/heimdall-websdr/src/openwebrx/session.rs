@@ -7,206 +7,45 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
 use heimdall_core::{
-    CaptureChunk, CaptureInfo, CaptureRequest, CaptureStream, Error, PowerUnit, RssiReading, SampleBlock, SampleFormat,
-    SpectrumFrame, TimeMark, TimeSource,
+    CaptureChunk, CaptureInfo, CaptureRequest, CaptureStream, Error, Passband, PowerUnit, ReceiverInfo, RssiReading,
+    SampleBlock, SampleFormat, SpectrumFrame, TimeMark, TimeSource,
 };
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use super::adpcm::{AudioAdpcm, ImaAdpcmDecoder, SYNC_WORD, SyncAdpcmDecoder, decode_fft_frame};
+use super::error::{OwrxError, rebrand};
+use super::limiter::HostLimiter;
 use super::protocol::{
     self, CLIENT_HANDSHAKE, ConfigState, ProfileRef, ProtocolError, ServerFrame, ServerHello, ServerText,
 };
-use super::{BACKEND, BACKOFF_RETRY_AFTER, OpenWebRxConfig};
+use crate::stream::{PullChunks, pull_stream};
+use crate::transport::TransportError;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// What went wrong, in protocol terms; converted to [`Error`] at the trait boundary.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum OwrxError {
-    #[error("cannot connect to {url}")]
-    Connect {
-        url: String,
-        #[source]
-        source: tungstenite::Error,
-    },
-    #[error("{operation} timed out after {after:?}")]
-    Timeout { operation: &'static str, after: Duration },
-    #[error("server sent backoff: {0}")]
-    Backoff(String),
-    #[error("server sent sdr_error: {0}")]
-    SdrError(String),
-    #[error("server sent demodulator_error: {0}")]
-    DemodulatorError(String),
-    #[error(transparent)]
-    Protocol(#[from] ProtocolError),
-    #[error("{reason}")]
-    Closed {
-        reason: String,
-        #[source]
-        source: Option<tungstenite::Error>,
-    },
-    #[error(
-        "{target_mhz:.6} MHz (passband {low:+.0}..{high:+.0} Hz) is outside the current profile \
-         ({center_mhz:.6} MHz ± {half_khz:.1} kHz) and switching the shared receiver's profile is not \
-         allowed (OpenWebRxBuilder::with_allow_profile_switch)"
-    )]
-    NotCovered {
-        target_mhz: f64,
-        low: f64,
-        high: f64,
-        center_mhz: f64,
-        half_khz: f64,
-    },
-    #[error("no profile covers {target_mhz:.6} MHz (passband {low:+.0}..{high:+.0} Hz); profiles: {profiles}")]
-    NoProfile {
-        target_mhz: f64,
-        low: f64,
-        high: f64,
-        profiles: String,
-    },
-    #[error(
-        "another user moved the receiver to {center_mhz:.6} MHz ± {half_khz:.1} kHz; {target_mhz:.6} MHz is out of span"
-    )]
-    MovedAway {
-        target_mhz: f64,
-        center_mhz: f64,
-        half_khz: f64,
-    },
-    #[error(
-        "the server did not apply selectprofile {profile:?} within {after:?} (locked profile or profile \
-         switching disabled); not retrying, since repeated profile switches trip the bot detector"
-    )]
-    SwitchIgnored { profile: String, after: Duration },
-    #[error("cannot fetch /status.json to choose a profile")]
-    Status(#[source] Error),
-    #[error("cancelled")]
-    Cancelled,
-}
-
-impl OwrxError {
-    fn into_error(self, id: &str, received: u64) -> Error {
-        let target = id.to_owned();
-        match self {
-            OwrxError::Connect { url, source } => {
-                let refused = matches!(&source, tungstenite::Error::Http(r)
-                    if r.status().is_client_error() && r.status() != tungstenite::http::StatusCode::TOO_MANY_REQUESTS);
-                let reason = format!("cannot connect to {url}");
-                if let Some(tls) = crate::tls::describe_failure(&source) {
-                    Error::Refused {
-                        backend: BACKEND,
-                        target,
-                        reason: format!("{reason}: {tls}"),
-                        source: Some(Box::new(source)),
-                    }
-                } else if refused {
-                    Error::Refused {
-                        backend: BACKEND,
-                        target,
-                        reason: format!("{reason}: the WebSocket upgrade was rejected (is this an OpenWebRX?)"),
-                        source: Some(Box::new(source)),
-                    }
-                } else {
-                    Error::Unavailable {
-                        backend: BACKEND,
-                        target,
-                        reason,
-                        retry_after: None,
-                        source: Some(Box::new(source)),
-                    }
-                }
-            }
-            OwrxError::Timeout { operation, after } => Error::Timeout {
-                backend: BACKEND,
-                target,
-                operation,
-                after,
-            },
-            OwrxError::Backoff(reason) => {
-                if reason.to_ascii_lowercase().contains("ban") {
-                    Error::Refused {
-                        backend: BACKEND,
-                        target,
-                        reason: format!(
-                            "server sent backoff: {reason} (OpenWebRX+ bans an address for 12 h; do not retry)"
-                        ),
-                        source: None,
-                    }
-                } else {
-                    Error::Unavailable {
-                        backend: BACKEND,
-                        target,
-                        reason: format!("server sent backoff: {reason}"),
-                        retry_after: Some(BACKOFF_RETRY_AFTER),
-                        source: None,
-                    }
-                }
-            }
-            OwrxError::SdrError(text) => {
-                if text.to_ascii_lowercase().contains("no sdr devices") {
-                    Error::Refused {
-                        backend: BACKEND,
-                        target,
-                        reason: format!("server sent sdr_error: {text}"),
-                        source: None,
-                    }
-                } else {
-                    Error::Unavailable {
-                        backend: BACKEND,
-                        target,
-                        reason: format!("server sent sdr_error: {text}"),
-                        retry_after: None,
-                        source: None,
-                    }
-                }
-            }
-            OwrxError::DemodulatorError(text) => Error::Refused {
-                backend: BACKEND,
-                target,
-                reason: format!("server sent demodulator_error: {text}"),
-                source: None,
-            },
-            OwrxError::Protocol(ProtocolError::Legacy) => Error::NotImplemented {
-                operation: "the legacy OpenWebRX protocol (≤ 0.18)",
-                backend: BACKEND,
-            },
-            OwrxError::Protocol(p) => Error::Malformed {
-                backend: BACKEND,
-                origin: target,
-                reason: p.to_string(),
-            },
-            OwrxError::Closed { reason, source } => Error::ConnectionLost {
-                backend: BACKEND,
-                target,
-                received,
-                reason,
-                source: source.map(|s| Box::new(s) as _),
-            },
-            e @ (OwrxError::NotCovered { .. } | OwrxError::NoProfile { .. } | OwrxError::SwitchIgnored { .. }) => {
-                Error::Refused {
-                    backend: BACKEND,
-                    target,
-                    reason: e.to_string(),
-                    source: None,
-                }
-            }
-            e @ OwrxError::MovedAway { .. } => Error::Unavailable {
-                backend: BACKEND,
-                target,
-                reason: e.to_string(),
-                retry_after: Some(BACKOFF_RETRY_AFTER),
-                source: None,
-            },
-            OwrxError::Status(e) => e,
-            OwrxError::Cancelled => Error::Cancelled {
-                what: format!("openwebrx capture from {id}"),
-            },
-        }
-    }
+#[derive(Debug)]
+pub(crate) struct OpenWebRxConfig {
+    pub(crate) info: ReceiverInfo,
+    pub(crate) mode: String,
+    pub(crate) passband: Option<Passband>,
+    pub(crate) allow_profile_switch: bool,
+    pub(crate) output_rate: u32,
+    pub(crate) hd_output_rate: u32,
+    pub(crate) limiter: Arc<HostLimiter>,
+    pub(crate) host: String,
+    pub(crate) ws_url: url::Url,
+    pub(crate) http_base: url::Url,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) stall_timeout: Duration,
+    pub(crate) http: reqwest::Client,
+    /// For `wss://` URLs; `None` for `ws://`.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 enum AudioDecoder {
@@ -247,10 +86,10 @@ impl Session {
     /// a `stall` timeout).
     async fn recv_until(&mut self, deadline: Instant, operation: &'static str) -> Result<Message, OwrxError> {
         match tokio::time::timeout_at(deadline, self.ws.next()).await {
-            Err(_) => Err(OwrxError::Timeout {
+            Err(_) => Err(OwrxError::Transport(TransportError::Timeout {
                 operation,
                 after: self.stall,
-            }),
+            })),
             Ok(None) => Err(OwrxError::Closed {
                 reason: format!("the server closed the connection during {operation}"),
                 source: None,
@@ -357,7 +196,7 @@ impl Session {
             self.cfg.connect_timeout,
         )
         .await
-        .map_err(|e| OwrxError::Status(super::rebrand(e, self.cfg.info.id.as_str())))?;
+        .map_err(|e| OwrxError::Status(rebrand(e, self.cfg.info.id.as_str())))?;
         if self.profiles.is_empty() {
             self.pump_until("handshake (profiles)", |s| !s.profiles.is_empty())
                 .await?;
@@ -419,6 +258,12 @@ struct Capture {
     last_audio: Instant,
 }
 
+impl PullChunks for Capture {
+    fn next_chunk(&mut self) -> impl Future<Output = Option<heimdall_core::Result<CaptureChunk>>> + Send {
+        self.next_item()
+    }
+}
+
 impl Capture {
     async fn next_item(&mut self) -> Option<heimdall_core::Result<CaptureChunk>> {
         loop {
@@ -436,7 +281,7 @@ impl Capture {
             let deadline = self.last_audio + self.sess.stall;
             let m = tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => Err(OwrxError::Cancelled),
+                _ = self.cancel.cancelled() => Err(OwrxError::Transport(TransportError::Cancelled)),
                 m = self.sess.recv_until(deadline, "capture") => m,
             };
             let r = match m {
@@ -655,7 +500,7 @@ pub(crate) async fn open(
     }
 
     if !cfg.limiter.acquire(&cfg.host, &cancel).await {
-        return Err(OwrxError::Cancelled.into_error(&id, 0));
+        return Err(OwrxError::Transport(TransportError::Cancelled).into_error(&id, 0));
     }
     let url = cfg.ws_url.to_string();
     let connector = cfg.tls.clone().map(tokio_tungstenite::Connector::Rustls);
@@ -664,9 +509,9 @@ pub(crate) async fn open(
         tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector),
     );
     let ws = tokio::select! {
-        _ = cancel.cancelled() => return Err(OwrxError::Cancelled.into_error(&id, 0)),
+        _ = cancel.cancelled() => return Err(OwrxError::Transport(TransportError::Cancelled).into_error(&id, 0)),
         r = connect => match r {
-            Err(_) => return Err(OwrxError::Timeout { operation: "connect", after: cfg.connect_timeout }.into_error(&id, 0)),
+            Err(_) => return Err(OwrxError::Transport(TransportError::Timeout { operation: "connect", after: cfg.connect_timeout }).into_error(&id, 0)),
             Ok(Err(source)) => return Err(OwrxError::Connect { url, source }.into_error(&id, 0)),
             Ok(Ok((ws, _resp))) => ws,
         },
@@ -683,17 +528,19 @@ pub(crate) async fn open(
     };
     let deadline = Instant::now() + cfg.handshake_timeout;
     let setup = tokio::select! {
-        _ = cancel.cancelled() => Err(OwrxError::Cancelled),
+        _ = cancel.cancelled() => Err(OwrxError::Transport(TransportError::Cancelled)),
         r = tokio::time::timeout_at(deadline, sess.setup(target, low, high)) => match r {
-            Err(_) => Err(OwrxError::Timeout { operation: "handshake", after: cfg.handshake_timeout }),
+            Err(_) => Err(OwrxError::Transport(TransportError::Timeout { operation: "handshake", after: cfg.handshake_timeout })),
             Ok(r) => r,
         },
     };
     let setup = match (setup, &sess.switch_requested) {
-        (Err(OwrxError::Timeout { after, .. }), Some(profile)) => Err(OwrxError::SwitchIgnored {
-            profile: profile.clone(),
-            after,
-        }),
+        (Err(OwrxError::Transport(TransportError::Timeout { after, .. })), Some(profile)) => {
+            Err(OwrxError::SwitchIgnored {
+                profile: profile.clone(),
+                after,
+            })
+        }
         (r, _) => r,
     };
     let offset = match setup {
@@ -782,10 +629,6 @@ pub(crate) async fn open(
         done: false,
         last_audio: Instant::now(),
     };
-    let chunks = futures::stream::unfold(capture, |mut c| async move {
-        let item = c.next_item().await?;
-        Some((item, c))
-    })
-    .boxed();
+    let chunks = pull_stream(capture);
     Ok(CaptureStream { info, chunks })
 }

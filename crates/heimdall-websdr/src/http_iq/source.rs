@@ -13,8 +13,10 @@ use heimdall_core::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::HttpIqError;
+use super::error::HttpIqError;
 use super::protocol::{self, I16LeIqDecoder};
+use crate::stream::{PullChunks, pull_stream};
+use crate::transport::TransportError;
 
 #[derive(Debug, Clone)]
 pub(crate) struct HttpIqConfig {
@@ -51,10 +53,10 @@ impl HttpIqSource {
         let to = self.cfg.connect_timeout + self.cfg.response_timeout;
         let fut = self.cfg.client.request(method, url).send();
         match tokio::time::timeout(to, fut).await {
-            Err(_) => Err(HttpIqError::Timeout {
+            Err(_) => Err(HttpIqError::Transport(TransportError::Timeout {
                 operation: "response",
                 after: to,
-            }),
+            })),
             Ok(Err(source)) => Err(HttpIqError::Connect {
                 url: url.to_owned(),
                 source,
@@ -110,16 +112,16 @@ impl ReceiverSource for HttpIqSource {
         let rate = req.sample_rate_hz.unwrap_or(self.cfg.sample_rate).round();
         let f = req.frequency_hz;
         if !f.is_finite() || f < 1.0 || !(1.0..=1e9).contains(&rate) || req.duration.is_zero() {
-            return Err(HttpIqError::InvalidRequest(format!(
+            return Err(HttpIqError::Transport(TransportError::InvalidRequest(format!(
                 "frequency {f} Hz, rate {rate} Hz and duration {:?} must be positive",
                 req.duration
-            ))
+            )))
             .into_core(&target));
         }
         let url = protocol::iq_url(&self.cfg.base, f.round() as u64, rate as u64);
         let resp = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Err(HttpIqError::Cancelled.into_core(&target)),
+            _ = cancel.cancelled() => return Err(HttpIqError::Transport(TransportError::Cancelled).into_core(&target)),
             r = self.request(reqwest::Method::GET, &url) => r.map_err(|e| e.into_core(&target))?,
         };
         if !resp.status().is_success() {
@@ -161,7 +163,7 @@ impl ReceiverSource for HttpIqSource {
             read_timeout: self.cfg.read_timeout,
             target,
         };
-        let chunks = futures::stream::unfold(body, |mut b| async move { b.next().await.map(|c| (c, b)) }).boxed();
+        let chunks = pull_stream(body);
         Ok(CaptureStream { info, chunks })
     }
 }
@@ -181,6 +183,12 @@ struct Body {
     target: String,
 }
 
+impl PullChunks for Body {
+    fn next_chunk(&mut self) -> impl Future<Output = Option<Result<CaptureChunk>>> + Send {
+        self.next()
+    }
+}
+
 impl Body {
     async fn next(&mut self) -> Option<Result<CaptureChunk>> {
         if self.pending.is_none() && self.done {
@@ -189,7 +197,9 @@ impl Body {
         if self.cancel.is_cancelled() {
             self.done = true;
             self.pending = None;
-            return Some(Err(HttpIqError::Cancelled.into_core(&self.target)));
+            return Some(Err(
+                HttpIqError::Transport(TransportError::Cancelled).into_core(&self.target)
+            ));
         }
         if let Some(c) = self.pending.take() {
             return Some(Ok(c));
@@ -207,16 +217,16 @@ impl Body {
         loop {
             let item = tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Err(HttpIqError::Cancelled),
-                r = tokio::time::timeout(self.read_timeout, self.bytes.next()) => r.map_err(|_| HttpIqError::Timeout {
+                _ = self.cancel.cancelled() => return Err(HttpIqError::Transport(TransportError::Cancelled)),
+                r = tokio::time::timeout(self.read_timeout, self.bytes.next()) => r.map_err(|_| HttpIqError::Transport(TransportError::Timeout {
                     operation: "capture",
                     after: self.read_timeout,
-                })?,
+                }))?,
             };
             let bytes = match item {
                 None => {
                     let tail = self.dec.pending_bytes();
-                    return Err(HttpIqError::Closed {
+                    return Err(HttpIqError::Transport(TransportError::Closed {
                         received: self.delivered,
                         reason: format!(
                             "the body ended after {} of {} samples{}",
@@ -229,14 +239,14 @@ impl Body {
                             }
                         ),
                         source: None,
-                    });
+                    }));
                 }
                 Some(Err(e)) => {
-                    return Err(HttpIqError::Closed {
+                    return Err(HttpIqError::Transport(TransportError::Closed {
                         received: self.delivered,
                         reason: "reading the body failed".into(),
                         source: Some(Box::new(e)),
-                    });
+                    }));
                 }
                 Some(Ok(b)) => b,
             };
