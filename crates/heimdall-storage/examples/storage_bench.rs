@@ -21,6 +21,7 @@
 //! Everything written is deleted at the end.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -50,43 +51,57 @@ fn block(n: usize, seed: usize) -> SampleBlock {
     )
 }
 
-/// Stores one capture of `bytes` bytes (complex64), in chunks of `chunk_bytes`.
+/// The largest chunk the modes write (1 MiB of complex64).
+const TEMPLATE_SAMPLES: usize = 1024 * 1024 / 8;
+
+/// The data every capture is cut from, made once before the memory baseline is read (as the
+/// boto3 peer makes its `.npy` bytes before its baseline).
+fn template() -> Arc<[Complex32]> {
+    match block(TEMPLATE_SAMPLES, 0) {
+        SampleBlock::Complex(v) => v.into(),
+        SampleBlock::Real(_) => Arc::from(Vec::new()),
+    }
+}
+
+/// Stores one capture of `bytes` bytes (complex64), in chunks of `chunk_bytes` (at most 1 MiB).
 async fn store(
     sink: &ArchiveSink,
     session: &SessionAttempt,
     rx: &str,
+    template: &[Complex32],
     bytes: usize,
     chunk_bytes: usize,
 ) -> Vec<StoredObject> {
     let n = bytes / 8;
     let info = test_capture_info(rx, SampleFormat::ComplexF32, n as u64);
     let mut w = sink.begin_capture(session, &info).await.expect("begin");
-    let per = (chunk_bytes / 8).max(1);
-    // Like boto3's peer, the data exists before the timing matters: each chunk is a copy of a
-    // template (a source hands over fresh buffers, so a copy per chunk is realistic).
-    let template = match block(per, 0) {
-        SampleBlock::Complex(v) => v,
-        SampleBlock::Real(_) => Vec::new(),
-    };
+    let per = (chunk_bytes / 8).clamp(1, template.len());
     let mut done = 0;
     while done < n {
         let m = per.min(n - done);
-        let chunk = SampleBlock::Complex(template.get(..m).unwrap_or(&template).to_vec());
+        // A source hands over a fresh buffer per chunk: a copy of the template.
+        let chunk = SampleBlock::Complex(template.get(..m).unwrap_or(template).to_vec());
         w.write(CaptureChunk::Samples(chunk)).await.expect("write");
         done += m;
     }
     w.finish(&test_summary(&info, n as u64), None).await.expect("finish")
 }
 
-async fn round(sink: &ArchiveSink, bytes: usize, chunk: usize) -> (Duration, SessionAttempt) {
+async fn round(
+    sink: &ArchiveSink,
+    template: &Arc<[Complex32]>,
+    bytes: usize,
+    chunk: usize,
+) -> (Duration, SessionAttempt) {
     let session = SessionAttempt::new(SessionId::new());
     let t = Instant::now();
     let futs = (0..7).map(|i| {
         let sink = sink.clone();
         let rx = format!("websdr_{i}");
         let session = session.clone();
+        let template = Arc::clone(template);
         tokio::spawn(async move {
-            store(&sink, &session, &rx, bytes, chunk).await;
+            store(&sink, &session, &rx, &template, bytes, chunk).await;
         })
     });
     for f in futures::future::join_all(futs).await {
@@ -128,6 +143,7 @@ async fn main() {
         .build()
         .expect("sink");
     sink.health().await.expect("health");
+    let template = template();
     let mut sessions = Vec::new();
     match mode {
         "small" | "large" => {
@@ -139,10 +155,10 @@ async fn main() {
             // The baseline of "memory above baseline": the process before any capture is stored.
             let base_rss = proc_status("VmRSS:");
             // Warm-up (connections, allocator).
-            sessions.push(round(&sink, bytes, chunk).await.1);
+            sessions.push(round(&sink, &template, bytes, chunk).await.1);
             let mut ms = Vec::new();
             for _ in 0..rounds {
-                let (d, s) = round(&sink, bytes, chunk).await;
+                let (d, s) = round(&sink, &template, bytes, chunk).await;
                 sessions.push(s);
                 ms.push(d.as_secs_f64() * 1e3);
             }
@@ -167,7 +183,7 @@ async fn main() {
             let base_hwm = proc_status("VmHWM:");
             let session = SessionAttempt::new(SessionId::new());
             let t = Instant::now();
-            store(&sink, &session, "websdr_big", mib * 1024 * 1024, 1024 * 1024).await;
+            store(&sink, &session, "websdr_big", &template, mib * 1024 * 1024, 1024 * 1024).await;
             let d = t.elapsed();
             sessions.push(session);
             let peak = proc_status("VmHWM:");
@@ -186,7 +202,7 @@ async fn main() {
             let attempt = sink.begin_session(SessionId::new()).await.expect("begin session");
             let session = attempt.session;
             let bytes = mib * 1024 * 1024;
-            let objects = store(&sink, &attempt, "websdr_big", bytes, 1024 * 1024).await;
+            let objects = store(&sink, &attempt, "websdr_big", &template, bytes, 1024 * 1024).await;
             let info = test_capture_info("websdr_big", SampleFormat::ComplexF32, (bytes / 8) as u64);
             let now = chrono::Utc::now();
             let report = SessionReport {

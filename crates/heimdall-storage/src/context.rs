@@ -29,7 +29,7 @@ pub const DEFAULT_PART_SIZE: usize = MIN_PART_SIZE;
 /// Default number of parts in flight per object.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 3;
 /// Default number of parts in flight in the whole sink, over all objects being written.
-pub const DEFAULT_MAX_PARTS_IN_FLIGHT: usize = 4;
+pub const DEFAULT_MAX_PARTS_IN_FLIGHT: usize = 3;
 /// Name of the session manifest object.
 pub const MANIFEST: &str = "manifest.json";
 /// Folder under the prefix that holds the sessions.

@@ -113,6 +113,7 @@ mod error;
 pub mod formats;
 pub mod gc;
 pub mod legacy;
+mod part_buffer;
 mod reader;
 mod s3_uploads;
 mod sink;

@@ -4,15 +4,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{
-    Attribute, Attributes, MultipartUpload, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutPayloadMut,
-};
+use object_store::{Attribute, Attributes, MultipartUpload, PutMode, PutMultipartOptions, PutOptions, PutPayload};
 use sha2::{Digest, Sha256, Sha512};
 use tokio::task::JoinSet;
 
 use heimdall_core::{Result, StoredObject};
 
 use crate::context::Inner;
+use crate::part_buffer::PartBuffer;
 
 /// Most parts of one multipart upload (S3, SeaweedFS, MinIO, R2 all have this limit).
 pub(crate) const MAX_PARTS: u64 = 10_000;
@@ -20,8 +19,9 @@ pub(crate) const MAX_PARTS: u64 = 10_000;
 /// What is being buffered or uploaded.
 #[derive(Debug)]
 enum State {
-    /// Less than one part so far: kept in memory, sent with a single put at the end.
-    Buffering { parts: Vec<Bytes>, len: usize },
+    /// Less than one part so far: kept in memory (taken at the first byte), sent with a single
+    /// put at the end.
+    Buffering(Option<PartBuffer>),
     /// A multipart upload with parts in flight.
     Multipart(Multipart),
     /// Completed or aborted.
@@ -32,7 +32,8 @@ enum State {
 #[derive(Debug)]
 struct Multipart {
     upload: Box<dyn MultipartUpload>,
-    part: PutPayloadMut,
+    /// The part being filled (taken at its first byte).
+    part: Option<PartBuffer>,
     /// Part uploads in flight, each holding one of the sink's `parts_in_flight` permits.
     tasks: JoinSet<object_store::Result<()>>,
 }
@@ -76,9 +77,8 @@ impl Multipart {
     /// Sends the last part, waits for every part and completes the upload; aborts it on error.
     async fn finish(mut self, inner: &Inner) -> object_store::Result<()> {
         let result = async {
-            if !self.part.is_empty() {
-                let last = std::mem::take(&mut self.part).into();
-                self.send(last, inner).await?;
+            if let Some(last) = self.part.take().filter(|p| !p.is_empty()) {
+                self.send(last.freeze().into(), inner).await?;
             }
             while let Some(r) = self.tasks.join_next().await {
                 joined(r)?;
@@ -158,10 +158,7 @@ impl ObjectUpload {
             sha256: Sha256::new(),
             sha512: with_sha512.then(Sha512::new),
             size: 0,
-            state: State::Buffering {
-                parts: Vec::new(),
-                len: 0,
-            },
+            state: State::Buffering(None),
         }
     }
 
@@ -173,8 +170,8 @@ impl ObjectUpload {
         self.inner.map_err(operation, &self.path, e)
     }
 
-    /// Appends bytes; may wait for upload capacity.
-    pub(crate) async fn push(&mut self, mut bytes: Bytes) -> Result<()> {
+    /// Appends bytes (copied into the part being filled); may wait for upload capacity.
+    pub(crate) async fn push(&mut self, bytes: Bytes) -> Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
@@ -183,14 +180,16 @@ impl ObjectUpload {
             h.update(&bytes);
         }
         self.size += bytes.len() as u64;
-        if let State::Buffering { parts, len } = &mut self.state {
-            *len += bytes.len();
-            parts.push(bytes);
-            if *len < self.part_size {
+        let mut rest: &[u8] = &bytes;
+        if let State::Buffering(buf) = &mut self.state {
+            let part_size = self.part_size;
+            let buf = buf.get_or_insert_with(|| PartBuffer::new(part_size));
+            let taken = buf.extend(rest);
+            rest = rest.get(taken..).unwrap_or_default();
+            if buf.room() > 0 {
                 return Ok(());
             }
-            // Switch to multipart: start the upload and hand over what was buffered.
-            let buffered = std::mem::take(parts);
+            // One part is full: switch to multipart, the buffer becomes the first part.
             let opts = PutMultipartOptions {
                 attributes: attributes(&self.inner, self.content_type),
                 ..Default::default()
@@ -202,34 +201,43 @@ impl ObjectUpload {
                     return Err(self.err("start multipart upload", e));
                 }
             };
-            self.state = State::Multipart(Multipart {
-                upload,
-                part: PutPayloadMut::new(),
-                tasks: JoinSet::new(),
-            });
-            bytes = Bytes::new();
-            for b in buffered {
-                self.put_bounded(b).await?;
+            let State::Buffering(first) = std::mem::replace(
+                &mut self.state,
+                State::Multipart(Multipart {
+                    upload,
+                    part: None,
+                    tasks: JoinSet::new(),
+                }),
+            ) else {
+                return Ok(());
+            };
+            if let (Some(first), State::Multipart(m)) = (first, &mut self.state)
+                && let Err(e) = m.send(first.freeze().into(), &self.inner).await
+            {
+                return Err(self.fail("upload part", e).await);
             }
         }
-        self.put_bounded(bytes).await
+        self.put_bounded(rest).await
     }
 
-    /// Adds bytes to the part being filled; each full part is sent once there is capacity
+    /// Copies bytes into the part being filled; each full part is sent once there is capacity
     /// (see [`Multipart::send`]), so the writer waits while too many parts are in flight.
-    async fn put_bounded(&mut self, mut bytes: Bytes) -> Result<()> {
+    async fn put_bounded(&mut self, mut bytes: &[u8]) -> Result<()> {
         while !bytes.is_empty() {
             let State::Multipart(m) = &mut self.state else {
                 return Ok(());
             };
-            let room = self.part_size - m.part.content_length();
-            if bytes.len() < room {
-                m.part.push(bytes);
+            let part_size = self.part_size;
+            let part = m.part.get_or_insert_with(|| PartBuffer::new(part_size));
+            let taken = part.extend(bytes);
+            bytes = bytes.get(taken..).unwrap_or_default();
+            if part.room() > 0 {
                 return Ok(());
             }
-            m.part.push(bytes.split_to(room));
-            let part = std::mem::take(&mut m.part).into();
-            if let Err(e) = m.send(part, &self.inner).await {
+            let Some(full) = m.part.take() else {
+                return Ok(());
+            };
+            if let Err(e) = m.send(full.freeze().into(), &self.inner).await {
                 return Err(self.fail("upload part", e).await);
             }
         }
@@ -251,8 +259,8 @@ impl ObjectUpload {
     pub(crate) async fn finish(mut self) -> Result<Uploaded> {
         let state = std::mem::replace(&mut self.state, State::Closed);
         match state {
-            State::Buffering { parts, .. } => {
-                let payload: PutPayload = parts.into_iter().collect();
+            State::Buffering(buf) => {
+                let payload = PutPayload::from(buf.map(PartBuffer::freeze).unwrap_or_default());
                 let opts = PutOptions {
                     mode: PutMode::Overwrite,
                     attributes: attributes(&self.inner, self.content_type),
