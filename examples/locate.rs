@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use heimdall::kiwi_locate::{captures_from_stations, kiwi_wav_capture, read_stations};
-use heimdall::locate::{GeoPoint, LocateOptions, geo::geodesic_distance, locate};
+use heimdall::locate::{
+    GeoPoint, Localization, LocateOptions, ReceiverCapture, SPEED_OF_LIGHT, geo::geodesic_distance, locate,
+};
 use heimdall::websdr::kiwi_wav::parse_file_name;
 
 #[derive(Parser, Debug)]
@@ -73,7 +75,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.json {
         let mut v = serde_json::to_value(&fix)?;
         if let (Some(t), Some(e)) = (truth, error_m) {
-            v["truth"] = serde_json::json!({"latitude": t.latitude, "longitude": t.longitude, "error_m": e, "inside_ellipse": fix.ellipse_contains(&t)});
+            v["truth"] = serde_json::json!({"latitude": t.latitude, "longitude": t.longitude, "error_m": e, "inside_ellipse": fix.ellipse_contains(&t), "pairs": pair_errors(&fix, &captures, &t)});
         }
         v["elapsed_s"] = serde_json::json!(elapsed.as_secs_f64());
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -111,6 +113,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("note         {n}");
     }
     if let (Some(t), Some(err)) = (truth, error_m) {
+        for p in pair_errors(&fix, &captures, &t) {
+            println!(
+                "pair {}-{}  true {:.2} µs, measured - true {:.2} µs",
+                p.a,
+                p.b,
+                p.true_delay_s * 1e6,
+                p.error_s * 1e6
+            );
+        }
         println!(
             "truth        {:.5} N {:.5} E: error {:.0} m, inside ellipse: {}",
             t.latitude,
@@ -121,6 +132,35 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("located in   {:.3} s", elapsed.as_secs_f64());
     Ok(())
+}
+
+/// A pair's delay against the true geometry.
+#[derive(serde::Serialize)]
+struct PairError {
+    a: String,
+    b: String,
+    true_delay_s: f64,
+    error_s: f64,
+}
+
+/// Every measured pair's delay minus the delay the truth predicts under the fix's path model.
+fn pair_errors(fix: &Localization, captures: &[ReceiverCapture], truth: &GeoPoint) -> Vec<PairError> {
+    let at = |id: &str| captures.iter().find(|c| c.id == id).map(|c| c.position);
+    fix.pairs
+        .iter()
+        .filter(|p| p.delay_s.is_finite())
+        .filter_map(|p| {
+            let (a, b) = (at(&p.a)?, at(&p.b)?);
+            let m = fix.path_model;
+            let true_delay_s = (m.distance(truth, &a) - m.distance(truth, &b)) / SPEED_OF_LIGHT;
+            Some(PairError {
+                a: p.a.clone(),
+                b: p.b.clone(),
+                true_delay_s,
+                error_s: p.delay_s - true_delay_s,
+            })
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {

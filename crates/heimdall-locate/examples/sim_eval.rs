@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use heimdall_locate::testkit::{NetworkSpec, network};
-use heimdall_locate::{ClockSource, LocateOptions, Method, geo::geodesic_distance, locate};
+use heimdall_locate::{ClockSource, LocateOptions, Method, SPEED_OF_LIGHT, geo::geodesic_distance, locate};
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -17,6 +17,10 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
         return f64::NAN;
     }
     v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)]
+}
+
+fn median_of(v: &mut [f64]) -> f64 {
+    percentile(v, 0.5)
 }
 
 fn main() {
@@ -34,6 +38,9 @@ fn main() {
     let json = args.iter().any(|a| a == "--json");
     let (mut errors, mut inside, mut refused, mut methods) = (Vec::new(), 0usize, Vec::new(), Vec::new());
     let mut locate_s = Vec::new();
+    // Pair delays against the true geometry: error (s) and error over the reported σ.
+    let (mut pair_err, mut pair_z) = (Vec::new(), Vec::new());
+    let mut md2: Vec<f64> = Vec::new();
     for seed in 1..=seeds {
         let spec = NetworkSpec {
             seed,
@@ -57,7 +64,24 @@ fn main() {
                 if fix.ellipse_contains(&net.truth) {
                     inside += 1;
                 }
+                // Squared Mahalanobis distance of the truth in units of the reported ellipse
+                // (χ²₂ / χ²₂(confidence) when the ellipse is honest: mean 1 / 5.99 · 2 at 95%).
+                let (de, dn) = fix.position().east_north_to(&net.truth);
+                let el = fix.error_ellipse_m;
+                let th = el.orientation_deg.to_radians();
+                let (along, across) = (de * th.sin() + dn * th.cos(), -de * th.cos() + dn * th.sin());
+                let k2 = -2.0 * (1.0 - el.confidence).ln();
+                md2.push(((along / el.semi_major).powi(2) + (across / el.semi_minor.max(1e-9)).powi(2)) * k2 / 2.0);
                 methods.push(fix.method);
+                for p in fix.pairs.iter().filter(|p| p.delay_s.is_finite()) {
+                    let at = |id: &str| net.captures.iter().find(|c| c.id == id).map(|c| c.position);
+                    if let (Some(a), Some(b)) = (at(&p.a), at(&p.b)) {
+                        let m = fix.path_model;
+                        let truth_s = (m.distance(&net.truth, &a) - m.distance(&net.truth, &b)) / SPEED_OF_LIGHT;
+                        pair_err.push(p.delay_s - truth_s);
+                        pair_z.push((p.delay_s - truth_s) / p.sigma_s);
+                    }
+                }
                 if host && !refused.iter().any(|r: &String| r.contains("host clock")) {
                     refused.extend(fix.notes.iter().filter(|n| n.contains("host clock")).take(1).cloned());
                 }
@@ -83,9 +107,14 @@ fn main() {
     let coverage = inside as f64 / n.max(1) as f64;
     let tdoa = methods.iter().filter(|m| **m == Method::Tdoa).count();
     let median_locate = percentile(&mut locate_s, 0.5);
+    let rms = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (pair_rms_ns, pair_mean_ns, pair_z_rms) = (1e9 * rms(&pair_err), 1e9 * mean(&pair_err), rms(&pair_z));
+    // 1 when the ellipses are honest, above 1 when they are too small.
+    let ellipse_scale = median_of(&mut md2) / std::f64::consts::LN_2;
     if json {
         println!(
-            "{{\"seeds\": {seeds}, \"duration_s\": {duration}, \"clock\": \"{}\", \"located\": {n}, \"tdoa\": {tdoa}, \"median_error_m\": {median:.2}, \"p95_error_m\": {p95:.2}, \"ellipse_coverage\": {coverage:.3}, \"median_locate_s\": {median_locate:.4}, \"refusals\": {}}}",
+            "{{\"seeds\": {seeds}, \"duration_s\": {duration}, \"clock\": \"{}\", \"located\": {n}, \"tdoa\": {tdoa}, \"median_error_m\": {median:.2}, \"p95_error_m\": {p95:.2}, \"ellipse_coverage\": {coverage:.3}, \"median_locate_s\": {median_locate:.4}, \"pair_error_rms_ns\": {pair_rms_ns:.2}, \"pair_error_mean_ns\": {pair_mean_ns:.2}, \"pair_error_over_sigma_rms\": {pair_z_rms:.2}, \"truth_over_ellipse\": {ellipse_scale:.2}, \"refusals\": {}}}",
             if host { "host" } else { "gps" },
             serde_json::to_string(&refused).unwrap_or_default()
         );
@@ -94,6 +123,9 @@ fn main() {
             "{} clocks, {seeds} seeds x {duration} s: located {n} ({tdoa} by TDoA), median error {median:.1} m, p95 {p95:.1} m, 95% ellipse coverage {:.1}%, median locate time {median_locate:.3} s",
             if host { "host" } else { "GPS" },
             100.0 * coverage
+        );
+        println!(
+            "pair delays against the true geometry: rms {pair_rms_ns:.1} ns, mean {pair_mean_ns:.1} ns, rms of error/σ {pair_z_rms:.2}; truth's (Mahalanobis distance / its expected median)² {ellipse_scale:.2}"
         );
         for r in refused.iter().take(3) {
             println!("  refusal/rejection: {r}");

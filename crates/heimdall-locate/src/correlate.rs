@@ -1,7 +1,8 @@
-//! Pair delays by cross-correlation of two spectra: plain normalised or GCC-PHAT, the one with
-//! the higher peak-to-sidelobe ratio; band-limited sub-sample peak; a Cramér-Rao-style σ.
+//! Pair delays by cross-correlation of two spectra with maximum-likelihood (Hannan-Thomson)
+//! weights from the per-frequency signal-to-noise ratios, the exact band-limited sub-sample
+//! peak, and the Cramér-Rao σ those ratios give.
 
-use num_complex::Complex32;
+use num_complex::{Complex32, Complex64};
 use rustfft::Fft;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,9 @@ pub enum Weighting {
     Normalised,
     /// Generalised cross-correlation with phase transform (whitened cross-spectrum).
     Phat,
+    /// Maximum-likelihood (Hannan-Thomson) weighting: every frequency weighted by what its
+    /// signal-to-noise ratios at both receivers let it tell about the delay.
+    Ml,
 }
 
 /// One delay measurement between two series.
@@ -20,134 +24,213 @@ pub enum Weighting {
 pub struct DelayEstimate {
     /// Arrival at the first receiver minus arrival at the second (s).
     pub delay_s: f64,
-    /// Normalised correlation at the peak (0..1).
+    /// Normalised (plain) correlation at the delay (0..1).
     pub rho: f64,
-    /// Peak over the rms of the correlation away from the peak.
+    /// Peak over the rms of the weighted correlation away from the peak.
     pub psr: f64,
-    /// Random 1σ of the delay from the peak's sharpness and the correlation (s).
+    /// Cramér-Rao 1σ of the delay from the per-frequency signal-to-noise ratios (s).
     pub sigma_s: f64,
     /// Weighting that was used.
     pub weighting: Weighting,
+    /// Fraction of the delay's noise variance that comes from the first receiver's noise (it
+    /// is shared by every pair with that receiver); `share_b` likewise, the rest is the pair's own.
+    pub share_a: f64,
+    /// Fraction from the second receiver's noise.
+    pub share_b: f64,
+}
+
+/// A series' spectrum with its per-bin signal-to-noise ratio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spectrum {
+    /// Forward FFT of the series.
+    pub x: Vec<Complex32>,
+    /// Signal-to-noise power ratio per bin (0 where no signal shows).
+    pub snr: Vec<f32>,
+    /// Smoothed signal power per bin (periodogram above the noise).
+    pub signal: Vec<f32>,
+    /// Noise power per bin (median of the smoothed periodogram).
+    pub noise: f64,
+}
+
+impl Spectrum {
+    /// The periodogram `|x|²` smoothed over about 1/512 of the spectrum (at least 5 bins); the
+    /// noise level is its median (the series are decimated to 2.5× their band, so most bins hold
+    /// noise), and a bin's SNR is how far its smoothed power rises above it.
+    pub fn new(x: Vec<Complex32>) -> Self {
+        let n = x.len();
+        let half = (n / 1024).max(2);
+        let p: Vec<f64> = x.iter().map(|v| v.norm_sqr() as f64).collect();
+        let mut cum = Vec::with_capacity(2 * n + 1);
+        cum.push(0.0);
+        // Cyclic moving average (the spectrum wraps at ± half the rate).
+        for k in 0..2 * n {
+            let v = cum[k] + p[k % n];
+            cum.push(v);
+        }
+        let smooth: Vec<f64> = (0..n)
+            .map(|k| {
+                let (lo, hi) = if k + half < n {
+                    (k + n - half, k + n + half + 1)
+                } else {
+                    (k - half, k + half + 1)
+                };
+                (cum[hi] - cum[lo]) / (2 * half + 1) as f64
+            })
+            .collect();
+        let mut sorted = smooth.clone();
+        let noise = if n == 0 {
+            1e-300
+        } else {
+            sorted.select_nth_unstable_by(n / 2, f64::total_cmp).1.max(1e-300)
+        };
+        // A bin counts as signal when its smoothed power is clearly above the noise (the
+        // smoothed noise scatters by 1/sqrt(bins averaged)).
+        let min_excess = 3.0 / ((2 * half + 1) as f64).sqrt();
+        let snr = smooth
+            .iter()
+            .map(|&s| {
+                let r = s / noise - 1.0;
+                // Capped at 60 dB: beyond, other errors than noise dominate.
+                if r > min_excess { r.min(1e6) as f32 } else { 0.0 }
+            })
+            .collect();
+        let signal = smooth.iter().map(|&s| (s - noise).max(0.0) as f32).collect();
+        Self { x, snr, signal, noise }
+    }
 }
 
 /// Reusable scratch for [`correlate`].
 #[derive(Debug, Default)]
 pub struct Scratch {
     cross: Vec<Complex32>,
+    spectrum: Vec<Complex32>,
     fft_scratch: Vec<Complex32>,
 }
 
-/// Correlates two spectra (forward FFTs of equal length `n` of series at `rate_hz`) within
-/// `±half_band_hz`, searching lags within `±max_lag_s`. `real` says both series are real (the
-/// peak is then the largest positive value, else the largest magnitude). Tries both
-/// weightings and keeps the one with the higher peak-to-sidelobe ratio when `try_phat`.
+/// Correlates two spectra (of equal length `n`, series at `rate_hz`) within `±half_band_hz`,
+/// searching lags within `±max_lag_s`, with maximum-likelihood weights from the bins' SNRs.
+/// `real` says both series are real (the peak is then the largest positive value, else the
+/// largest magnitude, the common phase being unknown).
 #[allow(clippy::too_many_arguments)]
 pub fn correlate(
-    a: &[Complex32],
-    b: &[Complex32],
+    a: &Spectrum,
+    b: &Spectrum,
     rate_hz: f64,
     half_band_hz: f64,
     max_lag_s: f64,
     real: bool,
-    try_phat: bool,
     ifft: &dyn Fft<f32>,
     scratch: &mut Scratch,
 ) -> Option<DelayEstimate> {
-    let n = a.len();
-    let in_band = |k: usize| {
-        let f = if k > n / 2 { k as f64 - n as f64 } else { k as f64 } * rate_hz / n as f64;
-        (f.abs() <= half_band_hz, f)
-    };
+    let n = a.x.len();
+    let freq = |k: usize| if k > n / 2 { k as f64 - n as f64 } else { k as f64 } * rate_hz / n as f64;
     let (mut ea, mut eb, mut n_band) = (0f64, 0f64, 0usize);
     let (mut wsum, mut fsum, mut f2sum) = (0f64, 0f64, 0f64);
+    // Σ w²/r, Σ f w²/r, Σ f² w²/r for each receiver: its share of the delay variance.
+    let (mut sa, mut sb) = ([0f64; 3], [0f64; 3]);
+    scratch.cross.clear();
+    scratch.cross.resize(n, Complex32::new(0.0, 0.0));
     for k in 0..n {
-        let (inb, f) = in_band(k);
-        if inb {
-            ea += a[k].norm_sqr() as f64;
-            eb += b[k].norm_sqr() as f64;
-            n_band += 1;
-            let w = (a[k] * b[k].conj()).norm() as f64;
-            wsum += w;
-            fsum += w * f;
-            f2sum += w * f * f;
+        let f = freq(k);
+        if f.abs() > half_band_hz {
+            continue;
         }
+        ea += a.x[k].norm_sqr() as f64;
+        eb += b.x[k].norm_sqr() as f64;
+        let (ra, rb) = (a.snr[k] as f64, b.snr[k] as f64);
+        if ra <= 0.0 || rb <= 0.0 {
+            continue;
+        }
+        n_band += 1;
+        // |γ|²/(1-|γ|²) of the two receivers at this frequency, and the ML weight on the
+        // cross-spectrum: that over the smoothed signal cross-power.
+        let w = ra * rb / (1.0 + ra + rb);
+        wsum += w;
+        fsum += w * f;
+        f2sum += w * f * f;
+        for (acc, r) in [(&mut sa, ra), (&mut sb, rb)] {
+            let v = w * w / r;
+            acc[0] += v;
+            acc[1] += v * f;
+            acc[2] += v * f * f;
+        }
+        let sig = (a.signal[k] as f64 * b.signal[k] as f64).sqrt().max(1e-30);
+        scratch.cross[k] = a.x[k] * b.x[k].conj() * (w / sig) as f32;
     }
     if ea <= 0.0 || eb <= 0.0 || n_band < 4 {
         return None;
     }
-    let beta2 = (f2sum / wsum - (fsum / wsum).powi(2)).max(1e-12);
+    // Fisher information of the delay: Σ 2 (2π (f - f̄))² |γ|²/(1-|γ|²); a real series'
+    // spectrum is Hermitian, so its bins count once per ± pair.
+    let centred = if real { f2sum } else { f2sum - fsum * fsum / wsum };
+    let info = 2.0 * (2.0 * std::f64::consts::PI).powi(2) * centred.max(0.0) / if real { 2.0 } else { 1.0 };
+    if info <= 0.0 {
+        return None;
+    }
+    let sigma = 1.0 / info.sqrt();
+    // The estimate is Σ (f - f̄) w · phase error / Σ (f - f̄)² w, each bin's phase variance
+    // (1/r_a + 1/r_b + 1/(r_a r_b)) / 2 = 1 / (2 w): receiver a's part of the variance is
+    // Σ (f - f̄)² w² / r_a over Σ (f - f̄)² w.
+    let fbar = if real { 0.0 } else { fsum / wsum };
+    let share = |s: [f64; 3]| ((s[2] - 2.0 * fbar * s[1] + fbar * fbar * s[0]) / centred).clamp(0.0, 1.0);
+    let (share_a, share_b) = (share(sa), share(sb));
     let max_lag = ((max_lag_s * rate_hz).ceil() as usize + 3).min(n / 2 - 1);
-    let mut best: Option<DelayEstimate> = None;
-    let weightings: &[Weighting] = if try_phat {
-        &[Weighting::Normalised, Weighting::Phat]
-    } else {
-        &[Weighting::Normalised]
-    };
-    for &weighting in weightings {
-        scratch.cross.clear();
-        scratch.cross.extend((0..n).map(|k| {
-            if !in_band(k).0 {
-                return Complex32::new(0.0, 0.0);
-            }
-            let x = a[k] * b[k].conj();
-            match weighting {
-                Weighting::Normalised => x,
-                Weighting::Phat => {
-                    let m = x.norm();
-                    if m > 0.0 { x / m } else { x }
-                }
-            }
-        }));
-        let norm = match weighting {
-            Weighting::Normalised => (ea * eb).sqrt(),
-            Weighting::Phat => n_band as f64,
-        };
-        scratch
-            .fft_scratch
-            .resize(ifft.get_inplace_scratch_len(), Complex32::new(0.0, 0.0));
-        ifft.process_with_scratch(&mut scratch.cross, &mut scratch.fft_scratch);
-        let r = &scratch.cross;
-        let metric = |v: Complex32| if real { v.re as f64 } else { v.norm() as f64 };
-        let lag_index = |l: isize| l.rem_euclid(n as isize) as usize;
-        let (mut k_best, mut v_best) = (0isize, f64::MIN);
-        for l in -(max_lag as isize)..=(max_lag as isize) {
-            let v = metric(r[lag_index(l)]);
-            if v > v_best {
-                v_best = v;
-                k_best = l;
-            }
-        }
-        if v_best <= 0.0 {
-            continue;
-        }
-        // Peak-to-sidelobe: rms away from the main lobe (2 / bandwidth each side).
-        let lobe = ((2.0 * rate_hz / (2.0 * half_band_hz)).ceil() as isize).max(2);
-        let (mut s2, mut cnt) = (0f64, 0usize);
-        for (i, v) in r.iter().enumerate() {
-            let l = if i > n / 2 { i as isize - n as isize } else { i as isize };
-            if (l - k_best).abs() > lobe {
-                s2 += v.norm_sqr() as f64;
-                cnt += 1;
-            }
-        }
-        let psr = v_best / (s2 / cnt.max(1) as f64).sqrt().max(1e-30);
-        let frac = refine_peak(r, k_best, real);
-        let rho = (v_best / norm).clamp(0.0, 1.0);
-        let rc = rho.min(0.999);
-        let snr = rc / (1.0 - rc);
-        let sigma = 1.0 / (2.0 * std::f64::consts::PI * beta2.sqrt() * (n_band as f64 * snr).sqrt());
-        let est = DelayEstimate {
-            delay_s: (k_best as f64 + frac) / rate_hz,
-            rho,
-            psr,
-            sigma_s: sigma,
-            weighting,
-        };
-        if best.as_ref().is_none_or(|b| est.psr > b.psr) {
-            best = Some(est);
+    scratch.spectrum.clone_from(&scratch.cross);
+    scratch
+        .fft_scratch
+        .resize(ifft.get_inplace_scratch_len(), Complex32::new(0.0, 0.0));
+    ifft.process_with_scratch(&mut scratch.cross, &mut scratch.fft_scratch);
+    let r = &scratch.cross;
+    let metric = |v: Complex32| if real { v.re as f64 } else { v.norm() as f64 };
+    let lag_index = |l: isize| l.rem_euclid(n as isize) as usize;
+    let (mut k_best, mut v_best) = (0isize, f64::MIN);
+    for l in -(max_lag as isize)..=(max_lag as isize) {
+        let v = metric(r[lag_index(l)]);
+        if v > v_best {
+            v_best = v;
+            k_best = l;
         }
     }
-    best
+    if v_best <= 0.0 {
+        return None;
+    }
+    // Peak-to-sidelobe: rms away from the main lobe (2 / bandwidth each side).
+    let lobe = ((2.0 * rate_hz / (2.0 * half_band_hz)).ceil() as isize).max(2);
+    let (mut s2, mut cnt) = (0f64, 0usize);
+    for (i, v) in r.iter().enumerate() {
+        let l = if i > n / 2 { i as isize - n as isize } else { i as isize };
+        if (l - k_best).abs() > lobe {
+            s2 += v.norm_sqr() as f64;
+            cnt += 1;
+        }
+    }
+    let psr = v_best / (s2 / cnt.max(1) as f64).sqrt().max(1e-30);
+    let frac = refine_peak(r, k_best, real);
+    let tau = refine_exact(&scratch.spectrum, k_best as f64 + frac, real);
+    // Plain normalised correlation at the delay.
+    let step = Complex64::from_polar(1.0, 2.0 * std::f64::consts::PI * tau / n as f64);
+    let mut acc = Complex64::new(0.0, 0.0);
+    for (first, kk0) in [(0usize, 0f64), (n / 2 + 1, (n / 2 + 1) as f64 - n as f64)] {
+        let last = if first == 0 { n / 2 + 1 } else { n };
+        let mut ph = Complex64::from_polar(1.0, 2.0 * std::f64::consts::PI * kk0 * tau / n as f64);
+        for k in first..last {
+            if freq(k).abs() <= half_band_hz {
+                let x = a.x[k] * b.x[k].conj();
+                acc += Complex64::new(x.re as f64, x.im as f64) * ph;
+            }
+            ph *= step;
+        }
+    }
+    let plain = if real { acc.re } else { acc.norm() };
+    Some(DelayEstimate {
+        delay_s: tau / rate_hz,
+        rho: (plain / (ea * eb).sqrt()).clamp(0.0, 1.0),
+        psr,
+        sigma_s: sigma,
+        weighting: Weighting::Ml,
+        share_a,
+        share_b,
+    })
 }
 
 /// Band-limited interpolation (Lanczos-windowed sinc, 8 taps each side) of the correlation
@@ -196,6 +279,51 @@ fn refine_peak(r: &[Complex32], k: isize, real: bool) -> f64 {
         }
     }
     0.5 * (lo + hi)
+}
+
+/// Newton steps on the exact band-limited correlation `r(τ) = Σ X_k e^{2πi k τ / n}` of the
+/// cross-spectrum `spec` (zero outside the band) from lag `tau` (samples): the maximum of
+/// `Re r` when `real`, else of `|r|²`. Falls back to `tau` when a step leaves ±0.5 sample.
+fn refine_exact(spec: &[Complex32], tau: f64, real: bool) -> f64 {
+    let n = spec.len();
+    let mut t = tau;
+    for _ in 0..3 {
+        let w = 2.0 * std::f64::consts::PI / n as f64;
+        let (mut r, mut r1, mut r2) = (
+            Complex64::new(0.0, 0.0),
+            Complex64::new(0.0, 0.0),
+            Complex64::new(0.0, 0.0),
+        );
+        let step = Complex64::from_polar(1.0, w * t);
+        // Non-negative frequencies from bin 0, negative ones from bin n/2 + 1 (phasor recurrence).
+        for (first, kk0) in [(0usize, 0f64), (n / 2 + 1, (n / 2 + 1) as f64 - n as f64)] {
+            let last = if first == 0 { n / 2 + 1 } else { n };
+            let mut ph = Complex64::from_polar(1.0, w * kk0 * t);
+            for (j, x) in spec[first..last].iter().enumerate() {
+                if x.re != 0.0 || x.im != 0.0 {
+                    let om = w * (kk0 + j as f64);
+                    let v = Complex64::new(x.re as f64, x.im as f64) * ph;
+                    r += v;
+                    r1 += v * Complex64::new(0.0, om);
+                    r2 -= v * (om * om);
+                }
+                ph *= step;
+            }
+        }
+        let (g, g1) = if real {
+            (r1.re, r2.re)
+        } else {
+            (2.0 * (r.conj() * r1).re, 2.0 * (r1.norm_sqr() + (r.conj() * r2).re))
+        };
+        if g1 >= 0.0 {
+            return tau;
+        }
+        t -= g / g1;
+        if (t - tau).abs() > 0.5 {
+            return tau;
+        }
+    }
+    t
 }
 
 /// Fuses several estimates of one delay (different features) with DerSimonian-Laird
@@ -255,9 +383,64 @@ mod tests {
             }
         }
         let mut scratch = Scratch::default();
-        let e = correlate(&b, &a, rate, 250.0, 0.02, false, true, inv.as_ref(), &mut scratch).unwrap();
-        assert!((e.delay_s * rate - delay).abs() < 0.01, "{e:?}");
+        let e = correlate(
+            &Spectrum::new(b),
+            &Spectrum::new(a),
+            rate,
+            250.0,
+            0.02,
+            false,
+            inv.as_ref(),
+            &mut scratch,
+        )
+        .unwrap();
+        assert!((e.delay_s * rate - delay).abs() < 1e-3, "{e:?}");
         assert!(e.rho > 0.7, "{e:?}");
+    }
+
+    #[test]
+    fn ml_sigma_matches_the_scatter_of_noisy_delays() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let (n, rate, delay) = (8192, 1000.0, 2.6);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let unit = Normal::new(0.0f32, 1.0).unwrap();
+        let mut planner = FftPlanner::<f32>::new();
+        let (fwd, inv) = (planner.plan_fft_forward(n), planner.plan_fft_inverse(n));
+        let mut scratch = Scratch::default();
+        let mut z2 = Vec::new();
+        for _ in 0..40 {
+            // A signal within ±150 Hz (shaped spectrum), at SNR about 0 dB in band, plus white noise.
+            let mut s: Vec<Complex32> = (0..n)
+                .map(|_| Complex32::new(unit.sample(&mut rng), unit.sample(&mut rng)))
+                .collect();
+            fwd.process(&mut s);
+            let (mut a, mut b) = (s.clone(), s);
+            for k in 0..n {
+                let f = if k > n / 2 { k as f64 - n as f64 } else { k as f64 } * rate / n as f64;
+                let g = if f.abs() > 150.0 {
+                    0.0
+                } else {
+                    (1.0 - f.abs() / 150.0) as f32 * 3.0
+                };
+                let ph = -2.0 * std::f64::consts::PI * f * delay / rate;
+                a[k] *= g;
+                b[k] *= Complex32::from_polar(g, ph as f32);
+            }
+            let noisy = |mut x: Vec<Complex32>, rng: &mut rand::rngs::SmallRng| {
+                inv.process(&mut x);
+                for v in x.iter_mut() {
+                    *v = *v / n as f32 + Complex32::new(unit.sample(rng), unit.sample(rng));
+                }
+                fwd.process(&mut x);
+                Spectrum::new(x)
+            };
+            let (sb, sa) = (noisy(b, &mut rng), noisy(a, &mut rng));
+            let e = correlate(&sb, &sa, rate, 450.0, 0.02, false, inv.as_ref(), &mut scratch).unwrap();
+            z2.push(((e.delay_s * rate - delay) / (e.sigma_s * rate)).powi(2));
+        }
+        let z = (z2.iter().sum::<f64>() / z2.len() as f64).sqrt();
+        assert!((0.7..1.4).contains(&z), "rms of error/σ {z}");
     }
 
     #[test]

@@ -259,6 +259,79 @@ fn lm(start: GeoPoint, stations: &[GeoPoint], pairs: &[PairObs], model: PathMode
     (p, jtj, cost)
 }
 
+/// Derivatives of every pair's predicted delay with respect to the transmitter's east and
+/// north position at `p` (s/m), by central differences over 1 m.
+pub fn jacobian(p: &GeoPoint, stations: &[GeoPoint], pairs: &[PairObs], model: PathModel) -> Vec<[f64; 2]> {
+    let pred = |q: &GeoPoint| -> Vec<f64> {
+        let d: Vec<f64> = stations.iter().map(|s| model.distance(q, s)).collect();
+        pairs.iter().map(|o| (d[o.a] - d[o.b]) / SPEED_OF_LIGHT).collect()
+    };
+    let (pe, me, pn, mn) = (
+        pred(&p.offset(1.0, 0.0)),
+        pred(&p.offset(-1.0, 0.0)),
+        pred(&p.offset(0.0, 1.0)),
+        pred(&p.offset(0.0, -1.0)),
+    );
+    (0..pairs.len())
+        .map(|i| [(pe[i] - me[i]) / 2.0, (pn[i] - mn[i]) / 2.0])
+        .collect()
+}
+
+/// Covariance of the weighted least-squares position (weights 1/σ² per pair) when the pair
+/// errors have covariance `c` (pairs sharing a receiver share its noise), by the sandwich
+/// (JᵀWJ)⁻¹ JᵀWCWJ (JᵀWJ)⁻¹, and the χ² those errors make expected at the solution.
+// Matrix products over pair indices read plainer with the indices.
+#[allow(clippy::needless_range_loop)]
+pub fn sandwich(jac: &[[f64; 2]], sigma: &[f64], c: &[Vec<f64>]) -> ([[f64; 2]; 2], f64) {
+    let m = jac.len();
+    let w: Vec<f64> = sigma.iter().map(|s| 1.0 / (s * s)).collect();
+    let mut a = [[0.0; 2]; 2];
+    for i in 0..m {
+        for u in 0..2 {
+            for v in 0..2 {
+                a[u][v] += jac[i][u] * w[i] * jac[i][v];
+            }
+        }
+    }
+    let ai = invert(a);
+    // G = A⁻¹ JᵀW (2 × m): the position's sensitivity to each pair's error.
+    let g: Vec<[f64; 2]> = (0..m)
+        .map(|i| {
+            [
+                (ai[0][0] * jac[i][0] + ai[0][1] * jac[i][1]) * w[i],
+                (ai[1][0] * jac[i][0] + ai[1][1] * jac[i][1]) * w[i],
+            ]
+        })
+        .collect();
+    let mut cov = [[0.0; 2]; 2];
+    for i in 0..m {
+        for k in 0..m {
+            for u in 0..2 {
+                for v in 0..2 {
+                    cov[u][v] += g[i][u] * c[i][k] * g[k][v];
+                }
+            }
+        }
+    }
+    // Residuals r = (I - J G) e: E[Σ w r²] = Σ_i w_i (R C Rᵀ)_ii.
+    let r = |i: usize, k: usize| f64::from(u8::from(i == k)) - (jac[i][0] * g[k][0] + jac[i][1] * g[k][1]);
+    let mut expected = 0.0;
+    for i in 0..m {
+        let row: Vec<f64> = (0..m).map(|k| r(i, k)).collect();
+        let mut v = 0.0;
+        for k in 0..m {
+            if row[k] == 0.0 {
+                continue;
+            }
+            for l in 0..m {
+                v += row[k] * c[k][l] * row[l];
+            }
+        }
+        expected += w[i] * v;
+    }
+    (cov, expected)
+}
+
 fn invert(m: [[f64; 2]; 2]) -> [[f64; 2]; 2] {
     let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
     if det.abs() < 1e-300 {
@@ -277,6 +350,19 @@ pub fn solve(stations: &[GeoPoint], pairs: &[PairObs], model: PathModel, field: 
         .map(|&(r, c, _)| lm(field.point(r, c), stations, pairs, model))
         .collect();
     results.sort_by(|a, b| a.2.total_cmp(&b.2));
+    // The search box is the prior: a refinement that walked out of it (with three stations a
+    // second exact solution can lie anywhere, even across the globe) only wins when nothing
+    // stays near the box.
+    let near = |p: &GeoPoint| {
+        let (h, w) = (field.rows as f64 * field.dlat, field.cols as f64 * field.dlon);
+        p.latitude >= field.lat0 - 0.5 * h
+            && p.latitude <= field.lat0 + 1.5 * h
+            && p.longitude >= field.lon0 - 0.5 * w
+            && p.longitude <= field.lon0 + 1.5 * w
+    };
+    if let Some(i) = results.iter().position(|r| near(&r.0)) {
+        results.swap(0, i);
+    }
     let (position, jtj, chi2) = results[0];
     let covariance = invert(jtj);
     let sigma_major = (covariance[0][0] + covariance[1][1]).sqrt();
@@ -353,5 +439,35 @@ mod tests {
         );
         assert!((el.orientation_deg - 45.0).abs() < 1e-6, "{el:?}");
         assert!(el.contains(60.0, 60.0) && !el.contains(-60.0, 60.0));
+    }
+
+    #[test]
+    fn sandwich_reduces_to_least_squares_for_independent_pairs_and_counts_shared_noise() {
+        let jac = vec![[1e-8, 0.0], [0.0, 1e-8], [1e-8, 1e-8], [-1e-8, 2e-8]];
+        let sigma = vec![1e-7, 2e-7, 1e-7, 3e-7];
+        let diag: Vec<Vec<f64>> = (0..4)
+            .map(|i| (0..4).map(|k| if i == k { sigma[i] * sigma[i] } else { 0.0 }).collect())
+            .collect();
+        let (cov, expected) = sandwich(&jac, &sigma, &diag);
+        let mut a = [[0.0; 2]; 2];
+        for (j, s) in jac.iter().zip(&sigma) {
+            for u in 0..2 {
+                for v in 0..2 {
+                    a[u][v] += j[u] * j[v] / (s * s);
+                }
+            }
+        }
+        let ls = invert(a);
+        for u in 0..2 {
+            for v in 0..2 {
+                assert!((cov[u][v] - ls[u][v]).abs() <= 1e-9 * ls[0][0].abs(), "{cov:?} {ls:?}");
+            }
+        }
+        // m - 2 degrees of freedom.
+        assert!((expected - 2.0).abs() < 1e-9, "{expected}");
+        // Errors shared by every pair in the same sense cost more than independent ones.
+        let shared: Vec<Vec<f64>> = (0..4).map(|i| (0..4).map(|k| sigma[i] * sigma[k]).collect()).collect();
+        let (cov2, _) = sandwich(&jac, &sigma, &shared);
+        assert!(cov2[0][0] + cov2[1][1] > cov[0][0] + cov[1][1]);
     }
 }

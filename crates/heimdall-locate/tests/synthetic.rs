@@ -29,10 +29,10 @@ fn gps_timed_network_is_located_with_an_ellipse_that_holds_the_truth() {
         assert_eq!(fix.path_model, PathModel::LineOfSight, "{}", fix.path_model_reason);
         assert_eq!(fix.features[0], Feature::Coherent);
         eprintln!("seed {seed}: {err:.1} m, ellipse {:?}", fix.error_ellipse_m);
-        // Target 50 m median (scripts/locate_eval.sh measures it over 50 seeds, not met yet:
-        // pair delays err by microseconds, more than their Cramér-Rao bound); asserted here is a
-        // loose bound and an ellipse that holds the truth.
-        assert!(err < 1_000.0, "seed {seed}: {err:.1} m, {:?}", fix.pairs);
+        // Target 50 m median over 50 seeds (scripts/locate_eval.sh): a 1 s capture of this FM
+        // signal allows about 0.6 µs per pair (its Cramér-Rao bound), so asserted here is a
+        // bound of a few hundred metres and an ellipse that holds the truth.
+        assert!(err < 400.0, "seed {seed}: {err:.1} m, {:?}", fix.pairs);
         assert!(fix.ellipse_contains(&net.truth), "{:?}", fix.error_ellipse_m);
         assert_eq!(fix.stations_used.len(), 7);
         assert!(fix.error_ellipse_m.semi_major < 5_000.0, "{:?}", fix.error_ellipse_m);
