@@ -194,8 +194,10 @@ pub fn correlate(
     if v_best <= 0.0 {
         return None;
     }
-    // Peak-to-sidelobe: rms away from the main lobe (2 / bandwidth each side).
-    let lobe = ((2.0 * rate_hz / (2.0 * half_band_hz)).ceil() as isize).max(2);
+    // Peak-to-sidelobe: rms away from the main lobe, two null widths each side of the peak;
+    // the null width is 1 / B with B = √12 × the weights' rms bandwidth (B for a flat band).
+    let b_eff = 12f64.sqrt() * (centred / wsum).max(0.0).sqrt();
+    let lobe = ((2.0 * rate_hz / b_eff.max(1e-9)).ceil().min(n as f64 / 4.0) as isize).max(2);
     let (mut s2, mut cnt) = (0f64, 0usize);
     for (i, v) in r.iter().enumerate() {
         let l = if i > n / 2 { i as isize - n as isize } else { i as isize };
