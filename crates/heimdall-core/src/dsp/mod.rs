@@ -41,6 +41,7 @@
 //! ```
 
 mod analyzer;
+mod config;
 pub mod convert;
 mod estimate;
 mod report;
@@ -49,7 +50,8 @@ mod sums;
 mod welch;
 mod window;
 
-pub use analyzer::{Analysis, Analyzer, AnalyzerConfig, analyze_complex, analyze_real};
+pub use analyzer::{Analysis, Analyzer, analyze_complex, analyze_real};
+pub use config::AnalyzerConfig;
 pub use convert::{
     IqFormat, convert_into, convert_to_slice, f32_interleaved_into, f32_interleaved_to_slice, i16_be_into,
     i16_be_to_slice, i16_le_into, i16_le_mono_into, i16_le_mono_to_slice, i16_le_to_slice, u8_into, u8_to_slice,

@@ -7,7 +7,8 @@ use num_complex::Complex32;
 use crate::error::{Error, Result};
 use crate::npy::{Dtype, MAX_HEADER_LEN, NpyHeader};
 
-use super::analyzer::{Analysis, Analyzer, AnalyzerConfig};
+use super::analyzer::{Analysis, Analyzer};
+use super::config::AnalyzerConfig;
 use super::convert::{IqFormat, convert_into};
 
 const CHUNK_BYTES: usize = 1 << 20;

@@ -1,0 +1,20 @@
+//! Conformance test-kit (feature `testkit`): every backend crate runs these against itself,
+//! and the in-memory reference backends run them on every `cargo test`.
+//!
+//! Each function panics with a message naming the broken rule, like `assert!` does; call
+//! them from `#[tokio::test(flavor = "multi_thread")]` tests.
+
+mod fixtures;
+mod metric_store;
+mod sink;
+mod source;
+#[cfg(test)]
+mod tests;
+
+pub use fixtures::{
+    test_capture_info, test_chunks, test_measurement, test_metrics, test_receiver, test_recorded, test_samples,
+    test_summary,
+};
+pub use metric_store::metric_store_conformance;
+pub use sink::sink_conformance;
+pub use source::source_conformance;
