@@ -1,7 +1,7 @@
 //! The receivers file (`ReceiversFile::parse_located`) and its URL checks, on arbitrary text.
 //!
 //! Two documents per input:
-//! - the input itself: when it parses, every entry's URL passes `schemes::parse_url` for its
+//! - the input itself: when it parses, every entry's URL passes `Registry::parse_url` for its
 //!   kind, positions are within range, ids are unique and lines are inside the file;
 //! - a receiver entry with a secret planted in the URL's user info or query, or in the
 //!   `password` / `time_limit_password` fields (as a string or a value of the wrong type),
@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use heimdall_websdr::receivers_file::ReceiversFile;
-use heimdall_websdr::schemes;
+use heimdall_websdr::registry::Registry;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "Pl4nt3dS3cr3t";
@@ -70,10 +70,11 @@ fn check_parsed(text: &str) {
     };
     let lines = text.lines().count().max(1);
     let mut ids = HashSet::new();
+    let registry = Registry::with_defaults();
     for e in file.receivers() {
         assert!(ids.insert(e.info.id.clone()), "duplicate id {:?}", e.info.id);
         assert!(e.line >= 1 && e.line <= lines, "line {} of {lines}", e.line);
-        if let Err(why) = schemes::parse_url(e.info.kind, &e.info.url) {
+        if let Err(why) = registry.parse_url(e.info.kind, &e.info.url) {
             panic!("accepted URL {:?} fails its kind's check: {why}", e.info.url);
         }
         if let Some(p) = &e.info.position {

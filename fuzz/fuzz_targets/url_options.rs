@@ -1,5 +1,5 @@
 //! URL and option parsers and the one redaction rule: `heimdall_core::redact`, the receiver URL
-//! check (`schemes::parse_url`, `http_base`) and the archive builder's URL and options
+//! check (`registry::parse_url` under each backend's `UrlRule`, `http_base`) and the archive builder's URL and options
 //! (`ArchiveBuilder::build` on `memory://` and `s3://` URLs; never a local path, which would
 //! create directories; with the `storage` feature).
 //!
@@ -14,15 +14,24 @@ use heimdall_core::ReceiverKind;
 use heimdall_core::redact;
 #[cfg(feature = "storage")]
 use heimdall_storage::ArchiveBuilder;
-use heimdall_websdr::schemes;
+use heimdall_websdr::registry::{self, UrlRule};
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [ReceiverKind; 5] = [
-    ReceiverKind::KiwiSdr,
-    ReceiverKind::OpenWebRx,
-    ReceiverKind::RtlTcp,
-    ReceiverKind::HttpIq,
-    ReceiverKind::Simulated,
+/// Every backend's URL rule (the fuzz build has the wire formats only, not every backend: the
+/// rules are named here rather than taken from `Registry::with_defaults`).
+const KINDS: [(ReceiverKind, UrlRule); 5] = [
+    (ReceiverKind::KiwiSdr, heimdall_websdr::kiwisdr::protocol::URL_RULE),
+    (ReceiverKind::OpenWebRx, heimdall_websdr::openwebrx::protocol::URL_RULE),
+    (ReceiverKind::RtlTcp, heimdall_websdr::rtl_tcp::protocol::URL_RULE),
+    (
+        ReceiverKind::HttpIq,
+        UrlRule {
+            schemes: &["http", "https"],
+            bare_host: None,
+            aliases: &[],
+        },
+    ),
+    (ReceiverKind::Simulated, UrlRule::ANY),
 ];
 const SCHEMES: [&str; 8] = ["http", "https", "postgres", "s3", "nats", "ws", "tcp", "rtl_tcp"];
 const SECRET_KEYS: [&str; 6] = [
@@ -93,15 +102,15 @@ fuzz_target!(|data: &[u8]| {
     assert!(!redact::redact_option("endpoint", &text).contains(&secret));
 
     // Receiver URLs: accepted ones have a host and no password; errors never echo one.
-    for kind in KINDS {
+    for (kind, rule) in &KINDS {
         for raw in [url.as_str(), text.as_str()] {
-            match schemes::parse_url(kind, raw) {
+            match registry::parse_url(*kind, rule, raw) {
                 Ok(u) => {
                     assert!(u.password().is_none());
-                    if schemes::url_schemes(kind).is_some() {
+                    if !rule.schemes.is_empty() {
                         assert!(u.host_str().is_some_and(|h| !h.is_empty()));
                     }
-                    let _ = schemes::http_base(kind, raw);
+                    let _ = registry::http_base(&u);
                 }
                 Err(why) => assert!(!why.contains(&secret), "{raw:?}: {why}"),
             }

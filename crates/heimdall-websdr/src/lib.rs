@@ -1,7 +1,8 @@
 //! # heimdall-websdr
 //!
 //! [`heimdall_core::ReceiverSource`] backends, one self-contained module per protocol, each
-//! behind a cargo feature of the same name.
+//! behind a cargo feature of the same name, and the [`registry::Registry`] they register with
+//! (kind, URL schemes, options, builder, health probe).
 #![warn(missing_docs)]
 
 #[cfg(feature = "discovery")]
@@ -18,9 +19,9 @@ pub mod mock_tls;
 pub mod openwebrx;
 #[cfg(feature = "receivers-file")]
 pub mod receivers_file;
+pub mod registry;
 #[cfg(feature = "rtl_tcp")]
 pub mod rtl_tcp;
-pub mod schemes;
 #[cfg(feature = "simulated")]
 pub mod simulated;
 #[cfg(any(

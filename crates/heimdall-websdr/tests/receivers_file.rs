@@ -501,3 +501,20 @@ async fn ca_file_trusts_a_private_ca_for_tls_receivers() {
     assert_eq!((e.line, e.field.as_deref()), (7, Some("ca_file")), "{e}");
     assert!(e.message.contains("only openwebrx and http_iq"), "{e}");
 }
+
+/// Each kind's options struct refuses the options of other kinds, located at the option.
+#[test]
+fn an_option_of_another_kind_is_refused_where_it_is() {
+    let e = err_of(&entry(&format!("{BASE}gain_db = 20\n")));
+    assert_eq!((e.line, e.field.as_deref()), (7, Some("gain_db")), "{e}");
+    assert!(e.message.contains("not an option of kind openwebrx"), "{e}");
+    let kiwi = BASE.replace("openwebrx", "kiwisdr");
+    let e = err_of(&entry(&format!("{kiwi}ppm = 3\n")));
+    assert_eq!((e.line, e.field.as_deref()), (1, Some("ppm")), "{e}");
+    // The registry a file is parsed with decides which kinds exist.
+    let reg = heimdall_websdr::registry::Registry::new();
+    let e = ReceiversFile::parse_with(&reg, &entry(BASE)).unwrap_err();
+    let l = located(&e);
+    assert_eq!((l.line, l.field.as_deref()), (3, Some("kind")), "{e}");
+    assert!(l.message.contains("not compiled in"), "{e}");
+}

@@ -135,35 +135,19 @@ pub async fn check_http_liveness(client: &reqwest::Client, url: &str, timeout: D
     })
 }
 
-/// A health check chosen by the receiver's kind, without opening a capture:
-/// KiwiSDR `GET /status`, OpenWebRX `GET /status.json`, HTTP IQ (and any other `http(s)` URL)
-/// the HEAD-then-GET liveness check. rtl_tcp and simulated receivers are not probed over HTTP
-/// (`NotImplemented`; use their source's `health()`). A receiver that asks for a password is
+/// A health check chosen by the receiver's kind, without opening a capture, with the backends
+/// compiled in: see [`crate::registry::Registry::probe_health`] (KiwiSDR `GET /status`,
+/// OpenWebRX `GET /status.json`, any other `http(s)` URL the HEAD-then-GET liveness check;
+/// rtl_tcp and simulated receivers `NotImplemented`). A receiver that asks for a password is
 /// reported unavailable here, which knows no password: its source's `health()` knows its own.
 pub async fn probe_health(
     client: &reqwest::Client,
     info: &heimdall_core::ReceiverInfo,
     timeout: Duration,
 ) -> Result<ReceiverHealth> {
-    use heimdall_core::ReceiverKind;
-    let url = info.url.as_str();
-    match info.kind {
-        ReceiverKind::KiwiSdr => {
-            let base = crate::schemes::http_base(info.kind, url).map_err(Error::config)?;
-            Ok(fetch_kiwisdr_status(client, &base, timeout).await?.to_health(false))
-        }
-        ReceiverKind::OpenWebRx => {
-            let base = crate::schemes::http_base(info.kind, url).map_err(Error::config)?;
-            Ok(fetch_openwebrx_status(client, &base, timeout).await?.to_health())
-        }
-        _ if url.starts_with("http://") || url.starts_with("https://") => {
-            check_http_liveness(client, url, timeout).await
-        }
-        _ => Err(Error::NotImplemented {
-            operation: "HTTP health probe of a non-HTTP receiver",
-            backend: BACKEND,
-        }),
-    }
+    crate::registry::Registry::with_defaults()
+        .probe_health(client, info, timeout)
+        .await
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub mod mock;
 pub mod protocol;
 mod source;
 
+mod registration;
 pub use builder::HttpIqBuilder;
 pub use error::BACKEND;
+pub use registration::{HttpIqOptions, register};
 pub use source::HttpIqSource;

@@ -3,6 +3,13 @@
 
 use num_complex::Complex32;
 
+/// HTTP IQ URLs: the base URL over `http` or `https`.
+pub const URL_RULE: crate::registry::UrlRule = crate::registry::UrlRule {
+    schemes: &["http", "https"],
+    bare_host: None,
+    aliases: &[],
+};
+
 /// The request URL for `tune_hz` and `rate_hz` under `base` (a trailing `/` is ignored).
 pub fn iq_url(base: &str, tune_hz: u64, rate_hz: u64) -> String {
     format!("{}/iq?tune={tune_hz}&rate={rate_hz}", base.trim_end_matches('/'))

@@ -35,6 +35,7 @@ mod error;
 #[cfg(all(feature = "kiwisdr", feature = "mock-servers"))]
 pub mod mock;
 pub mod protocol;
+mod registration;
 #[cfg(feature = "kiwisdr")]
 mod source;
 
@@ -44,5 +45,6 @@ pub use builder::{KiwiSdrBuilder, MIN_BUSY_BACKOFF};
 pub use error::BACKEND;
 #[cfg(feature = "kiwisdr")]
 pub use protocol::DEFAULT_PORT;
+pub use registration::{KiwiSdrOptions, register};
 #[cfg(feature = "kiwisdr")]
 pub use source::KiwiSdrSource;

@@ -511,11 +511,19 @@ pub fn utc_to_gps(t: DateTime<Utc>, last_gps_solution: u8) -> GpsStamp {
 /// Default KiwiSDR HTTP/WebSocket port.
 pub const DEFAULT_PORT: u16 = 8073;
 
-/// Host and port of a Kiwi URL (the schemes of [`crate::schemes::url_schemes`], or a bare
-/// `host[:port]`): what the builder connects to and what a `redirect` message points at.
+/// KiwiSDR URLs: `http`, `ws`, `kiwisdr`, `kiwi` and `tcp` all name plain HTTP/WebSocket on
+/// `host:port` (KiwiSDRs do not use TLS); a bare `host[:port]` is read as `http://`.
+pub const URL_RULE: crate::registry::UrlRule = crate::registry::UrlRule {
+    schemes: &["http", "ws", "kiwisdr", "kiwi", "tcp"],
+    bare_host: Some("http"),
+    aliases: &[],
+};
+
+/// Host and port of a Kiwi URL (one of [`URL_RULE`]): what the builder connects to and what a
+/// `redirect` message points at.
 #[cfg(feature = "kiwisdr")]
 pub(crate) fn parse_endpoint(raw: &str) -> heimdall_core::Result<(String, u16)> {
-    let u = crate::schemes::parse_url(heimdall_core::ReceiverKind::KiwiSdr, raw)
+    let u = crate::registry::parse_url(heimdall_core::ReceiverKind::KiwiSdr, &URL_RULE, raw)
         .map_err(|reason| heimdall_core::Error::config(format!("kiwisdr url: {reason} (KiwiSDRs do not use TLS)")))?;
     let host = u.host_str().unwrap_or_default();
     Ok((host.to_owned(), u.port().unwrap_or(DEFAULT_PORT)))

@@ -77,6 +77,7 @@ mod limiter;
 #[cfg(all(feature = "openwebrx", feature = "mock-servers"))]
 pub mod mock;
 pub mod protocol;
+mod registration;
 #[cfg(feature = "openwebrx")]
 mod session;
 #[cfg(feature = "openwebrx")]
@@ -88,5 +89,6 @@ pub use builder::OpenWebRxBuilder;
 pub use error::{BACKEND, BACKOFF_RETRY_AFTER};
 #[cfg(feature = "openwebrx")]
 pub use limiter::{DEFAULT_POLITENESS_INTERVAL, HostLimiter};
+pub use registration::{OpenWebRxOptions, register};
 #[cfg(feature = "openwebrx")]
 pub use source::{OpenWebRxSource, channel_power_db};

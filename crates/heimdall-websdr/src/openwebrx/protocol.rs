@@ -6,6 +6,13 @@
 
 use serde_json::{Map, Value, json};
 
+/// OpenWebRX URLs: the page or its `/ws/` URL, over `http`, `https`, `ws` or `wss`.
+pub const URL_RULE: crate::registry::UrlRule = crate::registry::UrlRule {
+    schemes: &["http", "https", "ws", "wss"],
+    bare_host: None,
+    aliases: &[],
+};
+
 /// First text frame a client sends (the browser sends `client=openwebrx.js`).
 pub const CLIENT_HANDSHAKE: &str = "SERVER DE CLIENT client=heimdall type=receiver";
 /// Prefix of the server's handshake line.

@@ -4,11 +4,12 @@
 use std::ops::Range;
 use std::path::Path;
 
-use heimdall_core::{Error, GeoPosition, Passband, ReceiverId, ReceiverInfo, ReceiverKind};
+use heimdall_core::{Error, GeoPosition, ReceiverId, ReceiverInfo, ReceiverKind};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::entry::{ReceiverEntry, ReceiverOptions, ReceiversFileError, SimulationSpec};
+use super::entry::{ReceiverEntry, ReceiverOptions, ReceiversFileError};
+use crate::registry::{Registry, SimulationSpec, checks};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +118,7 @@ impl Locator<'_> {
 }
 
 pub(super) fn validate(
+    reg: &Registry,
     loc: &Locator<'_>,
     e: RawEntry,
     line: usize,
@@ -128,8 +130,16 @@ pub(super) fn validate(
         .get_ref()
         .parse()
         .map_err(|err: Error| loc.err(e.kind.span(), Some("kind"), reason_of(&err)))?;
+    if reg.url_rule(kind).is_none() {
+        // Its backend is not compiled in: the registry's reason.
+        let why = reg.parse_url(kind, "").err().unwrap_or_default();
+        return Err(loc.err(e.kind.span(), Some("kind"), why));
+    }
     let url = e.url.get_ref().trim().to_owned();
-    check_url(kind, &url).map_err(|m| loc.err(e.url.span(), Some("url"), m))?;
+    reg.parse_url(kind, &url)
+        .map_err(|m| loc.err(e.url.span(), Some("url"), m))?;
+    // Where each option given is, to locate one the kind does not take.
+    let given = option_spans(&e);
     let lat = *e.latitude.get_ref();
     let lon = *e.longitude.get_ref();
     if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
@@ -162,58 +172,27 @@ pub(super) fn validate(
     };
     let position =
         GeoPosition::new(lat, lon, alt).map_err(|err| loc.err(e.latitude.span(), Some("latitude"), reason_of(&err)))?;
-    let passband = match (&e.passband_low_hz, &e.passband_high_hz) {
-        (None, None) => None,
-        (Some(l), Some(h)) => {
-            let (lv, hv) = (*l.get_ref(), *h.get_ref());
-            if !lv.is_finite() || !hv.is_finite() || lv >= hv {
-                return Err(loc.err(
-                    l.span(),
-                    Some("passband_low_hz"),
-                    format!("{lv} Hz must be finite and below passband_high_hz {hv} Hz"),
-                ));
-            }
-            Some(Passband {
-                low_hz: lv,
-                high_hz: hv,
-            })
-        }
-        (Some(l), None) => {
-            return Err(loc.err(l.span(), Some("passband_high_hz"), "missing: give both passband edges"));
-        }
-        (None, Some(h)) => {
-            return Err(loc.err(h.span(), Some("passband_low_hz"), "missing: give both passband edges"));
-        }
-    };
+    let passband = checks::passband(
+        e.passband_low_hz.as_ref().map(|v| *v.get_ref()),
+        e.passband_high_hz.as_ref().map(|v| *v.get_ref()),
+    )
+    .map_err(|(field, why)| {
+        // Located at the edge given (the low one when both are).
+        let span = match (&e.passband_low_hz, &e.passband_high_hz) {
+            (Some(l), _) => l.span(),
+            (None, Some(h)) => h.span(),
+            (None, None) => 0..0,
+        };
+        loc.err(span, Some(field), why)
+    })?;
     if let Some(m) = &e.mode {
-        let v = m.get_ref();
-        if v.is_empty()
-            || !v
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(loc.err(
-                m.span(),
-                Some("mode"),
-                format!("{v:?} must match ^[a-z0-9-]+$ (usb, am, nfm...)"),
-            ));
-        }
+        checks::mode(m.get_ref()).map_err(|why| loc.err(m.span(), Some("mode"), why))?;
     }
     if let Some(g) = &e.gain_db {
-        let v = *g.get_ref();
-        if !v.is_finite() || !(-50.0..=150.0).contains(&v) {
-            return Err(loc.err(g.span(), Some("gain_db"), format!("{v} dB is not within -50..=150")));
-        }
+        checks::gain_db(*g.get_ref()).map_err(|why| loc.err(g.span(), Some("gain_db"), why))?;
     }
     if let Some(s) = &e.sample_rate_hz {
-        let v = *s.get_ref();
-        if !v.is_finite() || v <= 0.0 || v > heimdall_core::request::MAX_SAMPLE_RATE_HZ {
-            return Err(loc.err(
-                s.span(),
-                Some("sample_rate_hz"),
-                format!("{v} Hz must be positive and at most 1e9"),
-            ));
-        }
+        checks::sample_rate_hz(*s.get_ref()).map_err(|why| loc.err(s.span(), Some("sample_rate_hz"), why))?;
     }
     let ca_certificates_pem = match &e.ca_file {
         None => None,
@@ -231,17 +210,7 @@ pub(super) fn validate(
                 Some(dir) if given.is_relative() => dir.join(given),
                 _ => given.to_path_buf(),
             };
-            let pem = read_ca_file(&path).map_err(|why| loc.err(f.span(), Some("ca_file"), why))?;
-            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                return Err(loc.err(
-                    f.span(),
-                    Some("ca_file"),
-                    format!(
-                        "{} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
-                        path.display()
-                    ),
-                ));
-            }
+            let pem = checks::read_ca_file(&path).map_err(|why| loc.err(f.span(), Some("ca_file"), why))?;
             Some(pem)
         }
     };
@@ -253,7 +222,7 @@ pub(super) fn validate(
         .unwrap_or_else(|| id.to_string());
     let mut info = ReceiverInfo::new(id, name, kind, url);
     info.position = Some(position);
-    Ok(ReceiverEntry {
+    let entry = ReceiverEntry {
         info,
         enabled: e.enabled.unwrap_or(true),
         options: ReceiverOptions {
@@ -268,36 +237,55 @@ pub(super) fn validate(
             ca_certificates_pem,
         },
         line,
-    })
+    };
+    // The kind's options struct refuses the options it does not take.
+    reg.check_options(kind, &entry.options.to_json()).map_err(|why| {
+        let field = why
+            .split('`')
+            .nth(1)
+            .map(|f| if f == "ca_certificates_pem" { "ca_file" } else { f });
+        match given.iter().find(|(name, _)| Some(*name) == field) {
+            // Password fields keep no span: the entry's line.
+            Some((name, span)) if span.is_empty() => ReceiversFileError {
+                line,
+                column: 1,
+                ..loc.err(0..0, Some(name), format!("not an option of kind {kind}"))
+            },
+            Some((name, span)) => loc.err(span.clone(), Some(name), format!("not an option of kind {kind}")),
+            None => ReceiversFileError {
+                line,
+                column: 1,
+                ..loc.err(0..0, None, why)
+            },
+        }
+    })?;
+    Ok(entry)
 }
 
-/// Checks a URL for its kind (see [`crate::schemes`]).
-pub(super) fn check_url(kind: ReceiverKind, url: &str) -> std::result::Result<(), String> {
-    crate::schemes::parse_url(kind, url).map(drop)
-}
-
-/// Largest `ca_file` read (a bundle of a few hundred certificates is well below it).
-pub const MAX_CA_FILE_BYTES: u64 = 1 << 20;
-
-/// Reads a `ca_file`: a regular file of at most [`MAX_CA_FILE_BYTES`]. A device or a FIFO
-/// (`/dev/zero`, `/dev/stdin`) would make an unbounded read or block for ever.
-fn read_ca_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
-    let cannot = |err: std::io::Error| format!("cannot read {}: {err}", path.display());
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let meta = file.metadata().map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
+/// The options given in `e` and where they are (the entry's own span when the field keeps none).
+fn option_spans(e: &RawEntry) -> Vec<(&'static str, Range<usize>)> {
+    fn at<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
+        v.as_ref().map(Spanned::span)
     }
-    let mut pem = Vec::new();
-    file.take(MAX_CA_FILE_BYTES + 1).read_to_end(&mut pem).map_err(cannot)?;
-    if pem.len() as u64 > MAX_CA_FILE_BYTES {
-        return Err(format!(
-            "{} is larger than {MAX_CA_FILE_BYTES} bytes, too large for a CA bundle",
-            path.display()
-        ));
-    }
-    Ok(pem)
+    let none = 0..0;
+    [
+        ("password", e.password.as_ref().map(|_| none.clone())),
+        (
+            "time_limit_password",
+            e.time_limit_password.as_ref().map(|_| none.clone()),
+        ),
+        ("mode", at(&e.mode)),
+        ("allow_profile_switch", e.allow_profile_switch.map(|_| none.clone())),
+        ("passband_low_hz", at(&e.passband_low_hz)),
+        ("passband_high_hz", at(&e.passband_high_hz)),
+        ("gain_db", at(&e.gain_db)),
+        ("sample_rate_hz", at(&e.sample_rate_hz)),
+        ("ppm", e.ppm.map(|_| none.clone())),
+        ("ca_file", at(&e.ca_file)),
+    ]
+    .into_iter()
+    .filter_map(|(name, span)| span.map(|s| (name, s)))
+    .collect()
 }
 
 pub(super) fn validate_simulation(

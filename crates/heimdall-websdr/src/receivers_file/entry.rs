@@ -4,7 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use heimdall_core::{Error, GeoPosition, Passband, ReceiverInfo};
+use heimdall_core::{Error, Passband, ReceiverInfo};
+use serde_json::{Map, Value, json};
 
 /// A receivers-file problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,38 @@ pub struct ReceiverOptions {
     pub ca_certificates_pem: Option<Vec<u8>>,
 }
 
+impl ReceiverOptions {
+    /// The options given, as the registry's JSON object of option fields (`ca_file`'s
+    /// contents as `ca_certificates_pem`). Holds the passwords: never log it.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), v);
+            }
+        };
+        put("password", self.password.as_ref().map(|v| json!(v)));
+        put(
+            "time_limit_password",
+            self.time_limit_password.as_ref().map(|v| json!(v)),
+        );
+        put("mode", self.mode.as_ref().map(|v| json!(v)));
+        put("allow_profile_switch", self.allow_profile_switch.map(|v| json!(v)));
+        put("passband_low_hz", self.passband.map(|p| json!(p.low_hz)));
+        put("passband_high_hz", self.passband.map(|p| json!(p.high_hz)));
+        put("gain_db", self.gain_db.map(|v| json!(v)));
+        put("sample_rate_hz", self.sample_rate_hz.map(|v| json!(v)));
+        put("ppm", self.ppm.map(|v| json!(v)));
+        put(
+            "ca_certificates_pem",
+            self.ca_certificates_pem
+                .as_ref()
+                .map(|p| json!(String::from_utf8_lossy(p))),
+        );
+        Value::Object(m)
+    }
+}
+
 impl fmt::Debug for ReceiverOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let redact = |p: &Option<String>| p.as_ref().map(|_| "<redacted>");
@@ -111,22 +144,5 @@ pub struct ReceiverEntry {
     /// Protocol options.
     pub options: ReceiverOptions,
     /// Line of its `[[receiver]]` header (1-based).
-    pub line: usize,
-}
-
-/// The `[simulation]` table: the transmitter every `simulated` receiver hears.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimulationSpec {
-    /// Seed of every random quantity (default 0).
-    pub seed: u64,
-    /// Transmitter position.
-    pub position: GeoPosition,
-    /// Carrier frequency, Hz.
-    pub frequency_hz: f64,
-    /// EIRP, dBm (default 30 dBm = 1 W).
-    pub eirp_dbm: f64,
-    /// `carrier` (default), `fm_tone` (3 kHz deviation, 1 kHz tone) or `fm_voice` (3 kHz deviation).
-    pub modulation: String,
-    /// Line of the `[simulation]` table.
     pub line: usize,
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use heimdall_core::{DynReceiverSource, Error, ReceiverId, ReceiverInfo, ReceiverKind, Result};
 
-use super::build::{BuildContext, build_entry};
+use super::build::build_entry;
 use super::check::{Locator, RawFile, validate, validate_simulation};
-use super::entry::{ReceiverEntry, ReceiversFileError, SimulationSpec};
+use super::entry::{ReceiverEntry, ReceiversFileError};
+use crate::registry::{BuildContext, Registry, SimulationSpec};
 
 /// A parsed receivers file.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,23 +20,43 @@ pub struct ReceiversFile {
 }
 
 impl ReceiversFile {
-    /// Parses a receivers file from a string.
+    /// Parses a receivers file from a string, with the backends compiled in
+    /// ([`Registry::with_defaults`]).
     pub fn parse(text: &str) -> Result<ReceiversFile> {
         Self::parse_located(text, None).map_err(Error::from)
     }
 
-    /// Reads and parses a receivers file.
+    /// Parses a receivers file from a string: kinds, URLs and options as `reg` accepts them.
+    pub fn parse_with(reg: &Registry, text: &str) -> Result<ReceiversFile> {
+        Self::parse_located_with(reg, text, None).map_err(Error::from)
+    }
+
+    /// Reads and parses a receivers file, with the backends compiled in.
     pub fn load(path: impl AsRef<Path>) -> Result<ReceiversFile> {
+        Self::load_with(&Registry::with_defaults(), path)
+    }
+
+    /// Reads and parses a receivers file: kinds, URLs and options as `reg` accepts them.
+    pub fn load_with(reg: &Registry, path: impl AsRef<Path>) -> Result<ReceiversFile> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
             reason: format!("cannot read receivers file {}", path.display()),
             source: Some(Box::new(e)),
         })?;
-        Self::parse_located(&text, Some(path)).map_err(Error::from)
+        Self::parse_located_with(reg, &text, Some(path)).map_err(Error::from)
     }
 
     /// Like [`ReceiversFile::parse`], returning the located error itself.
     pub fn parse_located(text: &str, path: Option<&Path>) -> std::result::Result<ReceiversFile, ReceiversFileError> {
+        Self::parse_located_with(&Registry::with_defaults(), text, path)
+    }
+
+    /// Like [`ReceiversFile::parse_with`], returning the located error itself.
+    pub fn parse_located_with(
+        reg: &Registry,
+        text: &str,
+        path: Option<&Path>,
+    ) -> std::result::Result<ReceiversFile, ReceiversFileError> {
         let loc = Locator { text, path };
         let raw: RawFile = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
         let simulation = raw.simulation.map(|s| validate_simulation(&loc, s)).transpose()?;
@@ -45,7 +66,7 @@ impl ReceiversFile {
             let span = entry.span();
             let e = entry.into_inner();
             let line = loc.line_col(span.start).0;
-            let entry = validate(&loc, e, line)?;
+            let entry = validate(reg, &loc, e, line)?;
             if let Some(first) = ids.insert(entry.info.id.clone(), line) {
                 return Err(ReceiversFileError {
                     field: Some("id".into()),
@@ -101,11 +122,21 @@ impl ReceiversFile {
         self.path.as_deref()
     }
 
-    /// Builds a source for every enabled entry (no I/O). OpenWebRX entries share one
-    /// [`crate::openwebrx::HostLimiter`] with the default 10 s interval.
+    /// Builds a source for every enabled entry (no I/O), with the backends compiled in.
+    /// OpenWebRX entries share one [`crate::openwebrx::HostLimiter`] with the default 10 s
+    /// interval.
     pub fn build_sources(&self) -> Result<Vec<Arc<DynReceiverSource>>> {
-        let ctx = BuildContext::new(self.simulation.as_ref())?;
-        self.enabled().map(|e| build_entry(e, &ctx)).collect()
+        self.build_sources_with(&Registry::with_defaults(), &BuildContext::new())
+    }
+
+    /// Builds a source for every enabled entry through `reg` (no I/O). The sources share
+    /// what `ctx` holds (an OpenWebRX host limiter, a simulated transmitter...); the file's
+    /// `[simulation]` table is added to it when it has none.
+    pub fn build_sources_with(&self, reg: &Registry, ctx: &BuildContext) -> Result<Vec<Arc<DynReceiverSource>>> {
+        if let Some(sim) = &self.simulation {
+            ctx.get_or_insert_with(|| sim.clone());
+        }
+        self.enabled().map(|e| build_entry(reg, e, ctx)).collect()
     }
 
     /// Like [`ReceiversFile::build_sources`], with a caller-owned OpenWebRX host limiter (share
@@ -115,8 +146,6 @@ impl ReceiversFile {
         &self,
         limiter: Arc<crate::openwebrx::HostLimiter>,
     ) -> Result<Vec<Arc<DynReceiverSource>>> {
-        let mut ctx = BuildContext::new(self.simulation.as_ref())?;
-        ctx.owrx_limiter = limiter;
-        self.enabled().map(|e| build_entry(e, &ctx)).collect()
+        self.build_sources_with(&Registry::with_defaults(), &BuildContext::new().with(limiter))
     }
 }

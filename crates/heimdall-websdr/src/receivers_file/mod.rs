@@ -36,8 +36,9 @@
 //!
 //! Accepted URLs per kind: `openwebrx` http://, https://, ws:// or wss:// (the page or `/ws/` URL); `kiwisdr`
 //! http://, ws://, kiwisdr://, kiwi://, tcp:// or `host:port`; `rtl_tcp` tcp://, rtl_tcp:// or
-//! `host:port`; `http_iq` http:// or https://; `simulated` anything (e.g. `sim://id`); the table
-//! is [`crate::schemes::url_schemes`].
+//! `host:port`; `http_iq` http:// or https://; `simulated` anything (e.g. `sim://id`): each
+//! backend's [`crate::registry::UrlRule`], checked by the [`crate::registry::Registry`] the file
+//! is parsed with, which also refuses an option the entry's kind does not take.
 //!
 //! Errors name the line and the field: `receivers.toml:12:11: field `latitude`: 95 is not
 //! within -90..=90 degrees`. They are [`heimdall_core::Error::Config`] whose source is a
@@ -64,8 +65,9 @@ mod check;
 mod entry;
 mod file;
 
-pub use check::MAX_CA_FILE_BYTES;
-pub use entry::{ReceiverEntry, ReceiverOptions, ReceiversFileError, SimulationSpec};
+pub use crate::registry::SimulationSpec;
+pub use crate::registry::checks::MAX_CA_FILE_BYTES;
+pub use entry::{ReceiverEntry, ReceiverOptions, ReceiversFileError};
 pub use file::ReceiversFile;
 
 #[cfg(test)]

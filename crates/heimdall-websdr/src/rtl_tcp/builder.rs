@@ -89,7 +89,7 @@ impl RtlTcpBuilder {
     /// Validates and builds (no I/O).
     pub fn build(self) -> Result<RtlTcpSource> {
         let raw = &self.info.url;
-        let u = crate::schemes::parse_url(heimdall_core::ReceiverKind::RtlTcp, raw)
+        let u = crate::registry::parse_url(heimdall_core::ReceiverKind::RtlTcp, &super::protocol::URL_RULE, raw)
             .map_err(|reason| Error::config(format!("rtl_tcp url: {reason}")))?;
         let host = u
             .host_str()

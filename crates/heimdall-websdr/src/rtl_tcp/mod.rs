@@ -24,6 +24,8 @@ pub mod mock;
 pub mod protocol;
 mod source;
 
+mod registration;
 pub use builder::{DEFAULT_PORT, RtlTcpBuilder};
 pub use error::BACKEND;
+pub use registration::{RtlTcpOptions, register};
 pub use source::{CHUNK_SAMPLES, RtlTcpSource};

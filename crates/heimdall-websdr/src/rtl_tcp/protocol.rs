@@ -3,6 +3,14 @@
 
 use num_complex::Complex32;
 
+/// rtl_tcp URLs: `tcp` or `rtl_tcp` (read as `rtltcp`: `_` is not allowed in a URL scheme); a
+/// bare `host[:port]` is read as `tcp://`.
+pub const URL_RULE: crate::registry::UrlRule = crate::registry::UrlRule {
+    schemes: &["rtl_tcp", "rtltcp", "tcp"],
+    bare_host: Some("tcp"),
+    aliases: &[("rtl_tcp", "rtltcp")],
+};
+
 /// Header length.
 pub const HEADER_LEN: usize = 12;
 /// Header magic.

@@ -57,6 +57,7 @@ mod signal;
 mod source;
 mod transmitter;
 
+mod registration;
 pub use builder::SimulatedBuilder;
 pub use clocks::{Clock, Pacing};
 pub use config::SimulatedReceiverConfig;
@@ -66,6 +67,8 @@ pub use propagation::{PathLoss, SPEED_OF_LIGHT_M_S};
 pub use signal::THERMAL_NOISE_DBM_PER_HZ;
 pub use source::SimulatedReceiver;
 pub use transmitter::{Modulation, Transmitter};
+
+pub use registration::{SimulatedOptions, register};
 
 #[cfg(test)]
 mod tests;
