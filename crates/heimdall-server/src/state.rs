@@ -14,6 +14,7 @@ use heimdall_core::{
 use heimdall_storage::ArchiveSink;
 use heimdall_tsdb::Tsdb;
 use heimdall_websdr::receivers_file::ReceiversFile;
+use heimdall_websdr::registry::{BuildContext, Registry};
 use heimdall_websdr::simulated::{
     Modulation, Pacing, SimulatedNetwork, SimulatedReceiver, SimulatedReceiverConfig, Transmitter,
 };
@@ -62,6 +63,10 @@ pub struct Inner {
     pub(crate) max_queued: AtomicUsize,
     /// API tokens: when set, every route but health, readiness and OpenAPI needs one.
     pub(crate) tokens: OnceLock<Tokens>,
+    /// The receiver backends: kinds, URLs, options and builders.
+    pub registry: Registry,
+    /// What the sources built from the registry share (one OpenWebRX host limiter).
+    pub(crate) build_context: BuildContext,
 }
 
 #[derive(Debug, Default)]
@@ -93,6 +98,8 @@ impl AppState {
             queue: OnceLock::new(),
             max_queued: AtomicUsize::new(1000),
             tokens: OnceLock::new(),
+            registry: Registry::with_defaults(),
+            build_context: BuildContext::new(),
         }))
     }
 
@@ -159,7 +166,7 @@ impl AppState {
             // All or nothing: when one entry's protocol cannot be built, every entry falls back
             // to being built from its registry record (without the file's passwords).
             let mut map = HashMap::new();
-            match file.build_sources() {
+            match file.build_sources_with(&self.registry, &self.build_context) {
                 Ok(sources) => {
                     for s in sources {
                         map.insert(s.info().id.clone(), s);
@@ -216,7 +223,7 @@ impl AppState {
                     self.seed,
                 )))
             }
-            _ => build_from_record(rec),
+            _ => build_from_record_with(&self.registry, &self.build_context, rec),
         }
     }
 
@@ -425,26 +432,25 @@ pub fn transmitter(frequency_hz: f64) -> Transmitter {
     Transmitter::new(position, frequency_hz, 30.0, Modulation::fm_voice(2_500.0))
 }
 
-/// Builds a non-simulated source from a registry record through the receivers-file parser
-/// (the one place that knows every protocol's options). Scalar `options` become entry keys.
+/// Builds a source from a registry record with the backends compiled in (see
+/// [`build_from_record_with`]).
 pub fn build_from_record(rec: &ReceiverRecord) -> Result<Arc<dyn ReceiverSource>, String> {
-    let info = &rec.info;
-    let position = info
-        .position
-        .ok_or_else(|| "no position (the receivers file format requires one)".to_owned())?;
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    let mut toml = format!(
-        "[[receiver]]\nid = {}\nname = {}\nkind = {}\nurl = {}\nlatitude = {:?}\nlongitude = {:?}\n",
-        quote(info.id.as_str()),
-        quote(&info.name),
-        quote(info.kind.as_str()),
-        quote(&info.url),
-        position.latitude,
-        position.longitude,
-    );
-    if let Some(a) = position.altitude_m {
-        toml.push_str(&format!("altitude_m = {a:?}\n"));
+    build_from_record_with(&Registry::with_defaults(), &BuildContext::new(), rec)
+}
+
+/// Builds a source from a registry record through `registry`: its kind, URL and position, and
+/// its `options` (the receivers file's option keys; other keys of the record are bookkeeping:
+/// `source`, the old service's integer `websdr_id`, names that are not plain keys, and
+/// non-scalar values are left out). An option the kind does not take is refused.
+pub fn build_from_record_with(
+    registry: &Registry,
+    ctx: &BuildContext,
+    rec: &ReceiverRecord,
+) -> Result<Arc<dyn ReceiverSource>, String> {
+    if rec.info.position.is_none() {
+        return Err("no position (a receiver is located by its position)".to_owned());
     }
+    let mut options = serde_json::Map::new();
     if let Value::Object(opts) = &rec.options {
         for (k, v) in opts {
             let bare = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -452,16 +458,12 @@ pub fn build_from_record(rec: &ReceiverRecord) -> Result<Arc<dyn ReceiverSource>
             if !bare || k == "source" || k == "websdr_id" {
                 continue;
             }
-            let v = match v {
-                Value::String(s) => quote(s),
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                _ => continue,
-            };
-            toml.push_str(&format!("{k} = {v}\n"));
+            if matches!(v, Value::String(_) | Value::Bool(_) | Value::Number(_)) {
+                options.insert(k.clone(), v.clone());
+            }
         }
     }
-    let file = ReceiversFile::parse(&toml).map_err(|e| e.chain())?;
-    let mut sources = file.build_sources().map_err(|e| e.chain())?;
-    sources.pop().ok_or_else(|| "no source built".to_owned())
+    registry
+        .build(&rec.info, &Value::Object(options), ctx)
+        .map_err(|e| format!("receiver {:?}: {}", rec.info.id.as_str(), e.chain()))
 }
