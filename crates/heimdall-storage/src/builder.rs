@@ -389,6 +389,7 @@ impl ArchiveBuilder {
             max_concurrency: self.max_concurrency,
             parts_in_flight: Arc::new(tokio::sync::Semaphore::new(self.max_parts_in_flight)),
             max_parts_in_flight: self.max_parts_in_flight,
+            part_pool: crate::part_buffer::PartPool::new(self.max_parts_in_flight + 1),
             supports_attributes: attrs,
             collection: self.collection,
             max_spectra_bytes: self.max_spectra_bytes,

@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     /// Parts in flight over all objects (`max_parts_in_flight` permits).
     pub(crate) parts_in_flight: Arc<tokio::sync::Semaphore>,
     pub(crate) max_parts_in_flight: usize,
+    /// Part buffers reused between parts while uploads run.
+    pub(crate) part_pool: Arc<crate::part_buffer::PartPool>,
     pub(crate) supports_attributes: bool,
     pub(crate) collection: bool,
     /// Byte limit of the spectra kept per capture (0: not archived).

@@ -92,6 +92,7 @@ impl ArchiveSink {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             parts_in_flight: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_PARTS_IN_FLIGHT)),
             max_parts_in_flight: DEFAULT_MAX_PARTS_IN_FLIGHT,
+            part_pool: crate::part_buffer::PartPool::new(DEFAULT_MAX_PARTS_IN_FLIGHT + 1),
             supports_attributes: false,
             collection: true,
             max_spectra_bytes: crate::spectra::DEFAULT_MAX_SPECTRA_BYTES,

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use heimdall_core::{Result, StoredObject};
 
 use crate::context::Inner;
-use crate::part_buffer::PartBuffer;
+use crate::part_buffer::{PartBuffer, PoolUser};
 
 /// Most parts of one multipart upload (S3, SeaweedFS, MinIO, R2 all have this limit).
 pub(crate) const MAX_PARTS: u64 = 10_000;
@@ -124,6 +124,8 @@ pub(crate) struct ObjectUpload {
     sha512: Option<Sha512>,
     size: u64,
     state: State,
+    /// Part buffers come from the sink's pool.
+    pool: PoolUser,
 }
 
 /// A completed upload.
@@ -150,6 +152,7 @@ impl ObjectUpload {
         with_sha512: bool,
         expected_len: Option<u64>,
     ) -> Self {
+        let pool = inner.part_pool.user();
         ObjectUpload {
             part_size: part_size_for(inner.part_size, expected_len),
             inner,
@@ -159,6 +162,7 @@ impl ObjectUpload {
             sha512: with_sha512.then(Sha512::new),
             size: 0,
             state: State::Buffering(None),
+            pool,
         }
     }
 
@@ -183,7 +187,8 @@ impl ObjectUpload {
         let mut rest: &[u8] = &bytes;
         if let State::Buffering(buf) = &mut self.state {
             let part_size = self.part_size;
-            let buf = buf.get_or_insert_with(|| PartBuffer::new(part_size));
+            let pool = &self.pool;
+            let buf = buf.get_or_insert_with(|| pool.buffer(part_size));
             let taken = buf.extend(rest);
             rest = rest.get(taken..).unwrap_or_default();
             if buf.room() > 0 {
@@ -228,7 +233,8 @@ impl ObjectUpload {
                 return Ok(());
             };
             let part_size = self.part_size;
-            let part = m.part.get_or_insert_with(|| PartBuffer::new(part_size));
+            let pool = &self.pool;
+            let part = m.part.get_or_insert_with(|| pool.buffer(part_size));
             let taken = part.extend(bytes);
             bytes = bytes.get(taken..).unwrap_or_default();
             if part.room() > 0 {
@@ -446,6 +452,7 @@ mod tests {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             parts_in_flight: Arc::new(tokio::sync::Semaphore::new(max_parts_in_flight)),
             max_parts_in_flight,
+            part_pool: crate::part_buffer::PartPool::new(max_parts_in_flight + 1),
             supports_attributes: false,
             collection: false,
             max_spectra_bytes: 0,
@@ -490,6 +497,7 @@ mod tests {
                 limit,
                 "every permit returned"
             );
+            assert_eq!(inner.part_pool.free(), 0, "an idle sink keeps no part buffer");
         }
     }
 
