@@ -7,7 +7,9 @@ use std::time::Duration;
 use heimdall_core::{BoxError, Error};
 
 /// A transport failure, converted to [`heimdall_core::Error`] by [`TransportError::into_core`].
+/// (KiwiSDR and rtl_tcp use every arm; a build with only HTTP IQ or OpenWebRX uses some.)
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(not(any(feature = "kiwisdr", feature = "rtl_tcp")), allow(dead_code))]
 pub(crate) enum TransportError {
     /// The TCP (or WebSocket) connection could not be opened: retryable.
     #[error("cannot connect to {addr}: {source}")]

@@ -69,14 +69,14 @@ impl HttpIqBuilder {
 
     /// Validates and builds (no I/O).
     pub fn build(self) -> Result<HttpIqSource> {
-        let u = url::Url::parse(&self.info.url)
-            .map_err(|e| Error::config(format!("http_iq url {:?} is not a URL: {e}", self.info.url)))?;
-        if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
-            return Err(Error::config(format!(
-                "http_iq url {:?} must be http:// or https:// with a host",
-                self.info.url
-            )));
-        }
+        // The registry's rule: http(s), a host, no password or secret parameter (the message
+        // masks any secret of the URL).
+        let u = crate::registry::parse_url(
+            heimdall_core::ReceiverKind::HttpIq,
+            &super::protocol::URL_RULE,
+            &self.info.url,
+        )
+        .map_err(|why| Error::config(format!("http_iq url: {why}")))?;
         if !self.sample_rate.is_finite() || self.sample_rate < 1.0 || self.sample_rate > 1e9 {
             return Err(Error::config(format!(
                 "http_iq sample rate {} Hz is not within 1..=1e9",
@@ -107,5 +107,31 @@ impl HttpIqBuilder {
                 read_timeout: self.read_timeout,
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use heimdall_core::{ReceiverId, ReceiverKind};
+
+    use super::*;
+
+    fn build(url: &str) -> Result<HttpIqSource> {
+        let id = ReceiverId::new("iq").unwrap();
+        HttpIqBuilder::new(ReceiverInfo::new(id, "IQ", ReceiverKind::HttpIq, url)).build()
+    }
+
+    /// The URL is checked with the registry's rule: scheme, host, and no secret, which is
+    /// never shown in the error.
+    #[test]
+    fn urls_are_checked_by_the_registry_rule() {
+        for url in ["http://admin:hunter2@h/iq", "https://h/iq?token=hunter2"] {
+            let err = build(url).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("password") || err.contains("secret"), "{err}");
+        }
+        for url in ["ftp://h/iq", "http://", "not a url"] {
+            assert!(build(url).is_err(), "{url}");
+        }
     }
 }

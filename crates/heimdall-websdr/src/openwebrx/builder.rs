@@ -242,20 +242,12 @@ impl OpenWebRxBuilder {
 /// `(ws://host:port/path/ws/, http://host:port/path/)` from a page or WebSocket URL
 /// (`wss`/`https` for TLS).
 fn derive_urls(url: &str) -> std::result::Result<(url::Url, url::Url), String> {
-    let u = url::Url::parse(url).map_err(|e| format!("URL {:?} does not parse: {e}", Redacted(url)))?;
+    // The registry's rule: one of the kind's schemes, a host, no password or secret parameter.
+    let u = crate::registry::parse_url(heimdall_core::ReceiverKind::OpenWebRx, &super::protocol::URL_RULE, url)?;
     let (ws_scheme, http_scheme) = match u.scheme() {
-        "http" | "ws" => ("ws", "http"),
         "https" | "wss" => ("wss", "https"),
-        other => {
-            return Err(format!(
-                "URL {:?}: scheme {other:?} is not http, https, ws or wss",
-                Redacted(url)
-            ));
-        }
+        _ => ("ws", "http"),
     };
-    if u.host_str().is_none() {
-        return Err(format!("URL {:?} has no host", Redacted(url)));
-    }
     let mut path = u.path().to_owned();
     if !path.ends_with('/') {
         path.push('/');
@@ -295,5 +287,18 @@ mod tests {
         assert_eq!((ws.as_str(), http.as_str()), ("wss://h:8443/ws/", "https://h:8443/"));
         assert!(derive_urls("ftp://h/").is_err());
         assert!(derive_urls("nonsense").is_err());
+    }
+
+    /// The builder checks URLs with the registry's rule: a password or a secret parameter is
+    /// refused and never shown.
+    #[test]
+    fn secrets_in_the_url_are_refused_without_being_shown() {
+        for url in ["http://admin:hunter2@h:8073/", "http://h:8073/?token=hunter2"] {
+            let err = derive_urls(url).unwrap_err();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("password") || err.contains("secret"), "{err}");
+        }
+        let err = derive_urls("ftp://h/").unwrap_err();
+        assert!(err.contains("scheme \"ftp\""), "{err}");
     }
 }
