@@ -228,7 +228,7 @@ impl ArchiveBuilder {
         self
     }
 
-    /// Parts in flight over the whole sink, all objects together (default 4): writers wait for
+    /// Parts in flight over the whole sink, all objects together (default 3): writers wait for
     /// a free slot before sending a part.
     pub fn with_max_parts_in_flight(mut self, n: usize) -> Self {
         self.max_parts_in_flight = n;
