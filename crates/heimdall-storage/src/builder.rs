@@ -78,7 +78,7 @@ pub const MAX_RETRY_TIMEOUT_S: f64 = 86_400.0;
 /// Memory for uploads is then at most one part per capture being written plus 3 parts (50 MiB
 /// for 7 captures at once; measured 62 MiB above the process's baseline, against 57 with 2 in
 /// flight and 67 with 4), at the same throughput: the parts in flight already keep the server
-/// busy. Parts are anonymous mappings, unmapped as soon as they are uploaded. A capture
+/// busy. Parts are anonymous mappings, reused while uploads run and unmapped when none is left. A capture
 /// whose announced size needs more than 10 000 parts gets larger parts (a 1 h capture at
 /// 2.4 MS/s: 7 MiB). Raise `max_parts_in_flight` for a remote store with high latency.
 ///
