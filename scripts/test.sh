@@ -24,8 +24,12 @@ export HEIMDALL_PYTHON="$root/.venv/bin/python"
 export HEIMDALL_SIGMF_VALIDATE="$root/.venv/bin/sigmf_validate"
 export HEIMDALL_TEST_DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 # Real KiwiSDR recordings (GPL, never copied into the repository) for the localization tests.
-kiwi_wav_dir=/work/shared/testdata/kiwi_wav
-if [ -z "${HEIMDALL_KIWI_WAV_DIR:-}" ] && [ -d "$kiwi_wav_dir" ]; then export HEIMDALL_KIWI_WAV_DIR=$kiwi_wav_dir; fi
+# The shared folder sits next to the checkout (../shared), or at /work/shared on the CI machine.
+if [ -z "${HEIMDALL_KIWI_WAV_DIR:-}" ]; then
+  for d in "$root/../shared/testdata/kiwi_wav" /work/shared/testdata/kiwi_wav; do
+    if [ -d "$d" ]; then export HEIMDALL_KIWI_WAV_DIR=$(cd "$d" && pwd); break; fi
+  done
+fi
 
 # TimescaleDB: private servers (Community and Apache license, and one without preload) from
 # scripts/timescaledb.sh, which builds TimescaleDB from the vendored tarball on first use (about
