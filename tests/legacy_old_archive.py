@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes an archive exactly as the old acquisition service stored it, for tests/legacy.rs.
+"""Writes an archive exactly as the Python service Heimdall replaces (FastAPI + Celery, boto3, SQLAlchemy)
+stored it ("the old service" below), for tests/legacy.rs.
 
 usage: legacy_old_archive.py dir PATH          (local disk: PATH/sessions/...)
        legacy_old_archive.py s3 BUCKET PREFIX  (S3: AWS_ENDPOINT, AWS_ACCESS_KEY_ID, ... from the environment)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""boto3 peer of the heimdall-storage benchmark: the old service's way of archiving.
+"""boto3 peer of the heimdall-storage benchmark: the way the Python service Heimdall replaces (FastAPI + Celery, boto3, SQLAlchemy)
+archived captures.
 
 The old service stored each capture with one blocking boto3 ``put_object`` of the .npy bytes
 (plus a small metadata JSON). Here the 7 puts of a session run concurrently in threads, which is

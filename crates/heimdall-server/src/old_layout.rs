@@ -1,4 +1,5 @@
-//! The old service's layout of a committed session (`websdr_{n}.npy` +
+//! The layout of the Python service Heimdall replaces (FastAPI + Celery, boto3, SQLAlchemy),
+//! for a committed session (`websdr_{n}.npy` +
 //! `websdr_{n}_metadata.json`, `--legacy-layout`) and the old integer receiver ids it uses.
 //!
 //! The old integer `websdr_id` of a receiver is its registry option `websdr_id`, else its

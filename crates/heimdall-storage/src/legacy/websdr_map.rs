@@ -1,4 +1,5 @@
-//! Mapping the old service's integer `websdr_id` to Heimdall receivers.
+//! Mapping the integer `websdr_id` of the Python service Heimdall replaces (FastAPI + Celery, boto3, SQLAlchemy)
+//! to Heimdall receivers.
 
 use std::collections::BTreeMap;
 
