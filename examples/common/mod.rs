@@ -95,6 +95,10 @@ pub struct SimArgs {
     /// Simulation only: deliver samples in real time like live receivers (default: as fast as possible).
     #[arg(long)]
     pub realtime: bool,
+    /// Simulation only: standard deviation of the GPS receivers' time-mark errors, ns (a GNSS
+    /// timing receiver: about 20; default: exact marks).
+    #[arg(long, value_name = "NS")]
+    pub gps_jitter_ns: Option<u64>,
 }
 
 /// Modulations of the simulated transmitter.
@@ -106,6 +110,10 @@ pub enum ModulationArg {
     Fm,
     /// On-off bursts.
     Bursts,
+    /// AM (80 %) by a voice-like sum of tones.
+    Am,
+    /// A DCF77-shaped keyed carrier (down to 15 % for 100 or 200 ms every second).
+    TimeCode,
 }
 
 /// Parses `LAT,LON[,ALT_M]`.
@@ -147,6 +155,8 @@ pub fn build_sources(
         ModulationArg::Carrier => Modulation::Carrier,
         ModulationArg::Fm => Modulation::fm_voice(3_000.0),
         ModulationArg::Bursts => Modulation::bursts(Duration::from_millis(200), Duration::from_millis(300)),
+        ModulationArg::Am => Modulation::am_voice(0.8),
+        ModulationArg::TimeCode => Modulation::time_code(),
     };
     let tx = Transmitter::new(pos, frequency_hz, sim.eirp, modulation).with_path_loss(PathLoss::LogDistance {
         exponent: sim.path_loss_exponent,
@@ -158,6 +168,9 @@ pub fn build_sources(
     }
     if sim.realtime {
         net = net.with_pacing(Pacing::RealTime);
+    }
+    if let Some(ns) = sim.gps_jitter_ns {
+        net = net.with_gps_jitter(Duration::from_nanos(ns));
     }
     Ok((net.sources(), Some(pos)))
 }

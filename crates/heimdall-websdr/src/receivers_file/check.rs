@@ -325,11 +325,19 @@ pub(super) fn validate_simulation(
         None => 30.0,
     };
     let modulation = match &s.modulation {
-        Some(m) if !matches!(m.get_ref().as_str(), "carrier" | "fm_tone" | "fm_voice") => {
+        Some(m)
+            if !matches!(
+                m.get_ref().as_str(),
+                "carrier" | "fm_tone" | "fm_voice" | "am_voice" | "time_code"
+            ) =>
+        {
             return Err(loc.err(
                 m.span(),
                 Some("modulation"),
-                format!("{:?} is not one of carrier, fm_tone, fm_voice", m.get_ref()),
+                format!(
+                    "{:?} is not one of carrier, fm_tone, fm_voice, am_voice, time_code",
+                    m.get_ref()
+                ),
             ));
         }
         Some(m) => m.get_ref().clone(),

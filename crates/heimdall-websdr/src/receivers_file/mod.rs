@@ -31,7 +31,7 @@
 //! altitude_m = 300
 //! frequency_hz = 145500000
 //! eirp_dbm = 30
-//! modulation = "carrier"            # carrier | fm_tone | fm_voice
+//! modulation = "carrier"            # carrier | fm_tone | fm_voice | am_voice | time_code
 //! ```
 //!
 //! Accepted URLs per kind: `openwebrx` http://, https://, ws:// or wss:// (the page or `/ws/` URL); `kiwisdr`

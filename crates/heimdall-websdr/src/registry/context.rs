@@ -85,7 +85,8 @@ pub struct SimulationSpec {
     pub frequency_hz: f64,
     /// EIRP, dBm (default 30 dBm = 1 W).
     pub eirp_dbm: f64,
-    /// `carrier` (default), `fm_tone` (3 kHz deviation, 1 kHz tone) or `fm_voice` (3 kHz deviation).
+    /// `carrier` (default), `fm_tone` (3 kHz deviation, 1 kHz tone), `fm_voice` (3 kHz deviation),
+    /// `am_voice` (80 % AM by three tones) or `time_code` (a DCF77-shaped keyed carrier).
     pub modulation: String,
     /// Line of the `[simulation]` table.
     pub line: usize,

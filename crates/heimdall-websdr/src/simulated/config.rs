@@ -82,6 +82,14 @@ impl SimulatedReceiverConfig {
                 return Err(Error::invalid(field, format!("{v} is not finite")));
             }
         }
+        if let Clock::Host { jitter } | Clock::GpsWithJitter { jitter } = self.clock
+            && jitter > std::time::Duration::from_secs(3600)
+        {
+            return Err(Error::invalid(
+                "clock",
+                format!("a clock jitter of {jitter:?} is not plausible (at most one hour)"),
+            ));
+        }
         Ok(())
     }
 }

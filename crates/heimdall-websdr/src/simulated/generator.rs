@@ -62,15 +62,12 @@ impl Generator {
         let true_time = self.plan.time_of(sample_index);
         let (time, source) = match self.clock {
             Clock::Gps => (true_time, TimeSource::Gps),
-            Clock::Exact => (true_time, TimeSource::Simulated),
-            Clock::Host { .. } => (
-                true_time
-                    .checked_add_signed(chrono::Duration::nanoseconds(
-                        (self.plan.host_clock_error_s * 1e9) as i64,
-                    ))
-                    .unwrap_or(true_time),
-                TimeSource::Host,
+            Clock::GpsWithJitter { jitter } => (
+                offset_by(true_time, self.plan.gps_mark_error_s(jitter)),
+                TimeSource::Gps,
             ),
+            Clock::Exact => (true_time, TimeSource::Simulated),
+            Clock::Host { .. } => (offset_by(true_time, self.plan.host_clock_error_s), TimeSource::Host),
         };
         TimeMark {
             sample_index,
@@ -132,7 +129,7 @@ impl Generator {
             out.push(Err(error::garbage(&self.id)));
             return;
         }
-        if self.clock == Clock::Gps && c.n0 >= c.next_gps && c.n0 < c.total {
+        if self.clock.is_gps() && c.n0 >= c.next_gps && c.n0 < c.total {
             c.next_gps = c.n0 + c.gps_every;
             out.push(Ok(CaptureChunk::Time(self.time_mark(c.n0))));
         }
@@ -190,6 +187,12 @@ impl Generator {
             }
         }
     }
+}
+
+/// `t` moved by `error_s` seconds (rounded to the nanosecond).
+fn offset_by(t: DateTime<Utc>, error_s: f64) -> DateTime<Utc> {
+    t.checked_add_signed(chrono::Duration::nanoseconds((error_s * 1e9).round() as i64))
+        .unwrap_or(t)
 }
 
 /// Position of a generator in its capture.

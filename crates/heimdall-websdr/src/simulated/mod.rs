@@ -24,6 +24,13 @@
 //! The receiver also reports its S-meter ([`heimdall_core::CaptureChunk::Rssi`], in dBm like a
 //! KiwiSDR: the mean input power of each chunk) and time marks ([`Clock`]).
 //!
+//! Modulations ([`Modulation`]) are functions of the transmitter's time, delayed analytically,
+//! so that a localization can time them: a carrier, FM by tones (voice-like), on-off bursts,
+//! AM by tones (voice-like) and an AM-keyed time-code carrier ([`Modulation::time_code`],
+//! DCF77's shape). Clocks: exact, GPS (ideal, or with an independent Gaussian error of tens of
+//! ns per mark, [`Clock::gps_typical`]; marks about every second) and host (sample 0 only, one
+//! NTP-like offset of milliseconds).
+//!
 //! Everything is deterministic from the seed: the same configuration, seed and request give the
 //! same samples (the noise comes from a per-receiver table of Gaussian samples drawn once from the
 //! seed, read at a seeded random offset and quarter-turn rotation per chunk, which keeps the

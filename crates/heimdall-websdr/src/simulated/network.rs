@@ -109,6 +109,16 @@ impl SimulatedNetwork {
         self
     }
 
+    /// Gives every GPS clock a time-mark error of standard deviation `jitter`
+    /// ([`Clock::GpsWithJitter`]; host and exact clocks are left alone).
+    pub fn with_gps_jitter(mut self, jitter: Duration) -> Self {
+        self.receivers
+            .iter_mut()
+            .filter(|r| r.clock.is_gps())
+            .for_each(|r| r.clock = Clock::GpsWithJitter { jitter });
+        self
+    }
+
     /// Sets the failure behaviour of receiver `id` (ignored if no receiver has that id).
     pub fn with_failure(self, id: &str, failure: Failure) -> Self {
         self.configure(id, |c| c.failure = failure)

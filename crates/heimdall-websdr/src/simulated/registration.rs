@@ -32,6 +32,8 @@ fn build(info: &ReceiverInfo, o: SimulatedOptions, ctx: &BuildContext) -> Result
         let m = match spec.modulation.as_str() {
             "fm_tone" => Modulation::fm_tone(3000.0, 1000.0),
             "fm_voice" => Modulation::fm_voice(3000.0),
+            "am_voice" => Modulation::am_voice(0.8),
+            "time_code" => Modulation::time_code(),
             _ => Modulation::Carrier,
         };
         Transmitter::new(spec.position, spec.frequency_hz, spec.eirp_dbm, m)

@@ -67,6 +67,44 @@ enum ModPlan {
         /// Transmitter time of sample 0 modulo `period`, seconds.
         u0: f64,
     },
+    Am {
+        depth: f64,
+        tones: Vec<f64>,
+        /// Tone phases at sample 0 (transmitter time), cycles.
+        phase0: Vec<f64>,
+    },
+    AmKeyed {
+        depth: f64,
+        period: f64,
+        short: f64,
+        long: f64,
+        ramp: f64,
+        /// Index of the keying period of sample 0 (transmitter time).
+        k0: i64,
+        /// Transmitter time of sample 0 within that period, seconds.
+        u0: f64,
+    },
+}
+
+/// The key length of keying period `k`: one pseudo-random bit per period.
+fn key_len(k: i64, short: f64, long: f64) -> f64 {
+    if mix_seed(k as u64, 0x006b_6579_5f62_6974) & 1 == 1 {
+        long
+    } else {
+        short
+    }
+}
+
+/// `(k, u)` with `u` in `[0, period)` for the time `k·period + u`.
+fn wrap_period(k: i64, u: f64, period: f64) -> (i64, f64) {
+    let extra = (u / period).floor();
+    let mut u = u - extra * period;
+    let mut k = k.saturating_add(extra as i64);
+    if u >= period {
+        u -= period;
+        k = k.saturating_add(1);
+    }
+    (k, u.max(0.0))
 }
 
 /// Everything needed to generate one capture, derived from the configuration at open time.
@@ -90,6 +128,8 @@ pub(super) struct CapturePlan {
     noise: NoiseTable,
     modulation: ModPlan,
     rng: SmallRng,
+    /// Draws the GPS time-mark errors.
+    marks: SmallRng,
 }
 
 impl CapturePlan {
@@ -115,6 +155,10 @@ impl CapturePlan {
         let (secs, frac) = (secs as f64, frac_ns as f64 * 1e-9);
 
         let mut rng = SmallRng::seed_from_u64(mix_seed(seed, 0x706c_616e));
+        // Time-mark errors differ between captures (the start time is mixed in) but repeat for
+        // the same request.
+        let t0_ns = t0.timestamp_nanos_opt().unwrap_or(0) as u64;
+        let marks = SmallRng::seed_from_u64(mix_seed(mix_seed(seed, 0x6d61_726b), t0_ns));
         let lo_phase_cycles: f64 = rng.random();
         let host_clock_error_s = match cfg.clock {
             Clock::Host { jitter } => {
@@ -158,6 +202,38 @@ impl CapturePlan {
                     u0: (secs.rem_euclid(period) + frac - delay_s).rem_euclid(period),
                 }
             }
+            Modulation::Am { depth, tones_hz } => ModPlan::Am {
+                depth: *depth,
+                tones: tones_hz.clone(),
+                phase0: tones_hz.iter().map(|f| cycles(*f, secs, frac - delay_s)).collect(),
+            },
+            Modulation::AmKeyed {
+                depth,
+                period,
+                short,
+                long,
+                ramp,
+            } => {
+                // The period index and phase of sample 0 in integer nanoseconds (exact), then the delay.
+                let period_ns = period.as_nanos().max(1) as i128;
+                let since_ns = i128::from(since.num_seconds()) * 1_000_000_000 + i128::from(frac_ns);
+                let k = since_ns.div_euclid(period_ns);
+                let within = since_ns.rem_euclid(period_ns) as f64 * 1e-9;
+                let (k0, u0) = wrap_period(
+                    i64::try_from(k).unwrap_or(i64::MAX),
+                    within - delay_s,
+                    period.as_secs_f64(),
+                );
+                ModPlan::AmKeyed {
+                    depth: *depth,
+                    period: period.as_secs_f64(),
+                    short: short.as_secs_f64(),
+                    long: long.as_secs_f64(),
+                    ramp: ramp.as_secs_f64(),
+                    k0,
+                    u0,
+                }
+            }
         };
 
         Ok(CapturePlan {
@@ -175,7 +251,14 @@ impl CapturePlan {
             noise,
             modulation,
             rng,
+            marks,
         })
+    }
+
+    /// One GPS time mark's error, seconds: Gaussian of standard deviation `jitter`.
+    pub(super) fn gps_mark_error_s(&mut self, jitter: std::time::Duration) -> f64 {
+        let z: f64 = StandardNormal.sample(&mut self.marks);
+        z * jitter.as_secs_f64()
     }
 
     /// True time of sample `n`.
@@ -221,20 +304,7 @@ impl CapturePlan {
                 rot *= step_block;
             }),
             ModPlan::Fm { betas, tones, phase0 } => {
-                // Tone rotators: exp(j2π f_i u), advanced by one sample each step.
-                let mut tz: Vec<(Complex64, Complex64, f64)> = tones
-                    .iter()
-                    .zip(phase0)
-                    .zip(betas)
-                    .map(|((f, p), b)| {
-                        let c = p + (f * tn0).rem_euclid(1.0);
-                        (
-                            Complex64::from_polar(1.0, TAU * c),
-                            Complex64::from_polar(1.0, TAU * f * dt),
-                            *b,
-                        )
-                    })
-                    .collect();
+                let mut tz = tone_rotators(tones, phase0, betas.iter().copied(), tn0, dt);
                 fill(&mut out, len, table, off, nrot, |b| {
                     for (o, p) in b.iter_mut().zip(&pw) {
                         let mut phi = 0.0;
@@ -244,6 +314,47 @@ impl CapturePlan {
                         }
                         let (s, c) = phi.sin_cos();
                         *o = rot * p * Complex64::new(c, s);
+                    }
+                    rot *= step_block;
+                })
+            }
+            ModPlan::Am { depth, tones, phase0 } => {
+                let per_tone = depth / tones.len().max(1) as f64;
+                let mut tz = tone_rotators(tones, phase0, std::iter::repeat(per_tone), tn0, dt);
+                fill(&mut out, len, table, off, nrot, |b| {
+                    for (o, p) in b.iter_mut().zip(&pw) {
+                        let mut env = 1.0;
+                        for (z, st, a) in tz.iter_mut() {
+                            env += *a * z.re;
+                            *z *= *st;
+                        }
+                        *o = rot * p * env;
+                    }
+                    rot *= step_block;
+                })
+            }
+            &ModPlan::AmKeyed {
+                depth,
+                period,
+                short,
+                long,
+                ramp,
+                k0,
+                u0,
+            } => {
+                // Period index and position of the chunk's first sample, then advanced per sample.
+                let (mut k, mut pos) = wrap_period(k0, u0 + tn0, period);
+                let mut key = key_len(k, short, long);
+                fill(&mut out, len, table, off, nrot, |b| {
+                    for (o, p) in b.iter_mut().zip(&pw) {
+                        let env = 1.0 - depth * burst_envelope(pos, key, ramp);
+                        *o = rot * p * env;
+                        pos += dt;
+                        if pos >= period {
+                            pos -= period;
+                            k = k.saturating_add(1);
+                            key = key_len(k, short, long);
+                        }
                     }
                     rot *= step_block;
                 })
@@ -281,6 +392,29 @@ impl CapturePlan {
         };
         (out, power)
     }
+}
+
+/// Tone rotators `(exp(j2π f_i u), one sample's step, weight)` at sample `tn0 · fs`.
+fn tone_rotators(
+    tones: &[f64],
+    phase0: &[f64],
+    weights: impl Iterator<Item = f64>,
+    tn0: f64,
+    dt: f64,
+) -> Vec<(Complex64, Complex64, f64)> {
+    tones
+        .iter()
+        .zip(phase0)
+        .zip(weights)
+        .map(|((f, p), w)| {
+            let c = p + (f * tn0).rem_euclid(1.0);
+            (
+                Complex64::from_polar(1.0, TAU * c),
+                Complex64::from_polar(1.0, TAU * f * dt),
+                w,
+            )
+        })
+        .collect()
 }
 
 /// Lanes of the block rotator.

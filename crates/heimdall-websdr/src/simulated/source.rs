@@ -13,7 +13,7 @@ use heimdall_core::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::clocks::{Clock, Pacing};
+use super::clocks::Pacing;
 use super::config::SimulatedReceiverConfig;
 use super::error;
 use super::failures::Failure;
@@ -113,7 +113,7 @@ impl ReceiverSource for SimulatedReceiver {
             }),
             Failure::Refused => Err(error::refused(&self.config.info.id, "simulated refusal")),
             _ => Ok(ReceiverHealth {
-                gps_locked: Some(matches!(self.config.clock, Clock::Gps)),
+                gps_locked: Some(self.config.clock.is_gps()),
                 version: Some(concat!("heimdall-sim ", env!("CARGO_PKG_VERSION")).into()),
                 ..ReceiverHealth::up()
             }),

@@ -33,6 +33,32 @@ pub enum Modulation {
         /// Rise and fall time.
         ramp: Duration,
     },
+    /// Amplitude modulation of a continuous carrier by a sum of tones: the envelope is
+    /// `1 + depth · mean_i cos(2π f_i u)` (`u` the transmitter's time); several
+    /// incommensurate tones make a voice-like envelope ([`Modulation::am_voice`]).
+    Am {
+        /// Modulation depth, 0 to 1.
+        depth: f64,
+        /// Modulating tones, Hz.
+        tones_hz: Vec<f64>,
+    },
+    /// An AM-keyed carrier, like a time-code station: at the start of every `period` the
+    /// amplitude drops to `1 − depth` for `short` or `long` (one bit per period from a fixed
+    /// pseudo-random sequence of the period's index, so that the keying is not periodic), with
+    /// raised-cosine edges of `ramp`. Periods start at whole multiples of `period` after the
+    /// transmitter's epoch. [`Modulation::time_code`] is DCF77's shape.
+    AmKeyed {
+        /// Keying depth, 0 to 1 (DCF77: 0.85, the carrier drops to 15 %).
+        depth: f64,
+        /// Keying period.
+        period: Duration,
+        /// Key length of a 0 bit.
+        short: Duration,
+        /// Key length of a 1 bit.
+        long: Duration,
+        /// Fall and rise time of the key.
+        ramp: Duration,
+    },
 }
 
 impl Modulation {
@@ -61,20 +87,41 @@ impl Modulation {
         }
     }
 
+    /// Voice-like AM: three incommensurate tones across the speech band at `depth`.
+    pub fn am_voice(depth: f64) -> Self {
+        Modulation::Am {
+            depth,
+            tones_hz: vec![437.0, 1013.0, 2111.0],
+        }
+    }
+
+    /// A time-code keyed carrier shaped like DCF77: every second the carrier drops to 15 % for
+    /// 100 ms or 200 ms, with 1 ms edges.
+    pub fn time_code() -> Self {
+        Modulation::AmKeyed {
+            depth: 0.85,
+            period: Duration::from_secs(1),
+            short: Duration::from_millis(100),
+            long: Duration::from_millis(200),
+            ramp: Duration::from_millis(1),
+        }
+    }
+
     fn validate(&self) -> Result<()> {
+        let depth_ok = |depth: &f64| {
+            if depth.is_finite() && (0.0..=1.0).contains(depth) {
+                Ok(())
+            } else {
+                Err(Error::invalid("depth", format!("{depth} is not between 0 and 1")))
+            }
+        };
         match self {
             Modulation::Carrier => Ok(()),
             Modulation::Fm { deviation_hz, tones_hz } => {
                 if !deviation_hz.is_finite() || *deviation_hz < 0.0 {
                     return Err(Error::invalid("deviation_hz", format!("{deviation_hz} Hz is not ≥ 0")));
                 }
-                if tones_hz.is_empty() || tones_hz.iter().any(|t| !t.is_finite() || *t <= 0.0) {
-                    return Err(Error::invalid(
-                        "tones_hz",
-                        format!("{tones_hz:?} must be a non-empty list of positive frequencies"),
-                    ));
-                }
-                Ok(())
+                tones_ok(tones_hz)
             }
             Modulation::Bursts { on, off, ramp } => {
                 if on.is_zero() || (*on + *off).is_zero() || *ramp > *on {
@@ -85,8 +132,39 @@ impl Modulation {
                 }
                 Ok(())
             }
+            Modulation::Am { depth, tones_hz } => {
+                depth_ok(depth)?;
+                tones_ok(tones_hz)
+            }
+            Modulation::AmKeyed {
+                depth,
+                period: p,
+                short: s,
+                long: l,
+                ramp: r,
+            } => {
+                depth_ok(depth)?;
+                if r > s || s > l || *l + *r > *p || p.as_secs_f64() < 1e-6 {
+                    return Err(Error::invalid(
+                        "am_keyed",
+                        format!("need ramp {r:?} ≤ short {s:?} ≤ long {l:?} and long + ramp ≤ period {p:?} (≥ 1 µs)"),
+                    ));
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// FM and AM tones: a non-empty list of positive frequencies.
+fn tones_ok(tones_hz: &[f64]) -> Result<()> {
+    if tones_hz.is_empty() || tones_hz.iter().any(|t| !t.is_finite() || *t <= 0.0) {
+        return Err(Error::invalid(
+            "tones_hz",
+            format!("{tones_hz:?} must be a non-empty list of positive frequencies"),
+        ));
+    }
+    Ok(())
 }
 
 /// The emitter every simulated receiver hears.

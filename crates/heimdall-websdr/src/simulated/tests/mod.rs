@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 
+mod timing;
+
 const F: f64 = 145.5e6;
 
 fn tx(modulation: Modulation, eirp_dbm: f64) -> Transmitter {
@@ -378,6 +380,24 @@ fn builder_validates_without_io() {
         .build()
         .unwrap_err();
     assert!(matches!(bad_tx, Error::InvalidInput { .. }), "{bad_tx:?}");
+    // AM: depth within 0..1, keys shorter than the period and ramps shorter than keys.
+    let inverted_keys = Modulation::AmKeyed {
+        depth: 0.5,
+        period: Duration::from_secs(1),
+        short: Duration::from_millis(300),
+        long: Duration::from_millis(200),
+        ramp: Duration::from_millis(1),
+    };
+    for m in [Modulation::am_voice(1.5), inverted_keys, Modulation::time_code()] {
+        let built = SimulatedBuilder::new(sim_info("f"))
+            .with_transmitter(tx(m.clone(), 30.0))
+            .build();
+        if m == Modulation::time_code() {
+            assert!(built.is_ok(), "{m:?}");
+        } else {
+            assert!(matches!(built, Err(Error::InvalidInput { .. })), "{m:?}: {built:?}");
+        }
+    }
     // Same defaults as the plain configuration.
     let rx = SimulatedBuilder::new(sim_info("e"))
         .with_transmitter(Arc::new(tx(Modulation::Carrier, 30.0)))
