@@ -13,25 +13,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use heimdall::core::Complex32;
 use heimdall::core::dsp::{Analyzer, AnalyzerConfig, IqFormat, Welch, convert_to_slice};
+use heimdall::core::testkit::tone_in_noise;
 
 const SIZES: [usize; 5] = [1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22];
-
-/// A tone plus xorshift noise (no RNG dependency).
-fn capture(n: usize) -> Vec<Complex32> {
-    let mut s = 0x9E37_79B9u32;
-    let mut noise = move || {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        (s as f32 / u32::MAX as f32 - 0.5) * 0.2
-    };
-    (0..n)
-        .map(|i| {
-            let ph = 0.123_f32 * i as f32;
-            Complex32::new(0.25 * ph.cos() + noise(), 0.25 * ph.sin() + noise())
-        })
-        .collect()
-}
 
 fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 3) as u8).collect()
@@ -43,7 +27,7 @@ fn bench_welch(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for n in SIZES {
-        let x = capture(n);
+        let x = tone_in_noise(n);
         let mut w = Welch::new(2.048e6, 1024).unwrap();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| {
@@ -63,7 +47,7 @@ fn bench_fft_bound(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     let fft = rustfft::FftPlanner::<f32>::new().plan_fft_forward(1024);
-    let mut buf = capture(1024);
+    let mut buf = tone_in_noise(1024);
     let mut scratch = vec![Complex32::default(); fft.get_inplace_scratch_len()];
     // One transform per Welch segment, i.e. per 512 new samples.
     g.throughput(Throughput::Elements(512));
@@ -79,7 +63,7 @@ fn bench_analyzer(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for n in SIZES {
-        let x = capture(n);
+        let x = tone_in_noise(n);
         let mut a = Analyzer::new(AnalyzerConfig::new(2.048e6)).unwrap();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| {

@@ -16,6 +16,32 @@
 //!   every backend runs, [`testkit`].
 #![warn(missing_docs)]
 
+/// Implements an object-safe backend trait for `Arc<T>` and `Box<T>` by forwarding every
+/// method to `T`. The methods are listed as `async fn` (then awaited) or `fn`, with their
+/// arguments; `missing_trait_methods` makes a method added to the trait but not to the list a
+/// compile error, so none falls back to a default.
+macro_rules! forward_through_pointers {
+    ($tr:ident { $($methods:tt)* }) => {
+        forward_through_pointers!(@impl Arc, $tr { $($methods)* });
+        forward_through_pointers!(@impl Box, $tr { $($methods)* });
+    };
+    (@impl $ptr:ident, $tr:ident {
+        $(async fn $m:ident(&self $(, $a:ident: $t:ty)*) -> $r:ty;)*
+        $(fn $sm:ident(&self) -> $sr:ty;)*
+    }) => {
+        #[async_trait::async_trait]
+        #[deny(clippy::missing_trait_methods)]
+        impl<T: $tr + ?Sized> $tr for $ptr<T> {
+            $(async fn $m(&self $(, $a: $t)*) -> $r {
+                (**self).$m($($a),*).await
+            })*
+            $(fn $sm(&self) -> $sr {
+                (**self).$sm()
+            })*
+        }
+    };
+}
+
 pub mod capture;
 pub mod dsp;
 pub mod engine;

@@ -27,7 +27,7 @@ use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, SampleBlock, SampleFormat};
+use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, SampleFormat};
 use crate::error::{Error, Result};
 use crate::ids::{ReceiverId, SessionAttempt, SessionId};
 use crate::metrics::SignalMetrics;
@@ -395,23 +395,7 @@ impl IqArchive for MemorySink {
                 reason: "size or sha256 differs from the manifest".into(),
             });
         }
-        let samples = match summary.info.format {
-            SampleFormat::ComplexF32 => SampleBlock::Complex(
-                data.chunks_exact(8)
-                    .map(|c| {
-                        num_complex::Complex32::new(
-                            f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-                            f32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-                        )
-                    })
-                    .collect(),
-            ),
-            SampleFormat::RealF32 => SampleBlock::Real(
-                data.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            ),
-        };
+        let samples = crate::npy::le_samples(summary.info.format == SampleFormat::ComplexF32, &data);
         Ok(ArchivedCapture {
             summary,
             metrics: rep.metrics,

@@ -251,8 +251,14 @@ pub fn decode_samples(header: &NpyHeader, data: &[u8]) -> Result<crate::capture:
             header.len
         )));
     };
-    Ok(match header.dtype {
-        Dtype::Complex64 => crate::capture::SampleBlock::Complex(
+    Ok(le_samples(header.dtype == Dtype::Complex64, data))
+}
+
+/// Little-endian `f32` samples: complex pairs (8 bytes each) or real values (4 bytes each); a
+/// partial sample at the end is left out.
+pub(crate) fn le_samples(complex: bool, data: &[u8]) -> crate::capture::SampleBlock {
+    if complex {
+        crate::capture::SampleBlock::Complex(
             data.chunks_exact(8)
                 .map(|c| {
                     num_complex::Complex32::new(
@@ -261,13 +267,14 @@ pub fn decode_samples(header: &NpyHeader, data: &[u8]) -> Result<crate::capture:
                     )
                 })
                 .collect(),
-        ),
-        Dtype::Float32 => crate::capture::SampleBlock::Real(
+        )
+    } else {
+        crate::capture::SampleBlock::Real(
             data.chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
-        ),
-    })
+        )
+    }
 }
 
 /// Reads a whole `.npy` file's bytes into samples.

@@ -72,45 +72,13 @@ pub trait CaptureWriter: Send + Debug {
 /// A shared, dynamically chosen sink.
 pub type DynIqSink = dyn IqSink;
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl<T: IqSink + ?Sized> IqSink for Arc<T> {
-    async fn begin_session(&self, session: SessionId) -> Result<SessionAttempt> {
-        (**self).begin_session(session).await
-    }
-    async fn begin_capture(&self, attempt: &SessionAttempt, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
-        (**self).begin_capture(attempt, info).await
-    }
-    async fn commit_session(&self, attempt: &SessionAttempt, report: &SessionReport) -> Result<StoredObject> {
-        (**self).commit_session(attempt, report).await
-    }
-    async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()> {
-        (**self).abort_session(attempt).await
-    }
-    async fn health(&self) -> Result<()> {
-        (**self).health().await
-    }
-}
-
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl<T: IqSink + ?Sized> IqSink for Box<T> {
-    async fn begin_session(&self, session: SessionId) -> Result<SessionAttempt> {
-        (**self).begin_session(session).await
-    }
-    async fn begin_capture(&self, attempt: &SessionAttempt, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>> {
-        (**self).begin_capture(attempt, info).await
-    }
-    async fn commit_session(&self, attempt: &SessionAttempt, report: &SessionReport) -> Result<StoredObject> {
-        (**self).commit_session(attempt, report).await
-    }
-    async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()> {
-        (**self).abort_session(attempt).await
-    }
-    async fn health(&self) -> Result<()> {
-        (**self).health().await
-    }
-}
+forward_through_pointers!(IqSink {
+    async fn begin_session(&self, session: SessionId) -> Result<SessionAttempt>;
+    async fn begin_capture(&self, attempt: &SessionAttempt, info: &CaptureInfo) -> Result<Box<dyn CaptureWriter>>;
+    async fn commit_session(&self, attempt: &SessionAttempt, report: &SessionReport) -> Result<StoredObject>;
+    async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()>;
+    async fn health(&self) -> Result<()>;
+});
 
 /// One archived capture read back whole (for analysis and tests; stream large captures with
 /// [`IqArchive::stream_capture`]).

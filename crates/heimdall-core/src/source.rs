@@ -56,39 +56,12 @@ pub const SELF_TIMED_OPEN_SLACK: Duration = Duration::from_secs(600);
 /// A shared, dynamically chosen source.
 pub type DynReceiverSource = dyn ReceiverSource;
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl<T: ReceiverSource + ?Sized> ReceiverSource for Arc<T> {
-    fn info(&self) -> &ReceiverInfo {
-        (**self).info()
-    }
-    async fn health(&self) -> Result<ReceiverHealth> {
-        (**self).health().await
-    }
-    async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
-        (**self).open(req, cancel).await
-    }
-    fn self_timed_open(&self) -> Option<Duration> {
-        (**self).self_timed_open()
-    }
-}
-
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl<T: ReceiverSource + ?Sized> ReceiverSource for Box<T> {
-    fn info(&self) -> &ReceiverInfo {
-        (**self).info()
-    }
-    async fn health(&self) -> Result<ReceiverHealth> {
-        (**self).health().await
-    }
-    async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream> {
-        (**self).open(req, cancel).await
-    }
-    fn self_timed_open(&self) -> Option<Duration> {
-        (**self).self_timed_open()
-    }
-}
+forward_through_pointers!(ReceiverSource {
+    async fn health(&self) -> Result<ReceiverHealth>;
+    async fn open(&self, req: &CaptureRequest, cancel: CancellationToken) -> Result<CaptureStream>;
+    fn info(&self) -> &ReceiverInfo;
+    fn self_timed_open(&self) -> Option<Duration>;
+});
 
 /// Conveniences on every [`ReceiverSource`]. Implementers never implement this.
 #[async_trait]

@@ -44,33 +44,11 @@ pub trait MetricStore: Send + Sync + Debug + Display + 'static {
 /// A shared, dynamically chosen store.
 pub type DynMetricStore = dyn MetricStore;
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl<T: MetricStore + ?Sized> MetricStore for Arc<T> {
-    async fn record_measurements(&self, batch: &[Measurement]) -> Result<RecordOutcome> {
-        (**self).record_measurements(batch).await
-    }
-    async fn record_session(&self, report: &SessionReport) -> Result<()> {
-        (**self).record_session(report).await
-    }
-    async fn health(&self) -> Result<()> {
-        (**self).health().await
-    }
-}
-
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl<T: MetricStore + ?Sized> MetricStore for Box<T> {
-    async fn record_measurements(&self, batch: &[Measurement]) -> Result<RecordOutcome> {
-        (**self).record_measurements(batch).await
-    }
-    async fn record_session(&self, report: &SessionReport) -> Result<()> {
-        (**self).record_session(report).await
-    }
-    async fn health(&self) -> Result<()> {
-        (**self).health().await
-    }
-}
+forward_through_pointers!(MetricStore {
+    async fn record_measurements(&self, batch: &[Measurement]) -> Result<RecordOutcome>;
+    async fn record_session(&self, report: &SessionReport) -> Result<()>;
+    async fn health(&self) -> Result<()>;
+});
 
 /// What a garbage collector needs from a metric store (optional capability): finding rows
 /// whose session never committed, and removing them.

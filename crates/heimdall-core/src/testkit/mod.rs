@@ -6,6 +6,7 @@
 
 mod fixtures;
 mod metric_store;
+mod signal;
 mod sink;
 mod source;
 #[cfg(test)]
@@ -16,5 +17,6 @@ pub use fixtures::{
     test_summary,
 };
 pub use metric_store::metric_store_conformance;
+pub use signal::{tone_in_noise, xorshift_noise};
 pub use sink::sink_conformance;
 pub use source::source_conformance;

@@ -3,13 +3,7 @@ use crate::dsp::Welch;
 
 /// A tone, noise, a DC offset and a few clipped samples (xorshift: no RNG dependency).
 fn capture(n: usize) -> Vec<Complex32> {
-    let mut s = 0x2545_F491u32;
-    let mut noise = move || {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        (s as f32 / u32::MAX as f32 - 0.5) * 0.1
-    };
+    let mut noise = crate::testkit::xorshift_noise(0x2545_F491, 0.1);
     (0..n)
         .map(|i| {
             let ph = 0.0917_f32 * i as f32;
