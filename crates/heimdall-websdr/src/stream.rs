@@ -23,6 +23,36 @@ pub(crate) fn pull_stream(reader: impl PullChunks) -> BoxStream<'static, Result<
     futures::stream::unfold(reader, |mut r| async move { r.next_chunk().await.map(|c| (c, r)) }).boxed()
 }
 
+/// The body of `next` for a reader that owns its connection: `None` once `ended`; once the
+/// capture's token fires, `cancelled` (then the end); else the chunk held back in `pending`,
+/// or what `read` returns next, an error ending the capture. `$self` has the fields `done`,
+/// `pending`, `cancel` and `target`, and its errors an `into_core(&target)`.
+#[cfg(any(feature = "http_iq", feature = "rtl_tcp"))]
+macro_rules! pull_next {
+    ($self:ident, ended: $ended:expr, cancelled: $cancelled:expr, read: $read:ident) => {{
+        if $ended {
+            return None;
+        }
+        if $self.cancel.is_cancelled() {
+            $self.done = true;
+            $self.pending = None;
+            return Some(Err($cancelled.into_core(&$self.target)));
+        }
+        if let Some(c) = $self.pending.take() {
+            return Some(Ok(c));
+        }
+        match $self.$read().await {
+            Ok(c) => Some(Ok(c)),
+            Err(e) => {
+                $self.done = true;
+                Some(Err(e.into_core(&$self.target)))
+            }
+        }
+    }};
+}
+#[cfg(any(feature = "http_iq", feature = "rtl_tcp"))]
+pub(crate) use pull_next;
+
 #[cfg(any(feature = "kiwisdr", feature = "simulated"))]
 pub(crate) use channel::ChannelChunks;
 

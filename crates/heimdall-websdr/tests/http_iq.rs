@@ -1,13 +1,15 @@
 //! HTTP IQ source against the in-process HTTP IQ server.
 #![cfg(all(feature = "http_iq", feature = "mock-servers"))]
 
+mod common;
+
+use common::{assert_refused, assert_timeout};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use heimdall_core::{
-    CaptureChunk, CaptureRequest, Complex32, Error, ReceiverId, ReceiverInfo, ReceiverKind, ReceiverSource,
-    SampleBlock, SessionId, TimeSource,
+    CaptureChunk, CaptureRequest, Complex32, Error, ReceiverInfo, ReceiverKind, ReceiverSource, SampleBlock, TimeSource,
 };
 use heimdall_websdr::http_iq::mock::{HttpIqBehavior, MockHttpIq, MockHttpIqConfig, mock_i16_pair};
 use heimdall_websdr::http_iq::{HttpIqBuilder, HttpIqSource};
@@ -15,12 +17,7 @@ use heimdall_websdr::mock_tls::{OTHER_CA_PEM, TEST_CA_PEM};
 use tokio_util::sync::CancellationToken;
 
 fn info(url: &str) -> ReceiverInfo {
-    ReceiverInfo::new(
-        ReceiverId::new("http-test").unwrap(),
-        "Mock HTTP IQ",
-        ReceiverKind::HttpIq,
-        url,
-    )
+    common::info("http-test", "Mock HTTP IQ", ReceiverKind::HttpIq, url)
 }
 
 fn source(mock: &MockHttpIq) -> HttpIqSource {
@@ -33,14 +30,7 @@ fn source(mock: &MockHttpIq) -> HttpIqSource {
 }
 
 fn req(secs: f64) -> CaptureRequest {
-    CaptureRequest {
-        session_id: SessionId::new(),
-        frequency_hz: 14_200_000.0,
-        duration: Duration::from_secs_f64(secs),
-        sample_rate_hz: Some(48_000.0),
-        passband: None,
-        start_at: None,
-    }
+    common::request(14_200_000.0, Some(48_000.0), secs)
 }
 
 fn expect(n: u64) -> Complex32 {
@@ -110,7 +100,7 @@ async fn https_receiver_with_a_private_ca() {
     // Not trusted: refused with the reason, not retried, nothing sent to the server.
     for src in [trusted(None), trusted(Some(OTHER_CA_PEM))] {
         let e = capture(&src, &req(0.1)).await.unwrap_err();
-        assert!(matches!(e, Error::Refused { backend: "http_iq", .. }), "{e:?}");
+        assert_refused(&e, "http_iq");
         assert!(!e.is_retryable());
         let msg = e.to_string();
         assert!(msg.contains("TLS handshake failed") && msg.contains("ca_file"), "{msg}");
@@ -157,27 +147,9 @@ async fn http_errors_are_typed() {
     let e = open_err(behave(HttpIqBehavior::Html)).await;
     assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
     let e = open_err(behave(HttpIqBehavior::Stall)).await;
-    assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                operation: "response",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_timeout(&e, "response");
     let e = open_err(behave(HttpIqBehavior::StallAfter(1000))).await;
-    assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                operation: "capture",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_timeout(&e, "capture");
     let e = open_err(behave(HttpIqBehavior::DisconnectAfter(1000))).await;
     match &e {
         Error::ConnectionLost { received, .. } => assert_eq!(*received, 1000, "{}", e.chain()),
@@ -228,16 +200,7 @@ async fn health_is_head_then_get() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_and_builder() {
     let mock = MockHttpIq::start(MockHttpIqConfig::default()).await.unwrap();
-    let token = CancellationToken::new();
-    let s = source(&mock).open(&req(3600.0), token.clone()).await.unwrap();
-    let mut chunks = s.chunks;
-    chunks.next().await.unwrap().unwrap();
-    token.cancel();
-    let end = tokio::time::timeout(Duration::from_secs(1), chunks.next())
-        .await
-        .unwrap();
-    assert!(matches!(end, Some(Err(Error::Cancelled { .. }))), "{end:?}");
-    assert!(chunks.next().await.is_none());
+    common::assert_cancel_ends_stream(&source(&mock), &req(3600.0), 1).await;
     assert!(HttpIqBuilder::new(info("ftp://h/")).build().is_err());
     assert!(
         HttpIqBuilder::new(info("http://h/"))

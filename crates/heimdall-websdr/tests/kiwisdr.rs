@@ -1,14 +1,17 @@
 //! KiwiSDR IQ source against the in-process KiwiSDR server.
 #![cfg(all(feature = "kiwisdr", feature = "mock-servers"))]
 
+mod common;
+
+use common::{assert_timeout, wait_for};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 use heimdall_core::{
-    CaptureChunk, CaptureRequest, Complex32, Error, Gap, PowerUnit, ReceiverId, ReceiverInfo, ReceiverKind,
-    ReceiverSource, SampleBlock, SessionId, TimeMark, TimeSource,
+    CaptureChunk, CaptureRequest, Complex32, Error, Gap, PowerUnit, ReceiverInfo, ReceiverKind, ReceiverSource,
+    SampleBlock, TimeMark, TimeSource,
 };
 use heimdall_websdr::kiwisdr::mock::{KiwiBehavior, MockKiwi, MockKiwiConfig, mock_iq};
 use heimdall_websdr::kiwisdr::{KiwiSdrBuilder, KiwiSdrSource};
@@ -17,12 +20,7 @@ use tokio_util::sync::CancellationToken;
 const RATE: f64 = 12001.135;
 
 fn info(url: &str) -> ReceiverInfo {
-    ReceiverInfo::new(
-        ReceiverId::new("kiwi-test").unwrap(),
-        "Mock Kiwi",
-        ReceiverKind::KiwiSdr,
-        url,
-    )
+    common::info("kiwi-test", "Mock Kiwi", ReceiverKind::KiwiSdr, url)
 }
 
 fn source(mock: &MockKiwi, f: impl FnOnce(KiwiSdrBuilder) -> KiwiSdrBuilder) -> KiwiSdrSource {
@@ -36,14 +34,7 @@ fn source(mock: &MockKiwi, f: impl FnOnce(KiwiSdrBuilder) -> KiwiSdrBuilder) -> 
 }
 
 fn req(secs: f64) -> CaptureRequest {
-    CaptureRequest {
-        session_id: SessionId::new(),
-        frequency_hz: 7_100_000.0,
-        duration: Duration::from_secs_f64(secs),
-        sample_rate_hz: None,
-        passband: None,
-        start_at: None,
-    }
+    common::request(7_100_000.0, None, secs)
 }
 
 #[derive(Debug, Default)]
@@ -95,15 +86,6 @@ fn expected_sample(n: u64) -> Complex32 {
 fn assert_values(samples: &[Complex32], offset: u64) {
     for (j, s) in samples.iter().enumerate() {
         assert_eq!(*s, expected_sample(offset + j as u64), "sample {j}");
-    }
-}
-
-async fn wait_for<F: Fn() -> bool>(f: F) {
-    for _ in 0..100 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -405,32 +387,14 @@ async fn stalled_servers_time_out() {
         b.with_connect_timeout(Duration::from_millis(300))
     })
     .await;
-    assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                operation: "connect",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_timeout(&e, "connect");
     assert!(e.is_retryable());
     let (e, mock) = open_err(behave(KiwiBehavior::StallAfterHandshake), |b| {
         b.with_read_timeout(Duration::from_millis(600))
             .with_keepalive_interval(Duration::from_millis(100))
     })
     .await;
-    assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                operation: "capture",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_timeout(&e, "capture");
     // Keepalives keep flowing without data.
     let n = mock.commands().iter().filter(|c| c.text == "SET keepalive").count();
     assert!(n >= 4, "{n} keepalives while stalled");
@@ -477,18 +441,7 @@ async fn keepalive_cadence_seen_by_the_server() {
 async fn cancel_ends_promptly_and_closes_the_socket() {
     let mock = MockKiwi::start(MockKiwiConfig::default()).await.unwrap();
     let src = source(&mock, |b| b);
-    let token = CancellationToken::new();
-    let stream = src.open(&req(3600.0), token.clone()).await.unwrap();
-    let mut chunks = stream.chunks;
-    for _ in 0..5 {
-        chunks.next().await.unwrap().unwrap();
-    }
-    token.cancel();
-    let end = tokio::time::timeout(Duration::from_secs(1), chunks.next())
-        .await
-        .unwrap();
-    assert!(matches!(end, Some(Err(Error::Cancelled { .. }))), "{end:?}");
-    assert!(chunks.next().await.is_none());
+    common::assert_cancel_ends_stream(&src, &req(3600.0), 5).await;
     wait_for(|| !mock.closed_connections().is_empty()).await;
     assert_eq!(mock.closed_connections(), vec![0]);
 
@@ -514,10 +467,13 @@ async fn dropping_the_stream_closes_the_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_from_status_page() {
     let mock = MockKiwi::start(MockKiwiConfig::default()).await.unwrap();
-    let h = source(&mock, |b| b).health().await.unwrap();
+    let src = source(&mock, |b| b);
+    let h = src.health().await.unwrap();
     assert!(h.available);
     assert_eq!((h.users, h.users_max, h.gps_locked), (Some(1), Some(4), Some(true)));
     assert_eq!(h.version.as_deref(), Some("KiwiSDR_v1.711"));
+    // A second check (on the client the first one built) reads the same page.
+    assert_eq!(src.health().await.unwrap(), h);
 
     let full = MockKiwi::start(MockKiwiConfig {
         status_body: "status=active\noffline=no\nusers=4\nusers_max=4\nauth=password\nfixes_min=0\n".into(),
@@ -604,15 +560,6 @@ async fn unanswered_auth_times_out() {
         b.with_handshake_timeout(Duration::from_millis(300))
     })
     .await;
-    assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                operation: "handshake",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_timeout(&e, "handshake");
     assert!(e.is_retryable());
 }

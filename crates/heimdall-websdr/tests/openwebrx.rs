@@ -1,12 +1,15 @@
 //! OpenWebRX source against the in-process mock server.
 
+mod common;
+
+use common::{assert_malformed, assert_refused, assert_timeout};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use heimdall_core::{
-    CaptureChunk, CaptureInfo, CaptureRequest, Error, PowerUnit, ReceiverId, ReceiverInfo, ReceiverKind,
-    ReceiverSource, SampleBlock, SampleFormat, SessionId, TimeSource,
+    CaptureChunk, CaptureInfo, CaptureRequest, Error, PowerUnit, ReceiverInfo, ReceiverKind, ReceiverSource,
+    SampleBlock, SampleFormat, SpectrumFrame, TimeSource,
 };
 use heimdall_websdr::openwebrx::adpcm::{ImaAdpcmDecoder, ImaAdpcmEncoder};
 use heimdall_websdr::openwebrx::mock::{
@@ -17,12 +20,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 fn info(url: &str) -> ReceiverInfo {
-    ReceiverInfo::new(
-        ReceiverId::new("mock-owrx").unwrap(),
-        "Mock",
-        ReceiverKind::OpenWebRx,
-        url,
-    )
+    common::info("mock-owrx", "Mock", ReceiverKind::OpenWebRx, url)
 }
 
 fn builder(mock: &MockOpenWebRx) -> OpenWebRxBuilder {
@@ -34,14 +32,7 @@ fn builder(mock: &MockOpenWebRx) -> OpenWebRxBuilder {
 }
 
 fn req(freq: f64, secs: f64) -> CaptureRequest {
-    CaptureRequest {
-        session_id: SessionId::new(),
-        frequency_hz: freq,
-        duration: Duration::from_secs_f64(secs),
-        sample_rate_hz: None,
-        passband: None,
-        start_at: None,
-    }
+    common::request(freq, None, secs)
 }
 
 #[derive(Debug)]
@@ -50,6 +41,16 @@ struct Collected {
     samples: Vec<f32>,
     chunks: Vec<CaptureChunk>,
     error: Option<Error>,
+}
+
+impl Collected {
+    /// The spectrum frames received, in order.
+    fn spectra(&self) -> impl Iterator<Item = SpectrumFrame> + '_ {
+        self.chunks.iter().filter_map(|c| match c {
+            CaptureChunk::Spectrum(s) => Some(s.clone()),
+            _ => None,
+        })
+    }
 }
 
 async fn capture(src: &OpenWebRxSource, r: &CaptureRequest) -> Result<Collected, Error> {
@@ -108,6 +109,26 @@ fn adpcm_reference(cfg: &MockConfig, n: usize) -> Vec<f32> {
     dec.iter().map(|s| f32::from(*s) / 32768.0).collect()
 }
 
+/// A mock server that does `fault` after `at` samples.
+async fn faulty(at: u64, fault: MockFault) -> MockOpenWebRx {
+    MockOpenWebRx::start(MockConfig {
+        faults: vec![(at, fault)],
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A capture of `secs` at 145 MHz from a mock server set up by `cfg`, checked to end without
+/// an error (the server is returned for its records).
+async fn clean_capture(cfg: &MockConfig, secs: f64) -> (MockOpenWebRx, Collected) {
+    let mock = MockOpenWebRx::start(cfg.clone()).await.unwrap();
+    let src = builder(&mock).build().unwrap();
+    let c = capture(&src, &req(145.0e6, secs)).await.unwrap();
+    assert!(c.error.is_none(), "{:?}", c.error);
+    (mock, c)
+}
+
 fn json_messages(mock: &MockOpenWebRx, conn: usize) -> Vec<String> {
     mock.connections()[conn].messages.clone()
 }
@@ -156,14 +177,7 @@ async fn int16_happy_path_values_rssi_spectra_and_messages() {
     }
     assert!(rssi.windows(2).all(|w| w[0].sample_index <= w[1].sample_index));
     // Spectra: float32 bins as sent, spanning the profile.
-    let spectra: Vec<_> = c
-        .chunks
-        .iter()
-        .filter_map(|c| match c {
-            CaptureChunk::Spectrum(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
+    let spectra: Vec<_> = c.spectra().collect();
     assert!(!spectra.is_empty());
     assert_eq!(spectra[0].bins, cfg.fft_bins);
     assert_eq!(spectra[0].center_frequency_hz, 145e6);
@@ -191,10 +205,7 @@ async fn adpcm_sync_stream_v12_hello_after_json() {
         frame_samples: 333 * 2, // frames not aligned with the 1001-byte sync period
         ..MockConfig::default()
     };
-    let mock = MockOpenWebRx::start(cfg.clone()).await.unwrap();
-    let src = builder(&mock).build().unwrap();
-    let c = capture(&src, &req(145.0e6, 1.0)).await.unwrap();
-    assert!(c.error.is_none(), "{:?}", c.error);
+    let (_, c) = clean_capture(&cfg, 1.0).await;
     assert_eq!(c.info.extra["adpcm"], Value::from("sync"));
     assert_eq!(c.samples.len(), 12_000);
     assert_eq!(c.samples, adpcm_reference(&cfg, 12_000));
@@ -226,10 +237,7 @@ async fn adpcm_raw_stream_v11() {
         hello_first: false,
         ..MockConfig::default()
     };
-    let mock = MockOpenWebRx::start(cfg.clone()).await.unwrap();
-    let src = builder(&mock).build().unwrap();
-    let c = capture(&src, &req(145.0e6, 0.5)).await.unwrap();
-    assert!(c.error.is_none(), "{:?}", c.error);
+    let (_, c) = clean_capture(&cfg, 0.5).await;
     assert_eq!(c.info.extra["adpcm"], Value::from("raw"));
     assert_eq!(c.info.extra["smeter_bias_db_estimate"], Value::from(-7.0));
     assert_eq!(c.samples, adpcm_reference(&cfg, 6000));
@@ -242,10 +250,7 @@ async fn adpcm_unknown_version_is_sniffed() {
         version: None,
         ..MockConfig::default()
     };
-    let mock = MockOpenWebRx::start(cfg.clone()).await.unwrap();
-    let src = builder(&mock).build().unwrap();
-    let c = capture(&src, &req(145.0e6, 0.25)).await.unwrap();
-    assert!(c.error.is_none(), "{:?}", c.error);
+    let (_, c) = clean_capture(&cfg, 0.25).await;
     assert_eq!(c.info.extra["adpcm"], Value::from("sniff"));
     assert_eq!(c.samples, adpcm_reference(&cfg, 3000));
 }
@@ -257,18 +262,8 @@ async fn adpcm_fft_frames_decode() {
         fft_every: 1,
         ..MockConfig::default()
     };
-    let mock = MockOpenWebRx::start(cfg.clone()).await.unwrap();
-    let src = builder(&mock).build().unwrap();
-    let c = capture(&src, &req(145.0e6, 0.2)).await.unwrap();
-    assert!(c.error.is_none(), "{:?}", c.error);
-    let s = c
-        .chunks
-        .iter()
-        .find_map(|c| match c {
-            CaptureChunk::Spectrum(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let (_, c) = clean_capture(&cfg, 0.2).await;
+    let s = c.spectra().next().unwrap();
     assert_eq!(s.bins.len(), cfg.fft_bins.len());
     // ADPCM rings for a few bins after the padding, then tracks the 1 dB ramp closely.
     for (a, b) in s.bins.iter().zip(&cfg.fft_bins).skip(12) {
@@ -297,19 +292,9 @@ async fn truncated_fft_and_odd_audio_frames_do_not_panic() {
         ],
         ..MockConfig::default()
     };
-    let mock = MockOpenWebRx::start(cfg.clone()).await.unwrap();
-    let src = builder(&mock).build().unwrap();
-    let c = capture(&src, &req(145.0e6, 0.3)).await.unwrap();
-    assert!(c.error.is_none(), "{:?}", c.error);
+    let (_, c) = clean_capture(&cfg, 0.3).await;
     assert_eq!(c.samples.len(), 3600);
-    let s = c
-        .chunks
-        .iter()
-        .find_map(|c| match c {
-            CaptureChunk::Spectrum(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let s = c.spectra().next().unwrap();
     assert_eq!(s.bins, cfg.fft_bins);
 }
 
@@ -318,16 +303,7 @@ async fn profile_switch_refused_unless_allowed() {
     let mock = MockOpenWebRx::start(MockConfig::default()).await.unwrap();
     let src = builder(&mock).build().unwrap();
     let e = capture(&src, &req(433.6e6, 0.1)).await.unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Refused {
-                backend: "openwebrx",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_refused(&e, "openwebrx");
     assert!(!e.is_retryable());
     let msg = e.to_string();
     assert!(
@@ -390,13 +366,18 @@ async fn open_err(cfg: MockConfig) -> Error {
     }
 }
 
-#[tokio::test]
-async fn every_server_error_message() {
-    let e = open_err(MockConfig {
-        greeting: MockGreeting::Backoff("Too many clients".into()),
+/// The error of a capture from a mock server that greets with `greeting`.
+async fn greeted(greeting: MockGreeting) -> Error {
+    open_err(MockConfig {
+        greeting,
         ..MockConfig::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn every_server_error_message() {
+    let e = greeted(MockGreeting::Backoff("Too many clients".into())).await;
     assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
     assert_eq!(e.retry_after(), Some(Duration::from_secs(16)));
     assert_eq!(
@@ -404,66 +385,33 @@ async fn every_server_error_message() {
         "openwebrx mock-owrx unavailable: server sent backoff: Too many clients"
     );
 
-    let e = open_err(MockConfig {
-        greeting: MockGreeting::Backoff("Client address banned".into()),
-        ..MockConfig::default()
-    })
-    .await;
+    let e = greeted(MockGreeting::Backoff("Client address banned".into())).await;
     assert!(matches!(e, Error::Refused { .. }), "{e:?}");
     assert!(e.to_string().contains("Client address banned"), "{e}");
 
-    let e = open_err(MockConfig {
-        greeting: MockGreeting::SdrError("No SDR Devices available".into()),
-        ..MockConfig::default()
-    })
-    .await;
+    let e = greeted(MockGreeting::SdrError("No SDR Devices available".into())).await;
     assert!(matches!(e, Error::Refused { .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
         "openwebrx mock-owrx refused: server sent sdr_error: No SDR Devices available"
     );
 
-    let e = open_err(MockConfig {
-        greeting: MockGreeting::SdrError("SDR device failed".into()),
-        ..MockConfig::default()
-    })
-    .await;
+    let e = greeted(MockGreeting::SdrError("SDR device failed".into())).await;
     assert!(matches!(e, Error::Unavailable { .. }) && e.is_retryable(), "{e:?}");
 
-    let e = open_err(MockConfig {
-        greeting: MockGreeting::DemodulatorError("Demodulator not available".into()),
-        ..MockConfig::default()
-    })
-    .await;
+    let e = greeted(MockGreeting::DemodulatorError("Demodulator not available".into())).await;
     assert!(matches!(e, Error::Refused { .. }), "{e:?}");
     assert!(
         e.to_string().contains("demodulator_error: Demodulator not available"),
         "{e}"
     );
 
-    let e = open_err(MockConfig {
-        greeting: MockGreeting::Legacy,
-        ..MockConfig::default()
-    })
-    .await;
+    let e = greeted(MockGreeting::Legacy).await;
     assert!(matches!(e, Error::NotImplemented { .. }), "{e:?}");
     assert!(e.to_string().contains("legacy"), "{e}");
 
-    let e = open_err(MockConfig {
-        greeting: MockGreeting::Silent,
-        ..MockConfig::default()
-    })
-    .await;
-    assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                operation: "handshake",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    let e = greeted(MockGreeting::Silent).await;
+    assert_timeout(&e, "handshake");
     assert!(e.is_retryable());
 }
 
@@ -481,12 +429,7 @@ async fn connection_refused_is_unavailable() {
 #[tokio::test]
 async fn mid_stream_disconnect_is_connection_lost_with_count() {
     let e_and_count = {
-        let mock = MockOpenWebRx::start(MockConfig {
-            faults: vec![(3000, MockFault::Disconnect)],
-            ..MockConfig::default()
-        })
-        .await
-        .unwrap();
+        let mock = faulty(3000, MockFault::Disconnect).await;
         let src = builder(&mock).build().unwrap();
         let c = capture(&src, &req(145e6, 1.0)).await.unwrap();
         (c.error.unwrap(), c.samples.len() as u64)
@@ -503,12 +446,7 @@ async fn mid_stream_disconnect_is_connection_lost_with_count() {
 
 #[tokio::test]
 async fn close_frame_mid_stream_is_connection_lost() {
-    let mock = MockOpenWebRx::start(MockConfig {
-        faults: vec![(1200, MockFault::Close)],
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = faulty(1200, MockFault::Close).await;
     let src = builder(&mock).build().unwrap();
     let c = capture(&src, &req(145e6, 1.0)).await.unwrap();
     let e = c.error.unwrap();
@@ -517,12 +455,7 @@ async fn close_frame_mid_stream_is_connection_lost() {
 
 #[tokio::test]
 async fn stall_is_timeout() {
-    let mock = MockOpenWebRx::start(MockConfig {
-        faults: vec![(1200, MockFault::Stall)],
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = faulty(1200, MockFault::Stall).await;
     let src = builder(&mock)
         .with_stall_timeout(Duration::from_millis(200))
         .build()
@@ -541,28 +474,14 @@ async fn stall_is_timeout() {
 
 #[tokio::test]
 async fn audio_stall_with_smeter_still_flowing_is_timeout() {
-    let mock = MockOpenWebRx::start(MockConfig {
-        faults: vec![(1200, MockFault::StallAudio)],
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = faulty(1200, MockFault::StallAudio).await;
     let src = builder(&mock)
         .with_stall_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
     let c = capture(&src, &req(145e6, 1.0)).await.unwrap();
     let e = c.error.unwrap();
-    assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                operation: "capture",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_timeout(&e, "capture");
     assert_eq!(c.samples.len(), 1200);
     // S-meter readings kept arriving during the stall.
     let late_rssi = c
@@ -583,25 +502,11 @@ async fn garbage_is_malformed() {
         ),
         (MockFault::RawBinary(vec![]), "empty binary frame"),
     ] {
-        let mock = MockOpenWebRx::start(MockConfig {
-            faults: vec![(600, fault)],
-            ..MockConfig::default()
-        })
-        .await
-        .unwrap();
+        let mock = faulty(600, fault).await;
         let src = builder(&mock).build().unwrap();
         let c = capture(&src, &req(145e6, 1.0)).await.unwrap();
         let e = c.error.unwrap();
-        assert!(
-            matches!(
-                e,
-                Error::Malformed {
-                    backend: "openwebrx",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert_malformed(&e, "openwebrx");
         assert!(e.to_string().contains(needle), "{e}");
         assert!(!e.is_retryable());
     }
@@ -756,16 +661,7 @@ async fn health_reads_status_json() {
     .unwrap();
     let src = builder(&mock).build().unwrap();
     let e = src.health().await.unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Refused {
-                backend: "openwebrx",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_refused(&e, "openwebrx");
 }
 
 #[tokio::test]
@@ -807,16 +703,7 @@ async fn tls_untrusted_certificate_is_refused_and_not_retried() {
         builder(&mock).with_root_certificates_pem(OTHER_CA_PEM).build().unwrap(),
     ] {
         let e = capture(&src, &req(145.1e6, 0.1)).await.unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::Refused {
-                    backend: "openwebrx",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert_refused(&e, "openwebrx");
         assert!(!e.is_retryable());
         let msg = e.to_string();
         assert!(

@@ -1,13 +1,14 @@
 //! rtl_tcp source against the in-process rtl_tcp server.
 #![cfg(all(feature = "rtl_tcp", feature = "mock-servers"))]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use heimdall_core::{
-    CaptureChunk, CaptureRequest, Complex32, Error, ReceiverId, ReceiverInfo, ReceiverKind, ReceiverSource,
-    SampleBlock, SessionId, TimeSource,
+    CaptureChunk, CaptureRequest, Complex32, Error, ReceiverInfo, ReceiverKind, ReceiverSource, SampleBlock, TimeSource,
 };
 use heimdall_websdr::rtl_tcp::mock::{MockRtlTcp, MockRtlTcpConfig, RtlBehavior, mock_u8_pair};
 use heimdall_websdr::rtl_tcp::protocol::*;
@@ -15,12 +16,7 @@ use heimdall_websdr::rtl_tcp::{CHUNK_SAMPLES, RtlTcpBuilder, RtlTcpSource};
 use tokio_util::sync::CancellationToken;
 
 fn info(url: &str) -> ReceiverInfo {
-    ReceiverInfo::new(
-        ReceiverId::new("rtl-test").unwrap(),
-        "Mock dongle",
-        ReceiverKind::RtlTcp,
-        url,
-    )
+    common::info("rtl-test", "Mock dongle", ReceiverKind::RtlTcp, url)
 }
 
 fn source(mock: &MockRtlTcp, f: impl FnOnce(RtlTcpBuilder) -> RtlTcpBuilder) -> RtlTcpSource {
@@ -33,14 +29,7 @@ fn source(mock: &MockRtlTcp, f: impl FnOnce(RtlTcpBuilder) -> RtlTcpBuilder) -> 
 }
 
 fn req(rate: f64, secs: f64) -> CaptureRequest {
-    CaptureRequest {
-        session_id: SessionId::new(),
-        frequency_hz: 100_000_000.0,
-        duration: Duration::from_secs_f64(secs),
-        sample_rate_hz: Some(rate),
-        passband: None,
-        start_at: None,
-    }
+    common::request(100_000_000.0, Some(rate), secs)
 }
 
 fn expect(n: u64) -> Complex32 {
@@ -74,12 +63,7 @@ async fn collect(
 }
 
 async fn wait_closed(mock: &MockRtlTcp, n: usize) {
-    for _ in 0..100 {
-        if mock.closed_connections().len() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_for(|| mock.closed_connections().len() >= n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,17 +206,7 @@ async fn cancel_and_health() {
     let h = src.health().await.unwrap();
     assert!(h.available);
     assert!(h.version.unwrap().contains("R820T"));
-    let token = CancellationToken::new();
-    let s = src.open(&req(1_000_000.0, 3600.0), token.clone()).await.unwrap();
-    let mut chunks = s.chunks;
-    chunks.next().await.unwrap().unwrap();
-    token.cancel();
-    let end = tokio::time::timeout(Duration::from_secs(1), chunks.next())
-        .await
-        .unwrap();
-    assert!(matches!(end, Some(Err(Error::Cancelled { .. }))), "{end:?}");
-    assert!(chunks.next().await.is_none());
-    drop(chunks);
+    common::assert_cancel_ends_stream(&src, &req(1_000_000.0, 3600.0), 1).await;
     wait_closed(&mock, 2).await;
     assert_eq!(mock.closed_connections().len(), 2, "health and capture sockets closed");
 }

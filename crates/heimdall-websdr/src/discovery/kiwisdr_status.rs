@@ -230,33 +230,15 @@ bad line
 
     #[test]
     fn gps_lock_from_fixes_min_then_satellites_then_any_fix() {
-        assert_eq!(
-            KiwiStatus::parse(
-                "fixes_min=0
-gps_good=7
-fixes=9"
-            )
-            .gps_locked(),
-            Some(false)
-        );
-        assert_eq!(
-            KiwiStatus::parse(
-                "gps_good=7
-fixes=0"
-            )
-            .gps_locked(),
-            Some(true)
-        );
-        assert_eq!(
-            KiwiStatus::parse(
-                "gps_good=0
-fixes=9"
-            )
-            .gps_locked(),
-            Some(false)
-        );
-        assert_eq!(KiwiStatus::parse("fixes=9").gps_locked(), Some(true));
-        assert_eq!(KiwiStatus::parse("users=1").gps_locked(), None);
+        for (text, locked) in [
+            ("fixes_min=0\ngps_good=7\nfixes=9", Some(false)),
+            ("gps_good=7\nfixes=0", Some(true)),
+            ("gps_good=0\nfixes=9", Some(false)),
+            ("fixes=9", Some(true)),
+            ("users=1", None),
+        ] {
+            assert_eq!(KiwiStatus::parse(text).gps_locked(), locked, "{text}");
+        }
         assert_eq!(
             KiwiStatus::parse("freq_offset=100000.000").freq_offset_khz(),
             Some(100_000.0)

@@ -1,4 +1,5 @@
-//! The old service's HTTP IQ contract, kept for custom receivers:
+//! The HTTP IQ contract of the Python service Heimdall replaces (FastAPI + Celery, boto3, SQLAlchemy),
+//! kept for custom receivers:
 //! `GET {base}/iq?tune=<Hz>&rate=<Hz>` returning interleaved int16 little-endian IQ.
 //!
 //! The body is streamed (never buffered whole) and decoded across chunk boundaries that split

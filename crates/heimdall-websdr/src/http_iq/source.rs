@@ -191,26 +191,12 @@ impl PullChunks for Body {
 
 impl Body {
     async fn next(&mut self) -> Option<Result<CaptureChunk>> {
-        if self.pending.is_none() && self.done {
-            return None;
-        }
-        if self.cancel.is_cancelled() {
-            self.done = true;
-            self.pending = None;
-            return Some(Err(
-                HttpIqError::Transport(TransportError::Cancelled).into_core(&self.target)
-            ));
-        }
-        if let Some(c) = self.pending.take() {
-            return Some(Ok(c));
-        }
-        match self.read().await {
-            Ok(c) => Some(Ok(c)),
-            Err(e) => {
-                self.done = true;
-                Some(Err(e.into_core(&self.target)))
-            }
-        }
+        crate::stream::pull_next!(
+            self,
+            ended: self.pending.is_none() && self.done,
+            cancelled: HttpIqError::Transport(TransportError::Cancelled),
+            read: read
+        )
     }
 
     async fn read(&mut self) -> Result<CaptureChunk, HttpIqError> {

@@ -53,6 +53,8 @@ pub(crate) struct KiwiConfig {
 pub struct KiwiSdrSource {
     info: ReceiverInfo,
     cfg: Arc<KiwiConfig>,
+    /// The HTTP client of [`ReceiverSource::health`], built at the first check and reused.
+    status_client: tokio::sync::OnceCell<reqwest::Client>,
 }
 
 impl fmt::Debug for KiwiSdrSource {
@@ -78,6 +80,7 @@ impl KiwiSdrSource {
         KiwiSdrSource {
             info,
             cfg: Arc::new(cfg),
+            status_client: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -133,6 +136,22 @@ async fn send(ws: &mut Ws, text: String) -> Result<(), KiwiError> {
             source: Some(Box::new(e)),
         })
     })
+}
+
+/// The `key[=value]` items of a `MSG` frame.
+type MsgItems<'a> = Vec<(&'a str, Option<&'a str>)>;
+
+/// The items of a `MSG` frame, and its `reason_disabled` decoded (empty when absent: the
+/// reason a `down` item gives).
+fn msg_items(data: &[u8]) -> Result<(MsgItems<'_>, String), KiwiError> {
+    let items = protocol::parse_msg(data).map_err(|e| KiwiError::Malformed(e.to_string()))?;
+    let reason_disabled = items
+        .iter()
+        .find(|(k, _)| *k == "reason_disabled")
+        .and_then(|(_, v)| *v)
+        .map(protocol::percent_decode)
+        .unwrap_or_default();
+    Ok((items, reason_disabled))
 }
 
 /// Maps a terminal `MSG` item to an error (`None` for informational items).
@@ -267,13 +286,7 @@ async fn handshake(mut ws: Ws, cfg: &KiwiConfig, req: &CaptureRequest) -> Result
         };
         match protocol::frame_tag(&data) {
             Ok(FrameTag::Msg) => {
-                let items = protocol::parse_msg(&data).map_err(|e| KiwiError::Malformed(e.to_string()))?;
-                let reason_disabled = items
-                    .iter()
-                    .find(|(k, _)| *k == "reason_disabled")
-                    .and_then(|(_, v)| *v)
-                    .map(protocol::percent_decode)
-                    .unwrap_or_default();
+                let (items, reason_disabled) = msg_items(&data)?;
                 for (k, v) in &items {
                     if *k == "bandwidth" {
                         bandwidth = v
@@ -333,17 +346,22 @@ impl ReceiverSource for KiwiSdrSource {
 
     async fn health(&self) -> Result<ReceiverHealth> {
         let url = format!("http://{}:{}/status", self.cfg.host, self.cfg.port);
-        let client = reqwest::Client::builder()
-            .connect_timeout(self.cfg.connect_timeout)
-            .timeout(self.cfg.connect_timeout + self.cfg.read_timeout)
-            .build()
-            .map_err(|e| {
-                KiwiError::Transport(TransportError::Connect {
-                    addr: url.clone(),
-                    source: Box::new(e),
-                })
-                .into_core(self.target())
-            })?;
+        let client = self
+            .status_client
+            .get_or_try_init(|| async {
+                reqwest::Client::builder()
+                    .connect_timeout(self.cfg.connect_timeout)
+                    .timeout(self.cfg.connect_timeout + self.cfg.read_timeout)
+                    .build()
+                    .map_err(|e| {
+                        KiwiError::Transport(TransportError::Connect {
+                            addr: url.clone(),
+                            source: Box::new(e),
+                        })
+                        .into_core(self.target())
+                    })
+            })
+            .await?;
         let resp = client.get(&url).send().await.map_err(|e| {
             if e.is_timeout() {
                 KiwiError::Transport(TransportError::Timeout {
@@ -648,13 +666,7 @@ impl Run {
                 let flow = match protocol::frame_tag(&data) {
                     Ok(FrameTag::Snd) => dec.snd(&data, &mut out)?,
                     Ok(FrameTag::Msg) => {
-                        let items = protocol::parse_msg(&data).map_err(|e| KiwiError::Malformed(e.to_string()))?;
-                        let reason_disabled = items
-                            .iter()
-                            .find(|(k, _)| *k == "reason_disabled")
-                            .and_then(|(_, v)| *v)
-                            .map(protocol::percent_decode)
-                            .unwrap_or_default();
+                        let (items, reason_disabled) = msg_items(&data)?;
                         for (k, v) in &items {
                             let m = protocol::classify(k, *v);
                             if let KiwiMsg::Redirect(target) = m {

@@ -231,26 +231,12 @@ impl PullChunks for Reader {
 
 impl Reader {
     async fn next(&mut self) -> Option<Result<CaptureChunk>> {
-        if self.done || (self.finished && self.pending.is_none()) {
-            return None;
-        }
-        if self.cancel.is_cancelled() {
-            self.done = true;
-            self.pending = None;
-            return Some(Err(
-                RtlError::Transport(TransportError::Cancelled).into_core(&self.target)
-            ));
-        }
-        if let Some(c) = self.pending.take() {
-            return Some(Ok(c));
-        }
-        match self.fill().await {
-            Ok(c) => Some(Ok(c)),
-            Err(e) => {
-                self.done = true;
-                Some(Err(e.into_core(&self.target)))
-            }
-        }
+        crate::stream::pull_next!(
+            self,
+            ended: self.done || (self.finished && self.pending.is_none()),
+            cancelled: RtlError::Transport(TransportError::Cancelled),
+            read: fill
+        )
     }
 
     /// Drops the first `pairs` IQ pairs of the buffer.
