@@ -85,17 +85,16 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn error(&self, operation: &'static str, kind: FailureKind, message: &str) -> Error {
-        self.failure(
-            operation,
-            DatabaseFailure {
-                kind,
-                message: self.scrub(message),
-                constraint: None,
-            },
-        )
+        self.failure(operation, kind, message, None)
     }
 
-    fn failure(&self, operation: &'static str, f: DatabaseFailure) -> Error {
+    /// The error of `operation`, its message scrubbed of the secret.
+    fn failure(&self, operation: &'static str, kind: FailureKind, message: &str, constraint: Option<String>) -> Error {
+        let f = DatabaseFailure {
+            kind,
+            message: self.scrub(message),
+            constraint,
+        };
         Error::Database {
             backend: self.backend,
             operation,
@@ -107,14 +106,7 @@ impl Ctx<'_> {
     /// Converts a query error.
     pub(crate) fn query(&self, operation: &'static str, e: &DieselError) -> Error {
         let (kind, message, constraint) = classify_query(e);
-        self.failure(
-            operation,
-            DatabaseFailure {
-                kind,
-                message: self.scrub(&message),
-                constraint,
-            },
-        )
+        self.failure(operation, kind, &message, constraint)
     }
 
     /// Converts an error of the tokio-postgres driver (the COPY path).
@@ -162,14 +154,7 @@ impl Ctx<'_> {
                 (kind, message, None)
             }
         };
-        self.failure(
-            operation,
-            DatabaseFailure {
-                kind,
-                message: self.scrub(&message),
-                constraint,
-            },
-        )
+        self.failure(operation, kind, &message, constraint)
     }
 
     /// Converts a connection error.
@@ -184,14 +169,7 @@ impl Ctx<'_> {
             }
             other => (FailureKind::Connection, other.to_string()),
         };
-        self.failure(
-            operation,
-            DatabaseFailure {
-                kind,
-                message: self.scrub(&message),
-                constraint: None,
-            },
-        )
+        self.failure(operation, kind, &message, None)
     }
 }
 
@@ -297,35 +275,18 @@ mod tests {
             backend: "postgres",
             secret: None,
         };
-        let e = c.query(
-            "insert",
-            &DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, Box::new("x".to_owned())),
-        );
-        assert!(e.is_retryable());
-        let e = c.query(
-            "insert",
-            &DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, Box::new("bad".to_owned())),
-        );
-        assert!(!e.is_retryable());
+        let db = |kind, msg: &str| c.query("insert", &DieselError::DatabaseError(kind, Box::new(msg.to_owned())));
+        for (kind, msg, retryable) in [
+            (DatabaseErrorKind::SerializationFailure, "x", true),
+            (DatabaseErrorKind::CheckViolation, "bad", false),
+            (DatabaseErrorKind::Unknown, "deadlock detected", true),
+            (DatabaseErrorKind::Unknown, "database is locked", true),
+            (DatabaseErrorKind::Unknown, "syntax error at or near \"SELEC\"", false),
+        ] {
+            assert_eq!(db(kind, msg).is_retryable(), retryable, "{msg}");
+        }
+        let e = db(DatabaseErrorKind::CheckViolation, "bad");
         assert!(e.to_string().contains("constraint violated"), "{e}");
-        let e = c.query(
-            "insert",
-            &DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new("deadlock detected".to_owned())),
-        );
-        assert!(e.is_retryable());
-        let e = c.query(
-            "insert",
-            &DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new("database is locked".to_owned())),
-        );
-        assert!(e.is_retryable());
-        let e = c.query(
-            "insert",
-            &DieselError::DatabaseError(
-                DatabaseErrorKind::Unknown,
-                Box::new("syntax error at or near \"SELEC\"".to_owned()),
-            ),
-        );
-        assert!(!e.is_retryable());
         let e = c.connection(
             "connect",
             &ConnectionError::BadConnection("password authentication failed for user \"x\"".into()),

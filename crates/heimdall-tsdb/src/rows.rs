@@ -234,6 +234,38 @@ pub(crate) struct NewSession {
 }
 
 impl NewSession {
+    /// Binds the ten columns, in table order, to the placeholders of `query` (an upsert);
+    /// `time` turns a time into the backend's timestamp value (SQL type `TS`).
+    pub(crate) fn bind<'f, DB, TS, T>(
+        self,
+        query: BoxedQuery<'f, DB>,
+        time: impl Fn(DateTime<Utc>) -> T,
+    ) -> BoxedQuery<'f, DB>
+    where
+        DB: diesel::backend::Backend
+            + diesel::sql_types::HasSqlType<Text>
+            + diesel::sql_types::HasSqlType<diesel::sql_types::Integer>
+            + diesel::sql_types::HasSqlType<Bool>
+            + diesel::sql_types::HasSqlType<TS>,
+        String: diesel::serialize::ToSql<Text, DB>,
+        i32: diesel::serialize::ToSql<diesel::sql_types::Integer, DB>,
+        bool: diesel::serialize::ToSql<Bool, DB>,
+        T: diesel::serialize::ToSql<TS, DB> + Send + 'f,
+        TS: Send + 'f,
+    {
+        query
+            .bind::<Text, _>(self.id)
+            .bind::<Text, _>(self.request)
+            .bind::<TS, _>(time(self.started_at))
+            .bind::<TS, _>(time(self.finished_at))
+            .bind::<Text, _>(self.status)
+            .bind::<diesel::sql_types::Integer, _>(self.receivers_total)
+            .bind::<diesel::sql_types::Integer, _>(self.receivers_recorded)
+            .bind::<Text, _>(self.errors)
+            .bind::<Text, _>(self.report)
+            .bind::<Bool, _>(self.committed)
+    }
+
     pub(crate) fn encode(r: &SessionReport) -> Result<Self> {
         let errors: Vec<serde_json::Value> = r
             .receivers
@@ -362,6 +394,12 @@ impl ReceiverRow {
             updated_at: from_micros(backend, self.updated_at_us)?,
         })
     }
+}
+
+/// Checks a receiver about to be written and encodes its options as JSON text.
+pub(crate) fn receiver_options_json(info: &ReceiverInfo, options: &serde_json::Value) -> Result<String> {
+    check_receiver(info)?;
+    serde_json::to_string(options).map_err(|e| Error::invalid("options", format!("cannot encode as JSON: {e}")))
 }
 
 /// Validates a receiver before it is stored.
@@ -502,6 +540,62 @@ where
             .bind::<Double, _>(f);
     }
     query
+}
+
+/// Appends the time-window filter (`captured_at` from `since`, inclusive, to `until`,
+/// exclusive); `time` turns a bound into the backend's timestamp value (SQL type `TS`).
+pub(crate) fn filter_window<'f, DB, TS, T>(
+    mut query: BoxedQuery<'f, DB>,
+    p: &mut Placeholders,
+    window: heimdall_core::TimeWindow,
+    time: impl Fn(DateTime<Utc>) -> T,
+) -> BoxedQuery<'f, DB>
+where
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<TS>,
+    T: diesel::serialize::ToSql<TS, DB> + Send + 'f,
+    TS: Send + 'f,
+{
+    if let Some(t) = window.since {
+        query = query
+            .sql(format!(" AND captured_at >= {}", p.next()))
+            .bind::<TS, _>(time(t));
+    }
+    if let Some(t) = window.until {
+        query = query
+            .sql(format!(" AND captured_at < {}", p.next()))
+            .bind::<TS, _>(time(t));
+    }
+    query
+}
+
+/// The whole measurement query of `q`: `select` (the measurement columns), `where_all` (a
+/// `WHERE` every row passes), the filters of `q` and its window, newest first. `session_cast`
+/// and `time` as in [`filter_measurements`] and [`filter_window`].
+pub(crate) fn measurements_query<'f, DB, TS, T>(
+    select: &str,
+    where_all: &str,
+    p: &mut Placeholders,
+    q: &heimdall_core::MeasurementQuery,
+    session_cast: &str,
+    time: impl Fn(DateTime<Utc>) -> T,
+) -> BoxedQuery<'f, DB>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<Double>
+        + diesel::sql_types::HasSqlType<TS>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    f64: diesel::serialize::ToSql<Double, DB>,
+    T: diesel::serialize::ToSql<TS, DB> + Send + 'f,
+    TS: Send + 'f,
+{
+    let query = diesel::sql_query(select).into_boxed::<DB>().sql(where_all);
+    let query = filter_measurements(query, p, q, session_cast);
+    let window = heimdall_core::TimeWindow {
+        since: q.since,
+        until: q.until,
+    };
+    filter_window(query, p, window, time).sql(measurement_order(q))
 }
 
 /// The ordering and limit of a measurement query (newest first, then receiver, then session).

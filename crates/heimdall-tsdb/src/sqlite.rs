@@ -9,7 +9,7 @@
 use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Double, Nullable, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel_async::AsyncConnection;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
@@ -199,7 +199,7 @@ impl SqliteStore {
     pub(crate) async fn record_session(&self, report: &SessionReport) -> Result<()> {
         let s = NewSession::encode(report)?;
         self.run("record session", move |c| {
-            diesel::sql_query(
+            let query = diesel::sql_query(
                 "INSERT INTO sessions (id, request, started_at, finished_at, status, receivers_total, \
                  receivers_recorded, errors, report, committed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (id) DO UPDATE SET request = excluded.request, started_at = excluded.started_at, \
@@ -208,18 +208,10 @@ impl SqliteStore {
                  errors = excluded.errors, report = excluded.report, committed = excluded.committed \
                  WHERE NOT sessions.committed OR excluded.committed",
             )
-            .bind::<Text, _>(s.id)
-            .bind::<Text, _>(s.request)
-            .bind::<BigInt, _>(rows::to_micros(s.started_at))
-            .bind::<BigInt, _>(rows::to_micros(s.finished_at))
-            .bind::<Text, _>(s.status)
-            .bind::<Integer, _>(s.receivers_total)
-            .bind::<Integer, _>(s.receivers_recorded)
-            .bind::<Text, _>(s.errors)
-            .bind::<Text, _>(s.report)
-            .bind::<Bool, _>(s.committed)
-            .execute(c)
-            .map(|_| ())
+            .into_boxed::<Sqlite>();
+            s.bind::<Sqlite, BigInt, _>(query, rows::to_micros)
+                .execute(c)
+                .map(|_| ())
         })
         .await
     }
@@ -265,20 +257,14 @@ impl SqliteStore {
     }
 
     pub(crate) async fn measurements(&self, q: &MeasurementQuery) -> Result<Vec<Measurement>> {
-        let mut p = Placeholders::new(false);
-        let mut query = diesel::sql_query(MEASUREMENT_SELECT)
-            .into_boxed::<Sqlite>()
-            .sql(" WHERE 1 = 1");
-        query = crate::rows::filter_measurements(query, &mut p, q, "");
-        query = filter_window(
-            query,
-            &mut p,
-            TimeWindow {
-                since: q.since,
-                until: q.until,
-            },
+        let query = rows::measurements_query::<Sqlite, BigInt, _>(
+            MEASUREMENT_SELECT,
+            " WHERE 1 = 1",
+            &mut Placeholders::new(false),
+            q,
+            "",
+            rows::to_micros,
         );
-        query = query.sql(crate::rows::measurement_order(q));
         let rows = self
             .run("query measurements", move |c| query.load::<MeasurementRow>(c))
             .await?;
@@ -362,15 +348,13 @@ impl SqliteStore {
         info: &ReceiverInfo,
         options: &serde_json::Value,
     ) -> Result<ReceiverRecord> {
-        rows::check_receiver(info)?;
+        let options = rows::receiver_options_json(info, options)?;
         let now = rows::to_micros(Utc::now());
         let id = info.id.as_str().to_owned();
         let name = info.name.clone();
         let kind = info.kind.as_str().to_owned();
         let url = info.url.clone();
         let pos = info.position;
-        let options = serde_json::to_string(options)
-            .map_err(|e| heimdall_core::Error::invalid("options", format!("cannot encode as JSON: {e}")))?;
         let row = self
             .run("upsert receiver", move |c| {
                 c.immediate_transaction(|c| {
@@ -444,19 +428,9 @@ impl SqliteStore {
 
 /// Appends the `[since, until)` filter on `captured_at` of `window` to a query being built.
 fn filter_window<'f>(
-    mut query: diesel::query_builder::BoxedSqlQuery<'f, Sqlite, diesel::query_builder::SqlQuery>,
+    query: rows::BoxedQuery<'f, Sqlite>,
     p: &mut Placeholders,
     window: TimeWindow,
-) -> diesel::query_builder::BoxedSqlQuery<'f, Sqlite, diesel::query_builder::SqlQuery> {
-    if let Some(t) = window.since {
-        query = query
-            .sql(format!(" AND captured_at >= {}", p.next()))
-            .bind::<BigInt, _>(rows::to_micros(t));
-    }
-    if let Some(t) = window.until {
-        query = query
-            .sql(format!(" AND captured_at < {}", p.next()))
-            .bind::<BigInt, _>(rows::to_micros(t));
-    }
-    query
+) -> rows::BoxedQuery<'f, Sqlite> {
+    rows::filter_window::<_, BigInt, _>(query, p, window, rows::to_micros)
 }

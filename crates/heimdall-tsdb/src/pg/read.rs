@@ -15,20 +15,14 @@ use crate::timescale::{self};
 
 impl PgStore {
     pub(crate) async fn measurements(&self, q: &MeasurementQuery) -> Result<Vec<Measurement>> {
-        let mut p = Placeholders::new(true);
-        let mut query = diesel::sql_query(MEASUREMENT_SELECT)
-            .into_boxed::<Pg>()
-            .sql(" WHERE TRUE");
-        query = crate::rows::filter_measurements(query, &mut p, q, "::uuid");
-        query = filter_window(
-            query,
-            &mut p,
-            TimeWindow {
-                since: q.since,
-                until: q.until,
-            },
+        let query = rows::measurements_query::<Pg, Timestamptz, _>(
+            MEASUREMENT_SELECT,
+            " WHERE TRUE",
+            &mut Placeholders::new(true),
+            q,
+            "::uuid",
+            |t| t,
         );
-        query = query.sql(crate::rows::measurement_order(q));
         let mut conn = self.conn("query measurements").await?;
         let rows = query
             .load::<MeasurementRow>(&mut conn)
@@ -227,23 +221,4 @@ pub(super) fn window_us(w: TimeWindow) -> (i64, i64) {
         w.since.map(rows::to_micros).unwrap_or(i64::MIN),
         w.until.map(rows::to_micros).unwrap_or(i64::MAX),
     )
-}
-
-/// Appends the `[since, until)` filter on `captured_at` of `window` to a query being built.
-pub(super) fn filter_window<'f>(
-    mut query: diesel::query_builder::BoxedSqlQuery<'f, Pg, diesel::query_builder::SqlQuery>,
-    p: &mut Placeholders,
-    window: TimeWindow,
-) -> diesel::query_builder::BoxedSqlQuery<'f, Pg, diesel::query_builder::SqlQuery> {
-    if let Some(t) = window.since {
-        query = query
-            .sql(format!(" AND captured_at >= {}", p.next()))
-            .bind::<Timestamptz, _>(t);
-    }
-    if let Some(t) = window.until {
-        query = query
-            .sql(format!(" AND captured_at < {}", p.next()))
-            .bind::<Timestamptz, _>(t);
-    }
-    query
 }

@@ -4,7 +4,7 @@ use chrono::Utc;
 use diesel::OptionalExtension;
 use diesel::sql_types::{Bool, Double, Nullable, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
-use heimdall_core::{Error, ReceiverId, ReceiverInfo, ReceiverRecord, Result};
+use heimdall_core::{ReceiverId, ReceiverInfo, ReceiverRecord, Result};
 
 use super::store::{BACKEND, PgStore, RECEIVER_COLUMNS};
 use crate::rows::{self, ReceiverRow};
@@ -15,10 +15,8 @@ impl PgStore {
         info: &ReceiverInfo,
         options: &serde_json::Value,
     ) -> Result<ReceiverRecord> {
-        rows::check_receiver(info)?;
+        let options = rows::receiver_options_json(info, options)?;
         let now = rows::from_micros(BACKEND, rows::to_micros(Utc::now()))?;
-        let options = serde_json::to_string(options)
-            .map_err(|e| Error::invalid("options", format!("cannot encode as JSON: {e}")))?;
         let pos = info.position;
         let mut conn = self.conn("upsert receiver").await?;
         let row = diesel::sql_query(format!(

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
-use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use heimdall_core::{Error, Measurement, RecordOutcome, Result, SessionId, SessionReport};
 
@@ -98,7 +98,7 @@ impl PgStore {
     pub(crate) async fn record_session(&self, report: &SessionReport) -> Result<()> {
         let s = NewSession::encode(report)?;
         let mut conn = self.conn("record session").await?;
-        diesel::sql_query(
+        let query = diesel::sql_query(
             "INSERT INTO sessions (id, request, started_at, finished_at, status, receivers_total, \
              receivers_recorded, errors, report, committed) \
              VALUES ($1::uuid, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::json, $10) \
@@ -108,20 +108,12 @@ impl PgStore {
              errors = EXCLUDED.errors, report = EXCLUDED.report, committed = EXCLUDED.committed \
              WHERE NOT sessions.committed OR EXCLUDED.committed",
         )
-        .bind::<Text, _>(s.id)
-        .bind::<Text, _>(s.request)
-        .bind::<Timestamptz, _>(s.started_at)
-        .bind::<Timestamptz, _>(s.finished_at)
-        .bind::<Text, _>(s.status)
-        .bind::<Integer, _>(s.receivers_total)
-        .bind::<Integer, _>(s.receivers_recorded)
-        .bind::<Text, _>(s.errors)
-        .bind::<Text, _>(s.report)
-        .bind::<Bool, _>(s.committed)
-        .execute(&mut conn)
-        .await
-        .map(|_| ())
-        .map_err(|e| self.ctx().query("record session", &e))
+        .into_boxed::<Pg>();
+        s.bind::<Pg, Timestamptz, _>(query, |t| t)
+            .execute(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.ctx().query("record session", &e))
     }
 
     pub(crate) async fn sessions_with_rows(&self) -> Result<Vec<(SessionId, u64)>> {
