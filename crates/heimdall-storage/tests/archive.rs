@@ -138,14 +138,7 @@ async fn sessions_with_a_sigmf_data_copy_still_read() {
         let back = b.sink.read_capture(session, &info.receiver.id).await.unwrap();
         assert!(back.samples == block(0, n), "{}: samples differ", b.name);
         let s = b.sink.stream_capture(session, &info.receiver.id).await.unwrap();
-        let mut got = Vec::with_capacity(n);
-        let mut blocks = s.samples;
-        while let Some(x) = blocks.next().await {
-            let SampleBlock::Complex(v) = x.unwrap() else {
-                panic!("real block")
-            };
-            got.extend(v);
-        }
+        let got = common::complex_samples(s.samples.map(|r| r.unwrap()).collect::<Vec<_>>().await);
         assert!(
             SampleBlock::Complex(got) == block(0, n),
             "{}: streamed samples differ",
@@ -356,14 +349,9 @@ async fn s3_server_behaviours() {
     store.delete(&p).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_writer_aborts_its_multipart_upload() {
-    let dir = tempfile::tempdir().unwrap();
-    let sink = heimdall_storage::ArchiveBuilder::from_url(dir.path().to_str().unwrap())
-        .with_part_size(MIN_PART_SIZE)
-        .build()
-        .unwrap();
-    let session = SessionId::new();
+/// Begins a capture of `session` on `sink` and streams 1 Mi samples (8 MiB: several parts of
+/// `MIN_PART_SIZE`) into it, leaving the writer open.
+async fn streaming_writer(sink: &ArchiveSink, session: SessionId) -> Box<dyn heimdall_core::CaptureWriter> {
     let info = test_capture_info("rx", SampleFormat::ComplexF32, 2_000_000);
     let mut w = sink.begin_capture(&common::attempt(session), &info).await.unwrap();
     for i in 0..8 {
@@ -371,11 +359,15 @@ async fn dropped_writer_aborts_its_multipart_upload() {
             .await
             .unwrap();
     }
-    let sdir = dir
-        .path()
-        .join("sessions")
-        .join(session.to_string())
-        .join(common::attempt(session).attempt.as_str());
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_writer_aborts_its_multipart_upload() {
+    let (dir, sink) = common::local_sink(|b| b.with_part_size(MIN_PART_SIZE));
+    let session = SessionId::new();
+    let w = streaming_writer(&sink, session).await;
+    let sdir = common::attempt_dir(dir.path(), session);
     assert!(sdir.exists(), "multipart staging files exist while streaming");
     drop(w);
     let files = || -> Vec<_> {
@@ -427,13 +419,7 @@ async fn dropped_or_aborted_writer_leaves_no_open_s3_multipart_upload() {
         .unwrap();
     for how in ["drop", "abort"] {
         let session = SessionId::new();
-        let info = test_capture_info("rx", SampleFormat::ComplexF32, 2_000_000);
-        let mut w = sink.begin_capture(&common::attempt(session), &info).await.unwrap();
-        for i in 0..8 {
-            w.write(CaptureChunk::Samples(block(i * 131_072, 131_072)))
-                .await
-                .unwrap();
-        }
+        let w = streaming_writer(&sink, session).await;
         assert!(
             open_multipart_uploads(&python, &bucket, &prefix) > 0,
             "{how}: no multipart upload started"
@@ -483,13 +469,7 @@ async fn captures_stream_back_in_bounded_blocks_and_damage_is_the_last_item() {
                 "{} {format}",
                 b.name
             );
-            let mut all = Vec::with_capacity(n);
-            for x in blocks {
-                let SampleBlock::Complex(v) = x else {
-                    panic!("real block")
-                };
-                all.extend(v);
-            }
+            let all = common::complex_samples(blocks);
             assert!(
                 SampleBlock::Complex(all) == block(0, n),
                 "{} {format}: samples differ",

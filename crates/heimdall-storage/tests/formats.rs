@@ -75,11 +75,7 @@ async fn npy_is_byte_identical_to_numpy_save() {
 
 /// Writes IQ and audio captures in both formats to a local directory and returns it.
 async fn write_local(format: ArchiveFormat) -> (tempfile::TempDir, ArchiveSink, SessionId) {
-    let dir = tempfile::tempdir().unwrap();
-    let sink = ArchiveBuilder::from_url(dir.path().to_str().unwrap())
-        .with_format(format)
-        .build()
-        .unwrap();
+    let (dir, sink) = common::local_sink(|b| b.with_format(format));
     let session = SessionId::new();
     store(&sink, session, "iq", &ramp(10_000)).await;
     let audio = SampleBlock::Real((0..3001).map(|k| k as f32 * 0.25).collect());
@@ -123,11 +119,7 @@ async fn numpy_loads_what_the_sink_wrote() {
         return;
     };
     let (dir, sink, session) = write_local(ArchiveFormat::Both).await;
-    let sdir = dir
-        .path()
-        .join("sessions")
-        .join(session.to_string())
-        .join(common::attempt(session).attempt.as_str());
+    let sdir = common::attempt_dir(dir.path(), session);
     let script = r#"
 import sys, json, numpy as np
 d = sys.argv[1]
@@ -213,11 +205,7 @@ async fn check_sigmf_recordings(format: ArchiveFormat) {
         return;
     };
     let (dir, sink, session) = write_local(format).await;
-    let sdir = dir
-        .path()
-        .join("sessions")
-        .join(session.to_string())
-        .join(common::attempt(session).attempt.as_str());
+    let sdir = common::attempt_dir(dir.path(), session);
     let metas: Vec<_> = ["iq", "audio", "gappy"]
         .iter()
         .map(|r| sdir.join(format!("{r}.sigmf-meta")))
@@ -328,11 +316,7 @@ async fn collection_lists_the_sigmf_recordings() {
 }
 
 async fn check_collection(format: ArchiveFormat) {
-    let dir = tempfile::tempdir().unwrap();
-    let sink = ArchiveBuilder::from_url(dir.path().to_str().unwrap())
-        .with_format(format)
-        .build()
-        .unwrap();
+    let (dir, sink) = common::local_sink(|b| b.with_format(format));
     let session = SessionId::new();
     let objs = store(&sink, session, "rx1", &ramp(100)).await;
     let info = test_capture_info("rx1", SampleFormat::ComplexF32, 100);
@@ -358,12 +342,7 @@ async fn check_collection(format: ArchiveFormat) {
     sink.commit_session(&common::attempt(report.session_id), &report)
         .await
         .unwrap();
-    let path = dir
-        .path()
-        .join("sessions")
-        .join(session.to_string())
-        .join(common::attempt(session).attempt.as_str())
-        .join(format!("{session}.sigmf-collection"));
+    let path = common::attempt_dir(dir.path(), session).join(format!("{session}.sigmf-collection"));
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let streams = doc["collection"]["core:streams"].as_array().unwrap();
     assert_eq!(streams.len(), 1);

@@ -1,4 +1,5 @@
-//! The old service's layout written next to committed sessions (read back by numpy, json and
+//! The layout of the Python service Heimdall replaces (FastAPI + Celery, boto3, SQLAlchemy),
+//! written next to committed sessions (read back by numpy, json and
 //! boto3 the way the old readers did), and its bucket handling: created only on request
 //! (`ensure_bucket`), on the S3 test server (SeaweedFS).
 

@@ -149,17 +149,10 @@ async fn numpy_loads_the_spectra_matrix() {
     let Some(python) = common::tool("HEIMDALL_PYTHON", "python", "numpy_loads_the_spectra_matrix") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let sink = heimdall_storage::ArchiveBuilder::from_url(dir.path().to_str().unwrap())
-        .build()
-        .unwrap();
+    let (dir, sink) = common::local_sink(|b| b);
     let session = SessionId::new();
     store(&sink, session, 10).await;
-    let sdir = dir
-        .path()
-        .join("sessions")
-        .join(session.to_string())
-        .join(common::attempt(session).attempt.as_str());
+    let sdir = common::attempt_dir(dir.path(), session);
     let script = r#"
 import sys, json, numpy as np
 d = sys.argv[1]

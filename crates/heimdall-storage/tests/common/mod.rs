@@ -48,6 +48,34 @@ pub fn attempt(session: heimdall_core::SessionId) -> heimdall_core::SessionAttem
     }
 }
 
+/// A sink on a fresh local temp dir (returned with it, to keep it alive), set up by `f`.
+pub fn local_sink(f: impl FnOnce(ArchiveBuilder) -> ArchiveBuilder) -> (tempfile::TempDir, ArchiveSink) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = f(ArchiveBuilder::from_url(dir.path().to_str().expect("UTF-8 temp path")))
+        .build()
+        .expect("local sink");
+    (dir, sink)
+}
+
+/// Where a local archive at `root` keeps the objects of `session`'s test attempt.
+pub fn attempt_dir(root: &std::path::Path, session: heimdall_core::SessionId) -> PathBuf {
+    root.join("sessions")
+        .join(session.to_string())
+        .join(attempt(session).attempt.as_str())
+}
+
+/// Concatenates the complex blocks of a capture read back (panics on a real block).
+pub fn complex_samples(blocks: impl IntoIterator<Item = heimdall_core::SampleBlock>) -> Vec<heimdall_core::Complex32> {
+    let mut all = Vec::new();
+    for x in blocks {
+        let heimdall_core::SampleBlock::Complex(v) = x else {
+            panic!("real block")
+        };
+        all.extend(v);
+    }
+    all
+}
+
 /// A fresh random prefix for one test run.
 pub fn fresh_prefix(test: &str) -> String {
     format!("test-{test}-{}", uuid::Uuid::new_v4().simple())
