@@ -103,6 +103,7 @@ impl Spectrum {
 #[derive(Debug, Default)]
 pub struct Scratch {
     cross: Vec<Complex32>,
+    plain: Vec<Complex32>,
     spectrum: Vec<Complex32>,
     fft_scratch: Vec<Complex32>,
 }
@@ -130,11 +131,14 @@ pub fn correlate(
     let (mut sa, mut sb) = ([0f64; 3], [0f64; 3]);
     scratch.cross.clear();
     scratch.cross.resize(n, Complex32::new(0.0, 0.0));
+    scratch.plain.clear();
+    scratch.plain.resize(n, Complex32::new(0.0, 0.0));
     for k in 0..n {
         let f = freq(k);
         if f.abs() > half_band_hz {
             continue;
         }
+        scratch.plain[k] = a.x[k] * b.x[k].conj();
         ea += a.x[k].norm_sqr() as f64;
         eb += b.x[k].norm_sqr() as f64;
         let (ra, rb) = (a.snr[k] as f64, b.snr[k] as f64);
@@ -210,19 +214,7 @@ pub fn correlate(
     let frac = refine_peak(r, k_best, real);
     let tau = refine_exact(&scratch.spectrum, k_best as f64 + frac, real);
     // Plain normalised correlation at the delay.
-    let step = Complex64::from_polar(1.0, 2.0 * std::f64::consts::PI * tau / n as f64);
-    let mut acc = Complex64::new(0.0, 0.0);
-    for (first, kk0) in [(0usize, 0f64), (n / 2 + 1, (n / 2 + 1) as f64 - n as f64)] {
-        let last = if first == 0 { n / 2 + 1 } else { n };
-        let mut ph = Complex64::from_polar(1.0, 2.0 * std::f64::consts::PI * kk0 * tau / n as f64);
-        for k in first..last {
-            if freq(k).abs() <= half_band_hz {
-                let x = a.x[k] * b.x[k].conj();
-                acc += Complex64::new(x.re as f64, x.im as f64) * ph;
-            }
-            ph *= step;
-        }
-    }
+    let acc = exact_sums::<false>(&scratch.plain, tau)[0];
     let plain = if real { acc.re } else { acc.norm() };
     Some(DelayEstimate {
         delay_s: tau / rate_hz,
@@ -287,31 +279,9 @@ fn refine_peak(r: &[Complex32], k: isize, real: bool) -> f64 {
 /// cross-spectrum `spec` (zero outside the band) from lag `tau` (samples): the maximum of
 /// `Re r` when `real`, else of `|r|²`. Falls back to `tau` when a step leaves ±0.5 sample.
 fn refine_exact(spec: &[Complex32], tau: f64, real: bool) -> f64 {
-    let n = spec.len();
     let mut t = tau;
     for _ in 0..3 {
-        let w = 2.0 * std::f64::consts::PI / n as f64;
-        let (mut r, mut r1, mut r2) = (
-            Complex64::new(0.0, 0.0),
-            Complex64::new(0.0, 0.0),
-            Complex64::new(0.0, 0.0),
-        );
-        let step = Complex64::from_polar(1.0, w * t);
-        // Non-negative frequencies from bin 0, negative ones from bin n/2 + 1 (phasor recurrence).
-        for (first, kk0) in [(0usize, 0f64), (n / 2 + 1, (n / 2 + 1) as f64 - n as f64)] {
-            let last = if first == 0 { n / 2 + 1 } else { n };
-            let mut ph = Complex64::from_polar(1.0, w * kk0 * t);
-            for (j, x) in spec[first..last].iter().enumerate() {
-                if x.re != 0.0 || x.im != 0.0 {
-                    let om = w * (kk0 + j as f64);
-                    let v = Complex64::new(x.re as f64, x.im as f64) * ph;
-                    r += v;
-                    r1 += v * Complex64::new(0.0, om);
-                    r2 -= v * (om * om);
-                }
-                ph *= step;
-            }
-        }
+        let [r, r1, r2] = exact_sums::<true>(spec, t);
         let (g, g1) = if real {
             (r1.re, r2.re)
         } else {
@@ -326,6 +296,43 @@ fn refine_exact(spec: &[Complex32], tau: f64, real: bool) -> f64 {
         }
     }
     t
+}
+
+/// `r(τ) = Σ X_k e^{iωτ}` over the FFT bins `spec` (ω = 2π k / n, negative frequencies from
+/// bin n/2 + 1) and, when `DERIV`, its first and second derivatives in τ (samples). Four
+/// interleaved phasor recurrences (independent chains), zero bins skipped.
+fn exact_sums<const DERIV: bool>(spec: &[Complex32], tau: f64) -> [Complex64; 3] {
+    const L: usize = 4;
+    let n = spec.len();
+    let w = 2.0 * std::f64::consts::PI / n as f64;
+    let zero = Complex64::new(0.0, 0.0);
+    let mut acc = [[zero; 3]; L];
+    let step = Complex64::from_polar(1.0, w * L as f64 * tau);
+    for (first, kk0) in [(0usize, 0f64), (n / 2 + 1, (n / 2 + 1) as f64 - n as f64)] {
+        let last = if first == 0 { n / 2 + 1 } else { n };
+        let mut ph: [Complex64; L] = std::array::from_fn(|j| Complex64::from_polar(1.0, w * (kk0 + j as f64) * tau));
+        for (c, chunk) in spec[first..last].chunks(L).enumerate() {
+            for (j, x) in chunk.iter().enumerate() {
+                if x.re != 0.0 || x.im != 0.0 {
+                    let v = Complex64::new(x.re as f64, x.im as f64) * ph[j];
+                    acc[j][0] += v;
+                    if DERIV {
+                        let om = w * (kk0 + (c * L + j) as f64);
+                        acc[j][1] += v * Complex64::new(0.0, om);
+                        acc[j][2] -= v * (om * om);
+                    }
+                }
+                ph[j] *= step;
+            }
+        }
+    }
+    let mut out = [zero; 3];
+    for a in &acc {
+        for (o, v) in out.iter_mut().zip(a) {
+            *o += v;
+        }
+    }
+    out
 }
 
 /// Fuses several estimates of one delay (different features) with DerSimonian-Laird
