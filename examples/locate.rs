@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release --example locate -- --stations DIR/stations.json [--json]
 //! cargo run --release --example locate -- --kiwi-wav A_iq.wav B_iq.wav C_iq.wav --stations DIR/stations.json --json
+//! cargo run --release --example locate -- --stations DIR/stations.json --png map.png
 //! ```
 //!
 //! The stations file gives each receiver's `id`, `latitude`, `longitude` and (optionally) its
@@ -17,6 +18,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use heimdall::kiwi_locate::{captures_from_stations, kiwi_wav_capture, read_stations};
+use heimdall::locate::map::{MapInput, render_png};
 use heimdall::locate::{
     GeoPoint, Localization, LocateOptions, ReceiverCapture, SPEED_OF_LIGHT, geo::geodesic_distance, locate,
 };
@@ -34,6 +36,9 @@ struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write a PNG map (likelihood field, 95% ellipse, stations used and rejected, truth).
+    #[arg(long, value_name = "FILE")]
+    png: Option<PathBuf>,
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -72,6 +77,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .as_ref()
         .map(|t| GeoPoint::new(t.latitude, t.longitude));
     let error_m = truth.map(|t| geodesic_distance(&t, &fix.position()));
+    if let Some(path) = &args.png {
+        let stations: Vec<(String, GeoPoint)> = captures.iter().map(|c| (c.id.clone(), c.position)).collect();
+        let input = MapInput {
+            stations: &stations,
+            truth,
+            size: (800, 800),
+        };
+        std::fs::write(path, render_png(&fix, &input)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     if args.json {
         let mut v = serde_json::to_value(&fix)?;
         if let (Some(t), Some(e)) = (truth, error_m) {

@@ -42,6 +42,9 @@ pub enum LocateError {
         /// Minimum window.
         needed: f64,
     },
+    /// A map could not be encoded.
+    #[error("map: {0}")]
+    Map(String),
     /// A capture or option is malformed.
     #[error("invalid {field}: {reason}")]
     InvalidInput {

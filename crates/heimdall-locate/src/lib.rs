@@ -17,6 +17,8 @@
 pub mod correlate;
 pub mod error;
 pub mod geo;
+#[cfg(feature = "png")]
+pub mod map;
 mod report;
 pub mod rssi;
 pub mod signal;
