@@ -1,7 +1,9 @@
 //! Localization speed (one core): a synthetic 7-receiver VHF network, 10 s at 2.4 MS/s each,
 //! and, when `HEIMDALL_KIWI_WAV_DIR` names the folder of real KiwiSDR recordings, that set.
 //!
-//! `cargo bench --bench locate` (`-- vhf` or `-- kiwi` to pick one).
+//! `taskset -c 0 cargo bench --bench locate` (`-- vhf` or `-- kiwi` to pick one). The
+//! localization itself is single-threaded (no thread pool; rustfft plans run on the caller's
+//! thread); `taskset -c 0` keeps the process on one core as the target says.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -39,5 +41,10 @@ fn kiwi(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, vhf, kiwi);
+criterion_group! {
+    name = benches;
+    // Criterion's plotters backend panicked drawing these groups' plots: figures only.
+    config = Criterion::default().without_plots();
+    targets = vhf, kiwi
+}
 criterion_main!(benches);

@@ -137,7 +137,7 @@ impl Phasor {
     pub(crate) fn next_value(&mut self) -> num_complex::Complex64 {
         let v = self.value;
         self.k += 1;
-        self.value = if self.k % 1024 == 0 {
+        self.value = if self.k.is_multiple_of(1024) {
             let (s, c) = (self.w * self.k as f64)
                 .rem_euclid(2.0 * std::f64::consts::PI)
                 .sin_cos();
