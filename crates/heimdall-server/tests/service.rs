@@ -79,8 +79,11 @@ impl TestService {
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self.client.get(self.url(path)).send().await.unwrap();
-        decode(r).await
+        decode(self.get_raw(path).await).await
+    }
+
+    async fn get_raw(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
@@ -91,10 +94,12 @@ impl TestService {
         decode(req.send().await.unwrap()).await
     }
 
+    async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
     async fn submit(&self, body: Value) -> String {
-        let (code, v) = self
-            .send(reqwest::Method::POST, "/api/v1/acquisitions", Some(&body.to_string()))
-            .await;
+        let (code, v) = self.post("/api/v1/acquisitions", &body.to_string()).await;
         assert_eq!(code, StatusCode::ACCEPTED, "{v}");
         assert_eq!(v["status"], "PENDING", "{v}");
         assert_eq!(v["task_id"], v["session_id"]);
@@ -102,12 +107,7 @@ impl TestService {
     }
 
     async fn events(&self, id: &str) -> SseReader {
-        let r = self
-            .client
-            .get(self.url(&format!("/api/v1/acquisitions/{id}/events")))
-            .send()
-            .await
-            .unwrap();
+        let r = self.get_raw(&format!("/api/v1/acquisitions/{id}/events")).await;
         assert_eq!(r.status().as_u16(), 200);
         let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(ct.starts_with("text/event-stream"), "{ct}");
@@ -280,11 +280,8 @@ async fn submit_follow_events_read_status_and_measurements() {
         .expect("torino.npy listed");
     assert!(listed.iter().any(|o| o.name == "torino.sigmf-meta"), "{listed:?}");
     let r = svc
-        .client
-        .get(svc.url(&format!("/api/v1/acquisitions/{id}/objects/torino.npy")))
-        .send()
-        .await
-        .unwrap();
+        .get_raw(&format!("/api/v1/acquisitions/{id}/objects/torino.npy"))
+        .await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["etag"].to_str().unwrap(), format!("\"{}\"", npy.sha256));
     let body = r.bytes().await.unwrap();
@@ -479,9 +476,7 @@ async fn bad_bodies_are_422_naming_the_field() {
         ),
     ];
     for (body, field) in cases {
-        let (code, v) = svc
-            .send(reqwest::Method::POST, "/api/v1/acquisitions", Some(body))
-            .await;
+        let (code, v) = svc.post("/api/v1/acquisitions", body).await;
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
         let detail = v["detail"].as_array().unwrap_or_else(|| panic!("{body}: {v}"));
         assert!(
@@ -499,18 +494,15 @@ async fn bad_bodies_are_422_naming_the_field() {
         "[145.5, 10]",
         "",
     ] {
-        let (code, v) = svc
-            .send(reqwest::Method::POST, "/api/v1/acquisitions", Some(body))
-            .await;
+        let (code, v) = svc.post("/api/v1/acquisitions", body).await;
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
         assert_eq!(v["detail"][0]["loc"][0], "body", "{body}: {v}");
     }
     // Every error is reported at once.
     let (_, v) = svc
-        .send(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/acquisitions",
-            Some(r#"{"frequency_mhz": -1, "duration_seconds": 1000}"#),
+            r#"{"frequency_mhz": -1, "duration_seconds": 1000}"#,
         )
         .await;
     assert_eq!(v["detail"].as_array().unwrap().len(), 2, "{v}");
@@ -519,10 +511,9 @@ async fn bad_bodies_are_422_naming_the_field() {
     // The running limit.
     svc.app.set_max_running(0);
     let (code, v) = svc
-        .send(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/acquisitions",
-            Some(r#"{"frequency_mhz": 145.5, "duration_seconds": 1}"#),
+            r#"{"frequency_mhz": 145.5, "duration_seconds": 1}"#,
         )
         .await;
     assert_eq!(code, StatusCode::TOO_MANY_REQUESTS, "{v}");
@@ -598,9 +589,7 @@ async fn random_bodies_and_paths_never_break_the_server() {
             }
         }
         let text = Value::Object(body).to_string();
-        let (code, v) = svc
-            .send(reqwest::Method::POST, "/api/v1/acquisitions", Some(&text))
-            .await;
+        let (code, v) = svc.post("/api/v1/acquisitions", &text).await;
         match code {
             StatusCode::ACCEPTED => accepted.push(v["session_id"].as_str().unwrap().to_owned()),
             StatusCode::UNPROCESSABLE_ENTITY => {
@@ -614,7 +603,7 @@ async fn random_bodies_and_paths_never_break_the_server() {
             "latitude": rng.value(1), "longitude": rng.value(1),
         })
         .to_string();
-        let (code, v) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(&rbody)).await;
+        let (code, v) = svc.post("/api/v1/receivers", &rbody).await;
         assert!(
             [
                 StatusCode::CREATED,
@@ -691,9 +680,7 @@ async fn receiver_secrets_are_masked_in_answers_and_kept_in_the_registry() {
     let body = json!({"name": "Locked", "kind": "kiwisdr", "url": "http://127.0.0.1:1/",
         "latitude": 45.0, "longitude": 7.0,
         "options": {"password": SECRET, "time_limit_password": format!("t{SECRET}"), "mode": "iq"}});
-    let (code, created) = svc
-        .send(reqwest::Method::POST, "/api/v1/receivers", Some(&body.to_string()))
-        .await;
+    let (code, created) = svc.post("/api/v1/receivers", &body.to_string()).await;
     assert_eq!(code, StatusCode::CREATED, "{created}");
     let (_, one) = svc.get("/api/v1/receivers/locked").await;
     let (_, list) = svc.get("/api/v1/receivers").await;
@@ -746,11 +733,11 @@ async fn receivers_crud_and_health() {
     assert_eq!(list.as_array().unwrap().len(), 7, "{list}");
 
     let asti = r#"{"name": "Asti", "kind": "simulated", "url": "sim://asti", "latitude": 44.9, "longitude": 8.2, "altitude_m": 120}"#;
-    let (code, r) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(asti)).await;
+    let (code, r) = svc.post("/api/v1/receivers", asti).await;
     assert_eq!(code, StatusCode::CREATED, "{r}");
     assert_eq!(r["id"], "asti");
     assert_eq!(r["active"], true);
-    let (code, _) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(asti)).await;
+    let (code, _) = svc.post("/api/v1/receivers", asti).await;
     assert_eq!(code, StatusCode::CONFLICT);
     let (code, r) = svc.get("/api/v1/receivers/asti").await;
     assert_eq!(code, StatusCode::OK);
@@ -785,7 +772,7 @@ async fn receivers_crud_and_health() {
         ),
         (r#"{"name": 5, "kind": "kiwisdr", "url": "http://h/"}"#, "body"),
     ] {
-        let (code, v) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(body)).await;
+        let (code, v) = svc.post("/api/v1/receivers", body).await;
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
         let loc = &v["detail"][0]["loc"];
         assert!(loc[1] == field || (field == "body" && loc[0] == "body"), "{body}: {v}");
@@ -839,37 +826,34 @@ async fn receivers_crud_and_health() {
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     // Deactivated: no longer usable.
     let (code, v) = svc
-        .send(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/acquisitions",
-            Some(r#"{"frequency_mhz": 145.5, "duration_seconds": 1, "websdrs": ["asti"]}"#),
+            r#"{"frequency_mhz": 145.5, "duration_seconds": 1, "websdrs": ["asti"]}"#,
         )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["detail"][0]["loc"], json!(["body", "websdrs", 0]));
     // PUT with active=true brings it back; POST over an inactive one too.
-    let (code, r) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(asti)).await;
+    let (code, r) = svc.post("/api/v1/receivers", asti).await;
     assert_eq!(code, StatusCode::CREATED, "{r}");
     assert_eq!(r["active"], true);
 
     // A receiver no source can be built for (no position): refused by name, skipped otherwise.
     let nopos = r#"{"name": "NoPos", "kind": "kiwisdr", "url": "http://127.0.0.1:1/"}"#;
-    let (code, r) = svc.send(reqwest::Method::POST, "/api/v1/receivers", Some(nopos)).await;
+    let (code, r) = svc.post("/api/v1/receivers", nopos).await;
     assert_eq!(code, StatusCode::CREATED, "{r}");
     let (code, v) = svc
-        .send(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/acquisitions",
-            Some(r#"{"frequency_mhz": 7.1, "duration_seconds": 1, "websdrs": ["torino", "nopos"]}"#),
+            r#"{"frequency_mhz": 7.1, "duration_seconds": 1, "websdrs": ["torino", "nopos"]}"#,
         )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["detail"][0]["loc"], json!(["body", "websdrs", 1]), "{v}");
     let (code, v) = svc
-        .send(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/acquisitions",
-            Some(r#"{"frequency_mhz": 7.1, "duration_seconds": 1}"#),
+            r#"{"frequency_mhz": 7.1, "duration_seconds": 1}"#,
         )
         .await;
     assert_eq!(code, StatusCode::ACCEPTED, "{v}");

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use heimdall_core::redact::{MASK, is_secret_key};
-use heimdall_core::{MetricQuery, ReceiverRecord, ReceiverRegistry, TimeWindow};
+use heimdall_core::{MetricQuery, ReceiverHealth, ReceiverRecord, ReceiverRegistry, TimeWindow};
 use serde_json::{Value, json};
 
 use crate::api::*;
@@ -89,10 +89,7 @@ pub(crate) async fn get_receiver(
     Path(id): Path<String>,
 ) -> Result<axum::Json<ReceiverBody>, ApiError> {
     let id = parse_receiver(&id)?;
-    match app.db.receiver(&id).await.map_err(ApiError::from_core)? {
-        Some(r) => Ok(axum::Json(ReceiverBody::from(&r))),
-        None => Err(ApiError::not_found(format!("no receiver {id}"))),
-    }
+    Ok(axum::Json(ReceiverBody::from(&stored_receiver(&app, &id).await?)))
 }
 
 /// Replaces a receiver's description (`active: false` deactivates it, `true` reactivates).
@@ -113,9 +110,7 @@ pub(crate) async fn update_receiver(
     body: Bytes,
 ) -> Result<axum::Json<ReceiverBody>, ApiError> {
     let id = parse_receiver(&id)?;
-    let Some(stored) = app.db.receiver(&id).await.map_err(ApiError::from_core)? else {
-        return Err(ApiError::not_found(format!("no receiver {id}")));
-    };
+    let stored = stored_receiver(&app, &id).await?;
     let (info, mut options, active) = parse_receiver_input(&body, Some(&id))?;
     keep_masked_secrets(&mut options, &stored.options);
     let mut rec = app
@@ -127,14 +122,18 @@ pub(crate) async fn update_receiver(
     lock(&app.file_sources).remove(&id);
     if active == Some(false) {
         app.db.deactivate_receiver(&id).await.map_err(ApiError::from_core)?;
-        rec = app
-            .db
-            .receiver(&id)
-            .await
-            .map_err(ApiError::from_core)?
-            .ok_or_else(|| ApiError::not_found(format!("no receiver {id}")))?;
+        rec = stored_receiver(&app, &id).await?;
     }
     Ok(axum::Json(ReceiverBody::from(&rec)))
+}
+
+/// The registry's record of `id`, or 404.
+async fn stored_receiver(app: &AppState, id: &heimdall_core::ReceiverId) -> Result<ReceiverRecord, ApiError> {
+    app.db
+        .receiver(id)
+        .await
+        .map_err(ApiError::from_core)?
+        .ok_or_else(|| ApiError::not_found(format!("no receiver {id}")))
 }
 
 /// A GET answer shows secrets as `***` ([`heimdall_core::redact::redact_json`]): when one comes
@@ -170,10 +169,7 @@ pub(crate) async fn delete_receiver(
     if !app.db.deactivate_receiver(&id).await.map_err(ApiError::from_core)? {
         return Err(ApiError::not_found(format!("no receiver {id}")));
     }
-    match app.db.receiver(&id).await.map_err(ApiError::from_core)? {
-        Some(r) => Ok(axum::Json(ReceiverBody::from(&r))),
-        None => Err(ApiError::not_found(format!("no receiver {id}"))),
-    }
+    Ok(axum::Json(ReceiverBody::from(&stored_receiver(&app, &id).await?)))
 }
 
 /// Health of every active receiver: the protocol's health check, all at once, 3 s each.
@@ -197,33 +193,28 @@ pub(crate) async fn check_receivers(app: &AppState, records: Vec<&ReceiverRecord
         let id = rec.info.id.to_string();
         async move {
             let t0 = Instant::now();
-            let down = |detail: String, t0: Instant| ReceiverHealthBody {
-                id: id.clone(),
+            let down = |detail: String| ReceiverHealth {
                 available: false,
-                users: None,
-                users_max: None,
-                gps_locked: None,
-                version: None,
                 detail,
-                latency_ms: t0.elapsed().as_millis() as u64,
+                ..ReceiverHealth::up()
             };
-            let source = match source {
-                Ok(s) => s,
-                Err(reason) => return down(format!("no source: {reason}"), t0),
-            };
-            match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, source.health()).await {
-                Ok(Ok(h)) => ReceiverHealthBody {
-                    id: id.clone(),
-                    available: h.available,
-                    users: h.users,
-                    users_max: h.users_max,
-                    gps_locked: h.gps_locked,
-                    version: h.version,
-                    detail: h.detail,
-                    latency_ms: t0.elapsed().as_millis() as u64,
+            let h = match source {
+                Err(reason) => down(format!("no source: {reason}")),
+                Ok(source) => match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, source.health()).await {
+                    Ok(Ok(h)) => h,
+                    Ok(Err(e)) => down(e.chain()),
+                    Err(_) => down(format!("no answer within {HEALTH_CHECK_TIMEOUT:?}")),
                 },
-                Ok(Err(e)) => down(e.chain(), t0),
-                Err(_) => down(format!("no answer within {HEALTH_CHECK_TIMEOUT:?}"), t0),
+            };
+            ReceiverHealthBody {
+                id,
+                available: h.available,
+                users: h.users,
+                users_max: h.users_max,
+                gps_locked: h.gps_locked,
+                version: h.version,
+                detail: h.detail,
+                latency_ms: t0.elapsed().as_millis() as u64,
             }
         }
     });
@@ -248,9 +239,7 @@ pub(crate) async fn receiver_snr_stats(
 ) -> Result<axum::Json<SnrStatsBody>, ApiError> {
     let Query(q) = q.map_err(query_error)?;
     let id = parse_receiver(&id)?;
-    if app.db.receiver(&id).await.map_err(ApiError::from_core)?.is_none() {
-        return Err(ApiError::not_found(format!("no receiver {id}")));
-    }
+    stored_receiver(&app, &id).await?;
     let since = match q.hours {
         None => None,
         Some(h) if h.is_finite() && h > 0.0 && h <= 24.0 * 366.0 * 100.0 => {
@@ -266,25 +255,14 @@ pub(crate) async fn receiver_snr_stats(
     };
     let window = TimeWindow { since, until: None };
     let stats = app.db.snr_stats(window).await.map_err(ApiError::from_core)?;
-    let body = match stats.into_iter().find(|s| s.receiver_id == id) {
-        Some(s) => SnrStatsBody {
-            receiver_id: id.to_string(),
-            count: s.count,
-            mean_db: Some(s.mean_db),
-            min_db: Some(s.min_db),
-            max_db: Some(s.max_db),
-            p50_db: s.p50_db,
-            since,
-        },
-        None => SnrStatsBody {
-            receiver_id: id.to_string(),
-            count: 0,
-            mean_db: None,
-            min_db: None,
-            max_db: None,
-            p50_db: None,
-            since,
-        },
-    };
-    Ok(axum::Json(body))
+    let s = stats.into_iter().find(|s| s.receiver_id == id);
+    Ok(axum::Json(SnrStatsBody {
+        receiver_id: id.to_string(),
+        count: s.as_ref().map_or(0, |s| s.count),
+        mean_db: s.as_ref().map(|s| s.mean_db),
+        min_db: s.as_ref().map(|s| s.min_db),
+        max_db: s.as_ref().map(|s| s.max_db),
+        p50_db: s.as_ref().and_then(|s| s.p50_db),
+        since,
+    }))
 }
