@@ -8,7 +8,8 @@
 //!   [`SessionReport`], [`Measurement`];
 //! - the three backend traits, object-safe and forwarded through `Arc`/`Box`:
 //!   [`ReceiverSource`] (fetch), [`IqSink`] (archive), [`MetricStore`] (persist), with the
-//!   optional capabilities [`IqArchive`], [`MetricQuery`] and [`ReceiverRegistry`];
+//!   optional capabilities [`IqArchive`], [`MetricQuery`], [`ReceiverRegistry`] and
+//!   [`LocalizationStore`] (one [`LocalizationRecord`] per located session);
 //! - one error type, [`Error`], with [`Error::is_retryable`];
 //! - the DSP core, [`dsp`];
 //! - the one redaction rule for URLs and options that can carry a secret, [`redact`];
@@ -47,6 +48,7 @@ pub mod dsp;
 pub mod engine;
 pub mod error;
 pub mod ids;
+pub mod localization;
 pub mod memory;
 pub mod metrics;
 pub mod npy;
@@ -68,6 +70,7 @@ pub use capture::{
 pub use engine::{AcquisitionHandle, Engine, EngineBuilder, EngineEvent, RetryConfig, SessionOutcome};
 pub use error::{BoxError, Error, ErrorReport, Result};
 pub use ids::{AttemptId, ReceiverId, SessionAttempt, SessionId};
+pub use localization::{LocalizationRecord, LocalizationStore, RejectedStation};
 pub use metrics::SignalMetrics;
 pub use receiver::{GeoPosition, ReceiverHealth, ReceiverInfo, ReceiverKind};
 pub use report::{Measurement, ReceiverReport, ReceiverStatus, SessionReport, SessionStatus, StoredObject};

@@ -1,5 +1,6 @@
 //! In-memory reference backends: [`MemorySink`] (an [`IqSink`] + [`IqArchive`]) and
-//! [`MemoryStore`] (a [`MetricStore`] + [`MetricQuery`] + [`ReceiverRegistry`]).
+//! [`MemoryStore`] (a [`MetricStore`] + [`MetricQuery`] + [`ReceiverRegistry`] +
+//! [`LocalizationStore`]).
 //!
 //! They define the reference semantics that the conformance kit checks every backend
 //! against, serve unit tests and small embedded uses, and can inject faults for tests.
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::capture::{CaptureChunk, CaptureInfo, CaptureSummary, SampleFormat};
 use crate::error::{Error, Result};
 use crate::ids::{ReceiverId, SessionAttempt, SessionId};
+use crate::localization::{LocalizationRecord, LocalizationStore};
 use crate::metrics::SignalMetrics;
 use crate::receiver::ReceiverInfo;
 use crate::report::{Measurement, SessionReport, StoredObject};
@@ -419,6 +421,7 @@ struct StoreState {
     measurements: BTreeMap<(SessionId, ReceiverId), Measurement>,
     sessions: HashMap<SessionId, SessionReport>,
     receivers: BTreeMap<ReceiverId, ReceiverRecord>,
+    localizations: BTreeMap<SessionId, LocalizationRecord>,
     fail_writes: u32,
     fail_receivers: HashSet<ReceiverId>,
 }
@@ -516,6 +519,26 @@ impl MetricStore for MemoryStore {
 
     async fn health(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl LocalizationStore for MemoryStore {
+    async fn record_localization(&self, record: &LocalizationRecord) -> Result<bool> {
+        record.validate()?;
+        let mut st = lock(&self.state);
+        if st.localizations.contains_key(&record.session_id) {
+            return Ok(false);
+        }
+        // Stored as a database would: time to the microsecond.
+        let mut r = record.clone();
+        r.located_at = DateTime::from_timestamp_micros(r.located_at.timestamp_micros()).unwrap_or(r.located_at);
+        st.localizations.insert(record.session_id, r);
+        Ok(true)
+    }
+
+    async fn localization(&self, session: SessionId) -> Result<Option<LocalizationRecord>> {
+        Ok(lock(&self.state).localizations.get(&session).cloned())
     }
 }
 

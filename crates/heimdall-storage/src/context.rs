@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! sessions/{session}/manifest.json             the commit marker (created only if absent)
+//! sessions/{session}/localization.json         the localization, after the commit (created only if absent)
 //! sessions/{session}/{attempt}/{file}          every object an attempt writes
 //! ```
 

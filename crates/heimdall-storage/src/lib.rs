@@ -25,6 +25,11 @@
 //! - **Exact formats**: numpy v1.0 headers byte-identical to `numpy.save`
 //!   ([`heimdall_core::npy`]), SigMF 1.2.6 metadata accepted by `sigmf_validate` with Heimdall's
 //!   fields under a declared `heimdall` extension (see [`formats`]).
+//! - **Localizations kept with the session**: `sessions/{session}/localization.json`, written
+//!   after the commit with one create-only put (never twice, never over the manifest), holds
+//!   the transmitter's position found from the session's captures in a self-describing
+//!   document (format, version, session id, writer, SHA-256 of the result), verified on read
+//!   and kept by the garbage collector (see [`localization`]).
 //! - **Receiver spectra** (OpenWebRX FFT lines) are archived next to the samples as a
 //!   `(frames, bins)` float32 `.npy` matrix plus a JSON index (see [`spectra`]), and read back
 //!   with [`ArchiveSink::read_spectra`].
@@ -113,6 +118,7 @@ mod error;
 pub mod formats;
 pub mod gc;
 pub mod legacy;
+pub mod localization;
 mod part_buffer;
 mod reader;
 mod s3_uploads;
@@ -129,6 +135,7 @@ pub use context::{
 pub use formats::{ArchiveFormat, SessionManifest};
 pub use gc::{GcOptions, GcReport};
 pub use legacy::{LegacyImportSummary, LegacyImporter, LegacyProblem, WebsdrMap};
+pub use localization::{LOCALIZATION, LocalizationDocument};
 pub use sink::ArchiveSink;
 pub use spectra::{DEFAULT_MAX_SPECTRA_BYTES, SpectraIndex};
 

@@ -24,7 +24,7 @@ use crate::formats::{self, ArchiveFormat, CollectionStream, FORMAT_VERSION, MANI
 use crate::reader::Layout;
 use crate::s3_uploads::PendingUpload;
 use crate::spectra::SpectraIndex;
-use crate::upload::put_small;
+use crate::upload::{put_create_only, put_small};
 use crate::writer::ArchiveWriter;
 use object_store::multipart::MultipartStore;
 
@@ -42,6 +42,7 @@ use object_store::multipart::MultipartStore;
 ///                                                                or of the .npy (core:dataset, core:header_bytes)
 /// sessions/{session_id}/{attempt}/{session_id}.sigmf-collection  SigMF collection of the session (if SigMF)
 /// sessions/{session_id}/manifest.json                            commit marker, created only if absent
+/// sessions/{session_id}/localization.json                        the localization, written once after the commit
 /// ```
 ///
 /// A committed session never changes: [`IqSink::begin_session`] refuses it before anything is
@@ -451,25 +452,7 @@ impl IqSink for ArchiveSink {
             objects,
         };
         let body = serde_json::to_vec_pretty(&manifest).map_err(|e| json_err(inner, &manifest_path, e))?;
-        match put_small(inner, &manifest_path, "application/json", body, PutMode::Create).await {
-            Err(Error::Storage {
-                operation: "put",
-                source,
-                ..
-            }) if source.downcast_ref::<object_store::Error>().is_some_and(|e| {
-                matches!(
-                    e,
-                    object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
-                )
-            }) =>
-            {
-                Err(Error::AlreadyExists {
-                    backend: inner.backend,
-                    key: manifest_path.to_string(),
-                })
-            }
-            other => other,
-        }
+        put_create_only(inner, &manifest_path, "application/json", body).await
     }
 
     async fn abort_session(&self, attempt: &SessionAttempt) -> Result<()> {

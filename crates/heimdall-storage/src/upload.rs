@@ -8,7 +8,7 @@ use object_store::{Attribute, Attributes, MultipartUpload, PutMode, PutMultipart
 use sha2::{Digest, Sha256, Sha512};
 use tokio::task::JoinSet;
 
-use heimdall_core::{Result, StoredObject};
+use heimdall_core::{Error, Result, StoredObject};
 
 use crate::context::Inner;
 use crate::part_buffer::{PartBuffer, PoolUser};
@@ -345,6 +345,36 @@ pub(crate) async fn put_small(
         sha256,
         content_type: content_type.to_owned(),
     })
+}
+
+/// [`put_small`] with a create-only put: an existing object (`Precondition` on S3,
+/// `AlreadyExists` on disk and in memory) is [`Error::AlreadyExists`] naming the key, and is
+/// left untouched.
+pub(crate) async fn put_create_only(
+    inner: &Inner,
+    path: &Path,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Result<StoredObject> {
+    match put_small(inner, path, content_type, body, PutMode::Create).await {
+        Err(Error::Storage {
+            operation: "put",
+            source,
+            ..
+        }) if source.downcast_ref::<object_store::Error>().is_some_and(|e| {
+            matches!(
+                e,
+                object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
+            )
+        }) =>
+        {
+            Err(Error::AlreadyExists {
+                backend: inner.backend,
+                key: path.to_string(),
+            })
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! # heimdall-tsdb
 //!
 //! Heimdall's metrics persistence on [diesel] + [diesel_async]: a [`MetricStore`] (batched,
-//! idempotent writes), [`MetricQuery`] (history, SNR statistics, time buckets, sessions) and a
-//! [`ReceiverRegistry`] over two backends that answer the same:
+//! idempotent writes), [`MetricQuery`] (history, SNR statistics, time buckets, sessions), a
+//! [`ReceiverRegistry`] and a [`LocalizationStore`] (one localization per session: position,
+//! error ellipse, method, stations used and rejected, the whole result as JSON; written once)
+//! over two backends that answer the same:
 //!
 //! | backend | feature | URL | notes |
 //! |---|---|---|---|
@@ -34,6 +36,13 @@
 //! DESC)` for receiver histories and one on `(frequency_hz, captured_at DESC)`. PostgreSQL adds
 //! a BRIN index on `captured_at` and a covering partial index `(receiver_id, snr_db) INCLUDE
 //! (captured_at)` that answers the SNR statistics (median included) by an index-only scan.
+//! The `localizations` table (migration `2026-11-30-100001_localizations`) is keyed by session
+//! id: `located_at`, `latitude`, `longitude`, the error ellipse (`semi_major_m`, `semi_minor_m`,
+//! `orientation_deg`, `confidence`), `method`, `stations_used` and `stations_rejected`
+//! (`[{id, reason}]`) as JSON, and `result`, the whole localization as it serialised (`json` on
+//! PostgreSQL so that it reads back byte-exact, text on SQLite). A second localization of a
+//! session inserts nothing (`ON CONFLICT DO NOTHING`, [`LocalizationStore::record_localization`]
+//! returns `false`).
 //! Buckets use `date_bin` on PostgreSQL, `time_bucket` on a TimescaleDB hypertable, integer
 //! arithmetic on SQLite; all are aligned to the Unix epoch like
 //! [`heimdall_core::store::bucket_start`].
@@ -82,8 +91,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use heimdall_core::{
-    Measurement, MeasurementQuery, MetricQuery, MetricStore, ReceiverId, ReceiverInfo, ReceiverRecord,
-    ReceiverRegistry, RecordOutcome, Result, SessionId, SessionReport, SnrStats, TimeBucket, TimeWindow,
+    LocalizationRecord, LocalizationStore, Measurement, MeasurementQuery, MetricQuery, MetricStore, ReceiverId,
+    ReceiverInfo, ReceiverRecord, ReceiverRegistry, RecordOutcome, Result, SessionId, SessionReport, SnrStats,
+    TimeBucket, TimeWindow,
 };
 
 mod config;
@@ -327,5 +337,16 @@ impl ReceiverRegistry for Tsdb {
 
     async fn deactivate_receiver(&self, id: &ReceiverId) -> Result<bool> {
         dispatch!(self, b => b.deactivate_receiver(id).await)
+    }
+}
+
+#[async_trait]
+impl LocalizationStore for Tsdb {
+    async fn record_localization(&self, record: &LocalizationRecord) -> Result<bool> {
+        dispatch!(self, b => b.record_localization(record).await)
+    }
+
+    async fn localization(&self, session: SessionId) -> Result<Option<LocalizationRecord>> {
+        dispatch!(self, b => b.localization(session).await)
     }
 }

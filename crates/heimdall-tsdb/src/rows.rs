@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
 use heimdall_core::{
-    Error, GeoPosition, Measurement, ReceiverId, ReceiverInfo, ReceiverRecord, Result, SessionId, SessionReport,
-    SignalMetrics, SnrStats, TimeBucket,
+    Error, GeoPosition, LocalizationRecord, Measurement, ReceiverId, ReceiverInfo, ReceiverRecord, Result, SessionId,
+    SessionReport, SignalMetrics, SnrStats, TimeBucket,
 };
 use serde::de::DeserializeOwned;
 
@@ -604,4 +604,121 @@ pub(crate) fn measurement_order(q: &heimdall_core::MeasurementQuery) -> String {
         " ORDER BY captured_at DESC, receiver_id ASC, session_id ASC LIMIT {}",
         q.effective_limit()
     )
+}
+
+/// The columns of a `localizations` row as every backend selects them (`located_at_us` in Unix
+/// microseconds, JSON as text).
+pub(crate) const LOCALIZATION_COLUMNS: &str = "session_id, located_at_us, latitude, longitude, semi_major_m, \
+     semi_minor_m, orientation_deg, confidence, method, stations_used, stations_rejected, result";
+
+/// A localization as written: JSON columns encoded.
+#[derive(Debug)]
+pub(crate) struct NewLocalization {
+    pub(crate) session_id: String,
+    pub(crate) located_at: DateTime<Utc>,
+    pub(crate) latitude: f64,
+    pub(crate) longitude: f64,
+    pub(crate) semi_major_m: f64,
+    pub(crate) semi_minor_m: f64,
+    pub(crate) orientation_deg: f64,
+    pub(crate) confidence: f64,
+    pub(crate) method: String,
+    pub(crate) stations_used: String,
+    pub(crate) stations_rejected: String,
+    pub(crate) result: String,
+}
+
+impl NewLocalization {
+    /// Validates and encodes `r` (time truncated to the microsecond).
+    pub(crate) fn encode(r: &LocalizationRecord) -> Result<Self> {
+        r.validate()?;
+        Ok(NewLocalization {
+            session_id: r.session_id.to_string(),
+            located_at: DateTime::from_timestamp_micros(to_micros(r.located_at)).unwrap_or(r.located_at),
+            latitude: r.latitude,
+            longitude: r.longitude,
+            semi_major_m: r.semi_major_m,
+            semi_minor_m: r.semi_minor_m,
+            orientation_deg: r.orientation_deg,
+            confidence: r.confidence,
+            method: r.method.clone(),
+            stations_used: to_json("stations_used", &r.stations_used)?,
+            stations_rejected: to_json("stations_rejected", &r.stations_rejected)?,
+            result: to_json("result", &r.result)?,
+        })
+    }
+}
+
+impl NewLocalization {
+    /// Binds every column after `session_id` and `located_at` (whose types differ by backend),
+    /// in table order: latitude .. result.
+    pub(crate) fn bind_values<'f, DB>(self, query: BoxedQuery<'f, DB>) -> BoxedQuery<'f, DB>
+    where
+        DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<Double>,
+        String: diesel::serialize::ToSql<Text, DB>,
+        f64: diesel::serialize::ToSql<Double, DB>,
+    {
+        query
+            .bind::<Double, _>(self.latitude)
+            .bind::<Double, _>(self.longitude)
+            .bind::<Double, _>(self.semi_major_m)
+            .bind::<Double, _>(self.semi_minor_m)
+            .bind::<Double, _>(self.orientation_deg)
+            .bind::<Double, _>(self.confidence)
+            .bind::<Text, _>(self.method)
+            .bind::<Text, _>(self.stations_used)
+            .bind::<Text, _>(self.stations_rejected)
+            .bind::<Text, _>(self.result)
+    }
+}
+
+/// A localization as read back.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct LocalizationRow {
+    #[diesel(sql_type = Text)]
+    session_id: String,
+    #[diesel(sql_type = BigInt)]
+    located_at_us: i64,
+    #[diesel(sql_type = Double)]
+    latitude: f64,
+    #[diesel(sql_type = Double)]
+    longitude: f64,
+    #[diesel(sql_type = Double)]
+    semi_major_m: f64,
+    #[diesel(sql_type = Double)]
+    semi_minor_m: f64,
+    #[diesel(sql_type = Double)]
+    orientation_deg: f64,
+    #[diesel(sql_type = Double)]
+    confidence: f64,
+    #[diesel(sql_type = Text)]
+    method: String,
+    #[diesel(sql_type = Text)]
+    stations_used: String,
+    #[diesel(sql_type = Text)]
+    stations_rejected: String,
+    #[diesel(sql_type = Text)]
+    result: String,
+}
+
+impl LocalizationRow {
+    pub(crate) fn decode(self, backend: &'static str) -> Result<LocalizationRecord> {
+        Ok(LocalizationRecord {
+            session_id: self
+                .session_id
+                .parse()
+                .map_err(|e: Error| malformed(backend, "localization session id", e))?,
+            located_at: from_micros(backend, self.located_at_us)?,
+            latitude: self.latitude,
+            longitude: self.longitude,
+            semi_major_m: self.semi_major_m,
+            semi_minor_m: self.semi_minor_m,
+            orientation_deg: self.orientation_deg,
+            confidence: self.confidence,
+            method: self.method,
+            stations_used: parse_json(backend, "localization stations_used", &self.stations_used)?,
+            stations_rejected: parse_json(backend, "localization stations_rejected", &self.stations_rejected)?,
+            result: parse_json(backend, "localization result", &self.result)?,
+        })
+    }
 }

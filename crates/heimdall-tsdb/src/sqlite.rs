@@ -15,16 +15,16 @@ use diesel_async::AsyncConnection;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use heimdall_core::{
-    Measurement, MeasurementQuery, ReceiverId, ReceiverInfo, ReceiverRecord, RecordOutcome, Result, SessionId,
-    SessionReport, SnrStats, TimeBucket, TimeWindow,
+    LocalizationRecord, Measurement, MeasurementQuery, ReceiverId, ReceiverInfo, ReceiverRecord, RecordOutcome, Result,
+    SessionId, SessionReport, SnrStats, TimeBucket, TimeWindow,
 };
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
 use crate::config::Options;
 use crate::error::{Ctx, FailureKind};
 use crate::rows::{
-    self, BucketRow, MEASUREMENT_COLUMNS, MeasurementRow, NewMeasurement, NewSession, Placeholders, ReceiverRow,
-    SessionRow, SnrRow,
+    self, BucketRow, LOCALIZATION_COLUMNS, LocalizationRow, MEASUREMENT_COLUMNS, MeasurementRow, NewLocalization,
+    NewMeasurement, NewSession, Placeholders, ReceiverRow, SessionRow, SnrRow,
 };
 use crate::schema;
 
@@ -327,6 +327,41 @@ impl SqliteStore {
                     .bind::<Text, _>(id)
                     .get_result::<SessionRow>(c)
                     .optional()
+            })
+            .await?;
+        row.map(|r| r.decode(BACKEND)).transpose()
+    }
+
+    pub(crate) async fn record_localization(&self, record: &LocalizationRecord) -> Result<bool> {
+        let r = NewLocalization::encode(record)?;
+        let n = self
+            .run("record localization", move |c| {
+                let (id, at) = (r.session_id.clone(), rows::to_micros(r.located_at));
+                let query = diesel::sql_query(
+                    "INSERT INTO localizations (session_id, located_at, latitude, longitude, semi_major_m, \
+                     semi_minor_m, orientation_deg, confidence, method, stations_used, stations_rejected, result) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING",
+                )
+                .into_boxed::<Sqlite>()
+                .bind::<Text, _>(id)
+                .bind::<BigInt, _>(at);
+                r.bind_values(query).execute(c)
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn localization(&self, session: SessionId) -> Result<Option<LocalizationRecord>> {
+        let id = session.to_string();
+        let row = self
+            .run("read localization", move |c| {
+                diesel::sql_query(format!(
+                    "SELECT {LOCALIZATION_COLUMNS} FROM (SELECT *, located_at AS located_at_us FROM localizations \
+                     WHERE session_id = ?)"
+                ))
+                .bind::<Text, _>(id)
+                .get_result::<LocalizationRow>(c)
+                .optional()
             })
             .await?;
         row.map(|r| r.decode(BACKEND)).transpose()

@@ -12,3 +12,12 @@ async fn core_conformance_kit_on_every_backend() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn localizations_conform_on_every_backend() {
+    common::on_all_backends("localizations", |db, name| async move {
+        eprintln!("localizations on {name}");
+        heimdall_core::testkit::localization_store_conformance(db.as_ref()).await;
+    })
+    .await;
+}

@@ -5,6 +5,7 @@
 //! them from `#[tokio::test(flavor = "multi_thread")]` tests.
 
 mod fixtures;
+mod localization;
 mod metric_store;
 mod signal;
 mod sink;
@@ -16,6 +17,7 @@ pub use fixtures::{
     test_capture_info, test_chunks, test_measurement, test_metrics, test_receiver, test_recorded, test_samples,
     test_summary,
 };
+pub use localization::{localization_store_conformance, test_localization_result};
 pub use metric_store::metric_store_conformance;
 pub use signal::{tone_in_noise, xorshift_noise};
 pub use sink::sink_conformance;

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use crate::sink::IqSink;
 use crate::store::MetricStore;
 
+use super::localization::localization_store_conformance;
 use super::metric_store::metric_store_conformance;
 use super::sink::sink_conformance;
 use crate::memory::{MemorySink, MemoryStore};
@@ -25,4 +26,12 @@ async fn memory_store_conforms() {
     let q = MemoryStore::new();
     let arc: Arc<dyn MetricStore> = Arc::new(q.clone());
     metric_store_conformance(&arc, &q, &q).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_store_keeps_localizations() {
+    let store = MemoryStore::new();
+    localization_store_conformance(&store).await;
+    let arc: Arc<dyn crate::LocalizationStore> = Arc::new(MemoryStore::new());
+    localization_store_conformance(&arc).await;
 }

@@ -4,6 +4,7 @@
 //! chunk: 25 array parameters whatever the row count, so PostgreSQL's 65 535 bind-parameter limit
 //! never applies, and a whole session's rows travel in one round trip.
 
+mod localizations;
 mod read;
 mod receivers;
 mod store;
