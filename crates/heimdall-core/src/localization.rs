@@ -157,16 +157,10 @@ pub trait LocalizationStore: Send + Sync + Debug + 'static {
     async fn localization(&self, session: SessionId) -> Result<Option<LocalizationRecord>>;
 }
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl<T: LocalizationStore + ?Sized> LocalizationStore for Arc<T> {
-    async fn record_localization(&self, record: &LocalizationRecord) -> Result<bool> {
-        (**self).record_localization(record).await
-    }
-    async fn localization(&self, session: SessionId) -> Result<Option<LocalizationRecord>> {
-        (**self).localization(session).await
-    }
-}
+forward_through_pointers!(LocalizationStore {
+    async fn record_localization(&self, record: &LocalizationRecord) -> Result<bool>;
+    async fn localization(&self, session: SessionId) -> Result<Option<LocalizationRecord>>;
+});
 
 #[cfg(test)]
 mod tests {
