@@ -8,9 +8,16 @@
 //! cargo run --release --example acquire
 //! cargo run --release --example acquire -- --store s3://heimdall-raw-iq --database postgres://localhost/heimdall
 //! cargo run --release --example acquire -- --receivers receivers.example.toml --frequency 145.5e6 --duration 10
+//! cargo run --release --example acquire -- --locate --sample-rate 240e3 --modulation fm
 //! ```
 //!
-//! Exit code: 0 when every receiver recorded, 2 when some did, 1 when none did or on error.
+//! With `--locate`, once the session is committed its captures are read back from the archive
+//! and located (TDoA from the GPS-timed receivers, RSSI otherwise): the result is kept as
+//! `sessions/{id}/localization.json` and a `localizations` row, and printed with the summary
+//! (with `--json`, under `localization`).
+//!
+//! Exit code: 0 when every receiver recorded, 2 when some did, 1 when none did, when `--locate`
+//! was asked and the session could not be located, or on error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
@@ -94,6 +101,10 @@ struct Args {
     /// Do not draw the overview PNG.
     #[arg(long)]
     no_plot: bool,
+    /// After the commit, locate the transmitter from the archived captures; keep the result
+    /// with the session (localization.json) and in the database, and print it.
+    #[arg(long, conflicts_with = "queue")]
+    locate: bool,
     /// Create the S3 bucket of --store when it does not exist (as the old service did).
     #[arg(long)]
     create_bucket: bool,
@@ -257,16 +268,101 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let located = if args.locate {
+        Some(locate_committed(&sink, db.as_ref(), report).await)
+    } else {
+        None
+    };
+
     if args.json {
         let mut v = serde_json::to_value(report)?;
         if let (Some(obj), Some(p)) = (v.as_object_mut(), &plot) {
             obj.insert("overview_png".into(), p.clone().into());
         }
+        match (&located, v.as_object_mut()) {
+            (Some(Ok(l)), Some(obj)) => {
+                obj.insert("localization".into(), l.document.result.clone());
+                obj.insert("localization_json".into(), l.key.clone().into());
+            }
+            (Some(Err(e)), Some(obj)) => {
+                obj.insert("localization_error".into(), e.to_string().into());
+            }
+            _ => {}
+        }
         println!("{v}");
     } else {
         print_summary(report, plot.as_deref());
+        match &located {
+            Some(Ok(l)) => print_localization(l, transmitter),
+            Some(Err(e)) => println!("localization failed: {e}"),
+            None => {}
+        }
+    }
+    if matches!(located, Some(Err(_))) {
+        return Ok(ExitCode::from(1));
     }
     Ok(exit_code(report.status))
+}
+
+/// `--locate`: locates the committed session from its archived captures and keeps the result.
+async fn locate_committed(
+    sink: &heimdall::storage::ArchiveSink,
+    db: &heimdall::tsdb::Tsdb,
+    report: &SessionReport,
+) -> anyhow::Result<heimdall::session_locate::SessionLocalization> {
+    anyhow::ensure!(
+        report.committed,
+        "session {} was not committed by this run: nothing to locate",
+        report.session_id
+    );
+    Ok(heimdall::session_locate::locate_session(
+        sink,
+        Some(db as &dyn heimdall::core::LocalizationStore),
+        report.session_id,
+        &heimdall::locate::LocateOptions::default(),
+    )
+    .await?)
+}
+
+/// The localization under the summary (and the error to the simulated transmitter).
+fn print_localization(l: &heimdall::session_locate::SessionLocalization, truth: Option<GeoPosition>) {
+    let v = &l.document.result;
+    let f = |x: &serde_json::Value| x.as_f64().unwrap_or(f64::NAN);
+    let e = &v["error_ellipse_m"];
+    println!(
+        "located ({}): {:.5} N {:.5} E, {:.0}% ellipse {:.0} m x {:.0} m at {:.0}°",
+        v["method"].as_str().unwrap_or("-"),
+        f(&v["latitude"]),
+        f(&v["longitude"]),
+        f(&e["confidence"]) * 100.0,
+        f(&e["semi_major"]),
+        f(&e["semi_minor"]),
+        f(&e["orientation_deg"])
+    );
+    let list = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| match x.as_str() {
+                Some(s) => s.to_owned(),
+                None => format!(
+                    "{} ({})",
+                    x["id"].as_str().unwrap_or("-"),
+                    x["reason"].as_str().unwrap_or("-")
+                ),
+            })
+            .collect()
+    };
+    println!("  used: {}", list("stations_used").join(", "));
+    for r in list("stations_rejected") {
+        println!("  rejected: {r}");
+    }
+    if let Some(t) = truth
+        && let Ok(p) = GeoPosition::new(f(&v["latitude"]), f(&v["longitude"]), t.altitude_m)
+    {
+        println!("  simulated transmitter {:.0} m away", p.distance_m(&t));
+    }
+    println!("  kept as {}", l.key);
 }
 
 /// `--queue`: submits the session to the work queue, then (unless `--detach`) follows its

@@ -18,8 +18,12 @@
 //! `locate` (localization). An embedder that needs SQLite and KiwiSDR only writes
 //! `heimdall = { default-features = false, features = ["sqlite", "kiwisdr"] }`.
 //!
-//! The runnable programs live in `examples/` (`acquire`, `worker`, `gc`, `query`, `reindex`,
-//! `metrics`, `service`) and the criterion benchmarks in `benches/`.
+//! With `locate`, [`session_locate`] turns an archived session's captures into the
+//! localization's input (time marks, clocks, positions, rates, gaps) and keeps the result with
+//! the session (`localization.json`) and in the metrics database (`localizations`).
+//!
+//! The runnable programs live in `examples/` (`acquire`, `locate`, `worker`, `gc`, `query`,
+//! `reindex`, `metrics`, `service`) and the criterion benchmarks in `benches/`.
 #![warn(missing_docs)]
 
 pub use heimdall_core as core;
@@ -33,6 +37,8 @@ pub use heimdall_websdr as websdr;
 
 #[cfg(all(feature = "locate", feature = "kiwi-wav"))]
 pub mod kiwi_locate;
+#[cfg(feature = "locate")]
+pub mod session_locate;
 
 /// The types most embedders need.
 pub mod prelude {
