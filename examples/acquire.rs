@@ -39,7 +39,7 @@ use heimdall::core::{
 use heimdall::storage::ArchiveFormat;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use common::{KeyValueParser, QueueArgs, SimArgs, Table, opt, parse_time};
+use common::{QueueArgs, SimArgs, Table, opt, parse_time};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -68,19 +68,10 @@ struct Args {
     /// capture the same window (time-aligned captures for TDoA).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     start_at: Option<DateTime<Utc>>,
-    /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory. Default: ./heimdall-data
-    /// (s3://$MINIO_BUCKET_RAW_IQ when the old Python (FastAPI/Celery) service's MINIO_URL or MINIO_BUCKET_RAW_IQ is set).
-    /// S3 settings (endpoint, region, keys, allow-http) come from AWS_* variables (or the old
-    /// MINIO_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY) or --store-option.
-    #[arg(long, value_name = "URL")]
-    store: Option<String>,
-    /// Object-store option key=value, e.g. aws_endpoint=http://127.0.0.1:8333, aws_allow_http=true. Repeatable.
-    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = KeyValueParser)]
-    store_options: Vec<(String, String)>,
-    /// Metrics database: postgres://user@host/db or a SQLite file path. Default: ./heimdall-data/heimdall.db.
-    #[arg(long, value_name = "URL", env = "DATABASE_URL")]
-    database: Option<String>,
-    /// Archive format: npy (+ _metadata.json), sigmf, both, or legacy (npy plus the old service's websdr_{n} layout).
+    #[command(flatten)]
+    backends: common::BackendArgs,
+    /// Archive format: npy (+ _metadata.json), sigmf, both, or legacy (npy plus the websdr_{n} layout of
+    /// the Python service Heimdall replaces (FastAPI + Celery, boto3, SQLAlchemy)).
     #[arg(long, value_enum, default_value_t = FormatArg::Both)]
     format: FormatArg,
     /// Session id (a UUID); default: a new time-ordered UUID v7.
@@ -184,7 +175,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         FormatArg::Both => ArchiveFormat::Both,
     };
     if args.create_bucket {
-        let (url, b) = common::store_builder(args.store.as_deref(), &args.store_options, format)?;
+        let (url, b) = common::store_builder(args.backends.store.as_deref(), &args.backends.store_options, format)?;
         if b.ensure_bucket()
             .await
             .with_context(|| format!("cannot create the bucket of {}", Redacted(&url)))?
@@ -192,8 +183,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("created the bucket of {}", Redacted(&url));
         }
     }
-    let sink = Arc::new(common::open_store(args.store.as_deref(), &args.store_options, format)?);
-    let db = Arc::new(common::open_database(args.database.as_deref()).await?);
+    let sink = Arc::new(args.backends.open_store(format)?);
+    let db = Arc::new(args.backends.open_database().await?);
     sink.health()
         .await
         .with_context(|| format!("the archive {sink} is not usable"))?;
@@ -259,7 +250,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plot = if args.no_plot || report.receivers.iter().all(|r| !r.status.is_stored()) {
         None
     } else {
-        match save_plot(&sink, &outcome, transmitter, args.store.as_deref()).await {
+        match save_plot(&sink, &outcome, transmitter, args.backends.store.as_deref()).await {
             Ok(p) => Some(p),
             Err(e) => {
                 eprintln!("warning: could not draw the overview: {e:#}");
@@ -374,8 +365,8 @@ async fn run_queued(args: &Args, req: AcquisitionRequest) -> anyhow::Result<Exit
     let session = job.session_id;
     // Subscribed before submitting: no event of the session can be missed.
     let mut events = queue.subscribe(session).await?;
-    if args.database.is_some() {
-        let db = common::open_database(args.database.as_deref()).await?;
+    if args.backends.database.is_some() {
+        let db = args.backends.open_database().await?;
         use heimdall::core::MetricStore;
         db.record_session(&SessionReport::queued(session, job.request.clone(), job.submitted_at))
             .await

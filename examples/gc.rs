@@ -24,7 +24,7 @@ use heimdall::core::{Error, IqArchive, MetricMaintenance};
 use heimdall::storage::{ArchiveFormat, GcOptions};
 use serde::Serialize;
 
-use common::{KeyValueParser, Table};
+use common::Table;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,15 +32,8 @@ use common::{KeyValueParser, Table};
     version
 )]
 struct Args {
-    /// Archive: s3://bucket/prefix, file:///abs/path or a directory. Default: ./heimdall-data.
-    #[arg(long, value_name = "URL")]
-    store: Option<String>,
-    /// Object-store option key=value. Repeatable.
-    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = KeyValueParser)]
-    store_options: Vec<(String, String)>,
-    /// Metrics database: postgres://user@host/db or a SQLite file path. Default: ./heimdall-data/heimdall.db.
-    #[arg(long, value_name = "URL", env = "DATABASE_URL")]
-    database: Option<String>,
+    #[command(flatten)]
+    backends: common::BackendArgs,
     /// Only what is older than this many seconds is a leftover (longer than your longest session).
     #[arg(long, value_name = "S", default_value_t = 86_400.0)]
     grace: f64,
@@ -112,8 +105,8 @@ async fn main() -> ExitCode {
 
 async fn verify(args: &Args) -> anyhow::Result<Verified> {
     use heimdall::core::{MeasurementQuery, MetricQuery};
-    let sink = common::open_store(args.store.as_deref(), &args.store_options, ArchiveFormat::Both)?;
-    let db = common::open_database(args.database.as_deref()).await?;
+    let sink = args.backends.open_store(ArchiveFormat::Both)?;
+    let db = args.backends.open_database().await?;
     let mut v = Verified::default();
     let committed = sink.list_sessions(None, None).await?;
     for session in committed {
@@ -153,8 +146,8 @@ async fn verify(args: &Args) -> anyhow::Result<Verified> {
 
 async fn run(args: Args) -> anyhow::Result<bool> {
     let grace = Duration::try_from_secs_f64(args.grace).context("--grace must be a number of seconds")?;
-    let sink = common::open_store(args.store.as_deref(), &args.store_options, ArchiveFormat::Both)?;
-    let db = common::open_database(args.database.as_deref()).await?;
+    let sink = args.backends.open_store(ArchiveFormat::Both)?;
+    let db = args.backends.open_database().await?;
     let opts = GcOptions {
         grace,
         dry_run: !args.delete,

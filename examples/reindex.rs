@@ -27,7 +27,7 @@ use heimdall::core::{IqArchive, MetricStore, ReceiverInfo, ReceiverRegistry};
 use heimdall::storage::ArchiveFormat;
 use heimdall::storage::legacy::{LegacyImportSummary, LegacyImporter, WebsdrMap};
 
-use common::{KeyValueParser, parse_time};
+use common::parse_time;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,16 +35,8 @@ use common::{KeyValueParser, parse_time};
     version
 )]
 struct Args {
-    /// Archive to read: s3://bucket/prefix, file:///abs/path, memory://, or a directory.
-    /// Default: ./heimdall-data. S3 settings come from AWS_* variables or --store-option.
-    #[arg(long)]
-    store: Option<String>,
-    /// Extra object-store option key=value (e.g. aws_endpoint=http://127.0.0.1:8333); repeatable.
-    #[arg(long = "store-option", value_parser = KeyValueParser)]
-    store_options: Vec<(String, String)>,
-    /// Metrics database: postgres://user@host/db or a SQLite path. Default: ./heimdall-data/heimdall.db.
-    #[arg(long, env = "DATABASE_URL")]
-    database: Option<String>,
+    #[command(flatten)]
+    backends: common::BackendArgs,
     /// Only sessions started at or after this RFC 3339 time.
     #[arg(long, value_parser = parse_time)]
     since: Option<DateTime<Utc>>,
@@ -71,19 +63,12 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_code(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let archive = common::open_store(args.store.as_deref(), &args.store_options, ArchiveFormat::Both)?;
-    let db = common::open_database(args.database.as_deref()).await?;
+    let archive = args.backends.open_store(ArchiveFormat::Both)?;
+    let db = args.backends.open_database().await?;
     let sessions = archive.list_sessions(args.since, args.until).await?;
     let (mut inserted, mut duplicates, mut repaired, mut failed) = (0u64, 0u64, 0u64, Vec::new());
     for s in &sessions {

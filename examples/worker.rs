@@ -27,22 +27,15 @@ use heimdall::core::queue::Worker;
 use heimdall::storage::ArchiveFormat;
 use tokio_util::sync::CancellationToken;
 
-use common::{KeyValueParser, QueueArgs, SimArgs};
+use common::{QueueArgs, SimArgs};
 
 #[derive(Parser, Debug)]
 #[command(about = "Run acquisition sessions from a work queue until SIGTERM", version)]
 struct Args {
     #[command(flatten)]
     queue: QueueArgs,
-    /// Archive: s3://bucket/prefix, file:///abs/path or a directory. Default: ./heimdall-data.
-    #[arg(long, value_name = "URL")]
-    store: Option<String>,
-    /// Object-store option key=value. Repeatable.
-    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = KeyValueParser)]
-    store_options: Vec<(String, String)>,
-    /// Metrics database: postgres://user@host/db or a SQLite file path.
-    #[arg(long, value_name = "URL", env = "DATABASE_URL")]
-    database: Option<String>,
+    #[command(flatten)]
+    backends: common::BackendArgs,
     /// Receivers file (TOML). Default: the simulated reference network.
     #[arg(long, value_name = "FILE")]
     receivers: Option<std::path::PathBuf>,
@@ -79,26 +72,16 @@ async fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    common::exit_code(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let (sources, _) = common::build_sources(args.receivers.as_deref(), args.frequency, args.sample_rate, &args.sim)?;
-    let sink = Arc::new(common::open_store(
-        args.store.as_deref(),
-        &args.store_options,
-        args.format,
-    )?);
+    let sink = Arc::new(args.backends.open_store(args.format)?);
     sink.health()
         .await
         .with_context(|| format!("the archive {sink} is not usable"))?;
-    let db = Arc::new(common::open_database(args.database.as_deref()).await?);
+    let db = Arc::new(args.backends.open_database().await?);
     let queue = Arc::new(common::open_queue(&args.queue).await?);
     let engine = Engine::builder()
         .sources(sources)

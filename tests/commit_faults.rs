@@ -147,6 +147,17 @@ fn network() -> Vec<Arc<dyn ReceiverSource>> {
         .collect()
 }
 
+/// The measurement rows of `session`.
+async fn session_rows(store: &Tsdb, session: SessionId) -> Vec<heimdall_core::Measurement> {
+    store
+        .measurements(&MeasurementQuery {
+            session: Some(session),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_put_answered_500_leaves_no_row_and_the_session_can_run_again() {
     let test = "a_manifest_put_answered_500_leaves_no_row";
@@ -220,13 +231,7 @@ async fn a_manifest_put_answered_500_leaves_no_row_and_the_session_can_run_again
         "the commit error is reported: {:?}",
         report.errors
     );
-    let rows = store
-        .measurements(&MeasurementQuery {
-            session: Some(session),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let rows = session_rows(&store, session).await;
     assert!(rows.is_empty(), "rows outlived the failed commit: {}", rows.len());
     if let Some(rec) = store.session(session).await.unwrap() {
         assert!(!rec.committed, "{rec:?}");
@@ -248,13 +253,7 @@ async fn a_manifest_put_answered_500_leaves_no_row_and_the_session_can_run_again
     let report = engine.start(req, Some(session)).unwrap().finish().await.unwrap();
     assert!(report.committed, "{report:?}");
     assert_eq!(report.status, SessionStatus::Success);
-    let rows = store
-        .measurements(&MeasurementQuery {
-            session: Some(session),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let rows = session_rows(&store, session).await;
     assert_eq!(rows.len(), 7);
     assert!(store.session(session).await.unwrap().unwrap().committed);
     let manifest = sink.read_manifest(session).await.unwrap();

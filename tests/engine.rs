@@ -490,39 +490,29 @@ async fn requests_and_builders_are_validated() {
 
     let sink: Arc<dyn IqSink> = Arc::new(MemorySink::new());
     let store: Arc<dyn MetricStore> = Arc::new(MemoryStore::new());
-    assert!(
-        Engine::builder()
-            .sink(sink.clone())
-            .store(store.clone())
-            .build()
-            .is_err()
-    );
-    assert!(
-        Engine::builder()
-            .sources(network().sources())
-            .store(store.clone())
-            .build()
-            .is_err()
-    );
     let mut twice = network().sources();
     twice.push(twice[0].clone());
-    assert!(
-        Engine::builder()
-            .sources(twice)
-            .sink(sink.clone())
-            .store(store.clone())
-            .build()
-            .is_err()
-    );
-    assert!(
-        Engine::builder()
-            .sources(network().sources())
-            .sink(sink)
-            .store(store)
-            .concurrency(0)
-            .build()
-            .is_err()
-    );
+    for (why, builder) in [
+        ("no sources", Engine::builder().sink(sink.clone()).store(store.clone())),
+        (
+            "no sink",
+            Engine::builder().sources(network().sources()).store(store.clone()),
+        ),
+        (
+            "a receiver twice",
+            Engine::builder().sources(twice).sink(sink.clone()).store(store.clone()),
+        ),
+        (
+            "no concurrency",
+            Engine::builder()
+                .sources(network().sources())
+                .sink(sink)
+                .store(store)
+                .concurrency(0),
+        ),
+    ] {
+        assert!(builder.build().is_err(), "{why}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

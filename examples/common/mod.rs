@@ -193,6 +193,50 @@ pub struct QueueArgs {
     pub max_deliver: u64,
 }
 
+/// The exit status of a program's run: on an error, the error and its causes on stderr, status 1.
+#[allow(clippy::print_stderr)]
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where the archive and the metrics database are, for the programs that use both.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Archive: s3://bucket/prefix, file:///abs/path, memory://, or a directory. Default: ./heimdall-data
+    /// (s3://$MINIO_BUCKET_RAW_IQ when the old Python (FastAPI/Celery) service's MINIO_URL or MINIO_BUCKET_RAW_IQ is set).
+    /// S3 settings (endpoint, region, keys, allow-http) come from AWS_* variables (or the old
+    /// MINIO_URL, MINIO_ACCESS_KEY, MINIO_SECRET_KEY) or --store-option.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Object-store option key=value, e.g. aws_endpoint=http://127.0.0.1:8333, aws_allow_http=true. Repeatable.
+    #[arg(long = "store-option", value_name = "KEY=VALUE", value_parser = KeyValueParser)]
+    pub store_options: Vec<(String, String)>,
+    /// Metrics database: postgres://user@host/db or a SQLite file path. Default: ./heimdall-data/heimdall.db.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL")]
+    pub database: Option<String>,
+}
+
+impl BackendArgs {
+    /// Opens the archive, in `format`.
+    pub fn open_store(
+        &self,
+        format: heimdall::storage::ArchiveFormat,
+    ) -> anyhow::Result<heimdall::storage::ArchiveSink> {
+        open_store(self.store.as_deref(), &self.store_options, format)
+    }
+
+    /// Opens (and migrates) the metrics database.
+    pub async fn open_database(&self) -> anyhow::Result<heimdall::tsdb::Tsdb> {
+        open_database(self.database.as_deref()).await
+    }
+}
+
 /// Opens the work queue of `args` (NATS JetStream).
 pub async fn open_queue(args: &QueueArgs) -> anyhow::Result<heimdall::queue::NatsQueue> {
     let url = args.queue.as_deref().context("no --queue given")?;
