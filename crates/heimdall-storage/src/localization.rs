@@ -40,13 +40,12 @@ use chrono::{DateTime, Utc};
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use heimdall_core::{Error, Result, SessionId, StoredObject};
 
 use crate::context::MANIFEST;
 use crate::formats::recorder;
-use crate::sink::ArchiveSink;
+use crate::sink::{ArchiveSink, sha256_hex};
 use crate::upload::put_create_only;
 
 /// Name of the localization object in a session's folder.
@@ -114,10 +113,6 @@ pub fn canonical_json(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     write(v, &mut out);
     out
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
 }
 
 impl LocalizationDocument {

@@ -332,7 +332,8 @@ impl ArchiveSink {
     }
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+/// SHA-256 of `b`, lower-case hex (as manifests and `localization.json` list it).
+pub(crate) fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
