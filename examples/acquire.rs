@@ -9,7 +9,12 @@
 //! cargo run --release --example acquire -- --store s3://heimdall-raw-iq --database postgres://localhost/heimdall
 //! cargo run --release --example acquire -- --receivers receivers.example.toml --frequency 145.5e6 --duration 10
 //! cargo run --release --example acquire -- --locate --sample-rate 240e3 --modulation fm
+//! cargo run --release --example acquire -- --recordings DIR/stations.json --locate
 //! ```
+//!
+//! With `--recordings`, the recordings a stations file lists (kiwirecorder IQ WAVs with GNSS
+//! time stamps, or SigMF) replay as the receivers: they are archived, measured and recorded
+//! like live captures (the importer), and `--locate` locates them.
 //!
 //! With `--locate`, once the session is committed its captures are read back from the archive
 //! and located (TDoA from the GPS-timed receivers, RSSI otherwise): the result is kept as
@@ -41,6 +46,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use common::{QueueArgs, SimArgs, Table, opt, parse_time};
 
+/// The frequency of the simulated reference network's transmitter (Hz).
+const DEFAULT_FREQUENCY_HZ: f64 = 145.5e6;
+/// The default capture length (s).
+const DEFAULT_DURATION_S: f64 = 10.0;
+
 #[derive(Parser, Debug)]
 #[command(
     about = "Acquire one capture from every receiver of a network, measure it, archive it and record its metrics",
@@ -55,12 +65,19 @@ struct Args {
     /// Receivers file (TOML, see receivers.example.toml). Default: the simulated reference network.
     #[arg(long, value_name = "FILE")]
     receivers: Option<std::path::PathBuf>,
-    /// Centre (target) frequency in Hz, e.g. 145.5e6.
-    #[arg(long, value_name = "HZ", default_value_t = 145.5e6)]
-    frequency: f64,
+    /// Recordings to replay instead of live receivers (the importer): a stations file, the
+    /// stations.json of a kiwirecorder TDoA set (per station: id, file, latitude, longitude; the
+    /// files are kiwirecorder IQ WAVs with GNSS time stamps or SigMF recordings). The frequency and
+    /// the duration default to the recordings' centre and the longest recording.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["receivers", "queue"])]
+    recordings: Option<std::path::PathBuf>,
+    /// Centre (target) frequency in Hz, e.g. 145.5e6 (the default; with --recordings, theirs).
+    #[arg(long, value_name = "HZ")]
+    frequency: Option<f64>,
     /// Capture duration in seconds (at most 3600).
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
-    duration: f64,
+    /// (Default 10 s; with --recordings, the longest recording.)
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
     /// Preferred sample rate in Hz (receivers with a fixed rate use theirs; sets every simulated receiver's rate).
     #[arg(long, value_name = "HZ")]
     sample_rate: Option<f64>,
@@ -153,12 +170,27 @@ fn init_tracing() {
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let recordings = match &args.recordings {
+        Some(path) => Some(
+            heimdall::recordings::recording_network(path)
+                .with_context(|| format!("cannot replay the recordings of {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let frequency = args
+        .frequency
+        .or(recordings.as_ref().map(|r| r.frequency_hz))
+        .unwrap_or(DEFAULT_FREQUENCY_HZ);
+    let seconds = args
+        .duration
+        .or(recordings.as_ref().map(|r| r.duration.as_secs_f64()))
+        .unwrap_or(DEFAULT_DURATION_S);
     anyhow::ensure!(
-        args.duration.is_finite() && args.duration > 0.0,
+        seconds.is_finite() && seconds > 0.0,
         "--duration must be a positive number of seconds"
     );
-    let duration = Duration::try_from_secs_f64(args.duration).context("--duration is out of range")?;
-    let mut req = AcquisitionRequest::new(args.frequency, duration);
+    let duration = Duration::try_from_secs_f64(seconds).context("--duration is out of range")?;
+    let mut req = AcquisitionRequest::new(frequency, duration);
     req.sample_rate_hz = args.sample_rate;
     req.start_at = args.start_at;
     req.validate().context("the request is not valid")?;
@@ -166,8 +198,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.queue.queue.is_some() {
         return run_queued(&args, req).await;
     }
-    let (sources, transmitter) =
-        common::build_sources(args.receivers.as_deref(), args.frequency, args.sample_rate, &args.sim)?;
+    let (sources, transmitter) = match recordings {
+        Some(r) => (r.sources, r.transmitter),
+        None => common::build_sources(args.receivers.as_deref(), frequency, args.sample_rate, &args.sim)?,
+    };
 
     let format = match args.format {
         FormatArg::Npy | FormatArg::Legacy => ArchiveFormat::Npy,
@@ -208,8 +242,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!(
             "session {session}: {} receivers, {:.6} MHz, {:.1} s -> archive {sink}, database {}",
             engine.receivers().len(),
-            args.frequency / 1e6,
-            args.duration,
+            frequency / 1e6,
+            seconds,
             db.redacted_url()
         );
     }
@@ -315,7 +349,7 @@ async fn locate_committed(
     .await?)
 }
 
-/// The localization under the summary (and the error to the simulated transmitter).
+/// The localization under the summary (and the error to the known transmitter: simulated, or a stations file's truth).
 fn print_localization(l: &heimdall::session_locate::SessionLocalization, truth: Option<GeoPosition>) {
     let v = &l.document.result;
     let f = |x: &serde_json::Value| x.as_f64().unwrap_or(f64::NAN);
@@ -351,7 +385,7 @@ fn print_localization(l: &heimdall::session_locate::SessionLocalization, truth: 
     if let Some(t) = truth
         && let Ok(p) = GeoPosition::new(f(&v["latitude"]), f(&v["longitude"]), t.altitude_m)
     {
-        println!("  simulated transmitter {:.0} m away", p.distance_m(&t));
+        println!("  known transmitter {:.0} m away", p.distance_m(&t));
     }
     println!("  kept as {}", l.key);
 }

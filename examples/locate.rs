@@ -30,11 +30,12 @@ use std::time::Instant;
 
 use clap::Parser;
 use heimdall::core::SessionId;
-use heimdall::kiwi_locate::{captures_from_stations, kiwi_wav_capture, read_stations};
+use heimdall::kiwi_locate::{captures_from_stations, kiwi_wav_capture};
 use heimdall::locate::map::{MapInput, render_png};
 use heimdall::locate::{
     GeoPoint, Localization, LocateOptions, ReceiverCapture, SPEED_OF_LIGHT, geo::geodesic_distance, locate,
 };
+use heimdall::recordings::read_stations;
 use heimdall::session_locate::locate_session;
 use heimdall::storage::ArchiveFormat;
 use heimdall::websdr::kiwi_wav::parse_file_name;

@@ -6,56 +6,8 @@ use std::path::Path;
 use heimdall_core::Error;
 use heimdall_locate::{ClockSource, GeoPoint, ReceiverCapture, TimeMark};
 use heimdall_websdr::kiwi_wav;
-use serde::Deserialize;
 
-/// A stations file: receiver positions by recording, and the truth when known.
-#[derive(Debug, Clone, Deserialize)]
-pub struct StationsFile {
-    /// Receivers.
-    pub stations: Vec<StationEntry>,
-    /// The transmitter, when known (evaluation).
-    #[serde(default)]
-    pub transmitter: Option<Transmitter>,
-}
-
-/// One receiver of a stations file.
-#[derive(Debug, Clone, Deserialize)]
-pub struct StationEntry {
-    /// Receiver id.
-    pub id: String,
-    /// Recording file name (relative to the stations file).
-    #[serde(default)]
-    pub file: Option<String>,
-    /// Latitude (degrees).
-    pub latitude: f64,
-    /// Longitude (degrees).
-    pub longitude: f64,
-}
-
-/// The known transmitter of a stations file.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Transmitter {
-    /// Name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Latitude (degrees).
-    pub latitude: f64,
-    /// Longitude (degrees).
-    pub longitude: f64,
-}
-
-/// Reads a stations file.
-pub fn read_stations(path: &Path) -> Result<StationsFile, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::InvalidInput {
-        field: "stations file",
-        reason: format!("{}: {e}", path.display()),
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Malformed {
-        backend: "locate",
-        origin: path.display().to_string(),
-        reason: e.to_string(),
-    })
-}
+use crate::recordings::{StationsFile, read_stations, station_recording};
 
 /// Reads a recording as a GPS-timed capture at `position`. The GPS week comes from the file
 /// name; the id is the station named in the file name unless `id` is given.
@@ -98,9 +50,11 @@ pub fn captures_from_stations(path: &Path) -> Result<(StationsFile, Vec<Receiver
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for s in &stations.stations {
-        let Some(file) = &s.file else { continue };
+        let Some(path) = station_recording(dir, s) else {
+            continue;
+        };
         out.push(kiwi_wav_capture(
-            &dir.join(file),
+            &path,
             Some(&s.id),
             GeoPoint::new(s.latitude, s.longitude),
         )?);

@@ -14,9 +14,12 @@
 //!
 //! Cargo features choose the parts: all by default; `postgres` and `sqlite` (metrics
 //! databases), `kiwisdr`, `openwebrx`, `rtl_tcp`, `http_iq`, `simulated`, `discovery`,
-//! `receivers-file`, `kiwi-wav` (receiver protocols and files), `queue` (NATS work queue),
+//! `receivers-file`, `kiwi-wav`, `recording` (receiver protocols, files and recordings), `queue` (NATS work queue),
 //! `locate` (localization). An embedder that needs SQLite and KiwiSDR only writes
 //! `heimdall = { default-features = false, features = ["sqlite", "kiwisdr"] }`.
+//!
+//! With `recording`, [`recordings`] replays a set of recordings (kiwirecorder IQ WAV with GNSS
+//! time stamps, SigMF) through the engine like a live receiver network: the importer.
 //!
 //! With `locate`, [`session_locate`] turns an archived session's captures into the
 //! localization's input (time marks, clocks, positions, rates, gaps) and keeps the result with
@@ -35,8 +38,10 @@ pub use heimdall_storage as storage;
 pub use heimdall_tsdb as tsdb;
 pub use heimdall_websdr as websdr;
 
-#[cfg(all(feature = "locate", feature = "kiwi-wav"))]
+#[cfg(all(feature = "locate", feature = "recording"))]
 pub mod kiwi_locate;
+#[cfg(feature = "recording")]
+pub mod recordings;
 #[cfg(feature = "locate")]
 pub mod session_locate;
 

@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 
 /// Every backend's URL rule (the fuzz build has the wire formats only, not every backend: the
 /// rules are named here rather than taken from `Registry::with_defaults`).
-const KINDS: [(ReceiverKind, UrlRule); 5] = [
+const KINDS: [(ReceiverKind, UrlRule); 6] = [
     (ReceiverKind::KiwiSdr, heimdall_websdr::kiwisdr::protocol::URL_RULE),
     (ReceiverKind::OpenWebRx, heimdall_websdr::openwebrx::protocol::URL_RULE),
     (ReceiverKind::RtlTcp, heimdall_websdr::rtl_tcp::protocol::URL_RULE),
@@ -32,6 +32,7 @@ const KINDS: [(ReceiverKind, UrlRule); 5] = [
         },
     ),
     (ReceiverKind::Simulated, UrlRule::ANY),
+    (ReceiverKind::Recording, heimdall_websdr::recording::protocol::URL_RULE),
 ];
 const SCHEMES: [&str; 8] = ["http", "https", "postgres", "s3", "nats", "ws", "tcp", "rtl_tcp"];
 const SECRET_KEYS: [&str; 6] = [

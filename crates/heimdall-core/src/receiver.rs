@@ -24,16 +24,20 @@ pub enum ReceiverKind {
     HttpIq,
     /// Heimdall's simulated receiver.
     Simulated,
+    /// A recording replayed from a file (`file://` URL): a kiwirecorder IQ WAV with GNSS time
+    /// stamps, or a SigMF recording.
+    Recording,
 }
 
 impl ReceiverKind {
     /// All kinds, in declaration order.
-    pub const ALL: [ReceiverKind; 5] = [
+    pub const ALL: [ReceiverKind; 6] = [
         ReceiverKind::KiwiSdr,
         ReceiverKind::OpenWebRx,
         ReceiverKind::RtlTcp,
         ReceiverKind::HttpIq,
         ReceiverKind::Simulated,
+        ReceiverKind::Recording,
     ];
 
     /// The snake_case name used in files, URLs and database rows.
@@ -44,6 +48,7 @@ impl ReceiverKind {
             ReceiverKind::RtlTcp => "rtl_tcp",
             ReceiverKind::HttpIq => "http_iq",
             ReceiverKind::Simulated => "simulated",
+            ReceiverKind::Recording => "recording",
         }
     }
 }
@@ -64,10 +69,11 @@ impl std::str::FromStr for ReceiverKind {
             "rtl_tcp" | "rtltcp" => ReceiverKind::RtlTcp,
             "http_iq" | "http" => ReceiverKind::HttpIq,
             "simulated" | "sim" => ReceiverKind::Simulated,
+            "recording" | "file" => ReceiverKind::Recording,
             _ => {
                 return Err(Error::invalid(
                     "receiver kind",
-                    format!("{s:?} is not one of kiwisdr, openwebrx, rtl_tcp, http_iq, simulated"),
+                    format!("{s:?} is not one of kiwisdr, openwebrx, rtl_tcp, http_iq, simulated, recording"),
                 ));
             }
         })

@@ -313,6 +313,15 @@ pub fn parse_receiver_input(
             Value::Null
         }
     };
+    // A recording's URL is a path on the server's disk: the API does not let a client make the
+    // server read its files. Recordings replay from a receivers file or `examples/import`.
+    if kind == Some(ReceiverKind::Recording) {
+        errors.push(ValidationItem::body(
+            "kind",
+            "recordings are replayed from a receivers file or the import example, not registered over the API",
+            "enum",
+        ));
+    }
     if kind == Some(ReceiverKind::Simulated) && position.is_none() && errors.is_empty() {
         errors.push(ValidationItem::body(
             "latitude",

@@ -19,6 +19,8 @@ pub mod mock_tls;
 pub mod openwebrx;
 #[cfg(feature = "receivers-file")]
 pub mod receivers_file;
+#[cfg(feature = "recording")]
+pub mod recording;
 pub mod registry;
 #[cfg(feature = "rtl_tcp")]
 pub mod rtl_tcp;
@@ -29,7 +31,8 @@ pub mod simulated;
     feature = "openwebrx",
     feature = "rtl_tcp",
     feature = "http_iq",
-    feature = "simulated"
+    feature = "simulated",
+    feature = "recording"
 ))]
 mod stream;
 #[cfg(any(feature = "openwebrx", feature = "http_iq"))]

@@ -309,5 +309,47 @@ mod tests {
             let c = f.len() - cut % f.len();
             let _ = parse(&f[..c], "p");
         }
+
+        /// Any file laid out as the description says reads back exactly: every block's stamp,
+        /// its first sample's index, and every sample.
+        #[test]
+        fn well_formed_files_read_back_exactly(blocks in proptest::collection::vec(
+            (proptest::prelude::any::<u8>(), proptest::prelude::any::<u32>(), 0u32..1_000_000_000,
+             proptest::collection::vec(proptest::prelude::any::<(i16, i16)>(), 0..40)),
+            1..8,
+        )) {
+            let w = parse(&build(&blocks), "p").unwrap();
+            proptest::prop_assert_eq!(w.blocks.len(), blocks.len());
+            let mut first = 0u64;
+            for (b, (fix, sec, nsec, iq)) in w.blocks.iter().zip(&blocks) {
+                proptest::prop_assert_eq!((b.last_gps_solution, b.gpssec, b.gpsnsec), (*fix, *sec, *nsec));
+                proptest::prop_assert_eq!((b.first_sample, b.len), (first, iq.len()));
+                for (k, (i, q)) in iq.iter().enumerate() {
+                    let s = w.samples[first as usize + k];
+                    proptest::prop_assert_eq!((s.re * 32768.0, s.im * 32768.0), (f32::from(*i), f32::from(*q)));
+                }
+                first += iq.len() as u64;
+            }
+            proptest::prop_assert_eq!(w.samples.len() as u64, first);
+        }
+
+        /// A damaged or cut file is either read (every sample it holds accounted for by its
+        /// blocks) or refused as `Malformed` naming the file: never another kind of error.
+        #[test]
+        fn damage_gives_a_malformed_error_or_consistent_blocks(pos in 0usize..4096, val in proptest::prelude::any::<u8>(), cut in 0usize..4096) {
+            let mut f = build(&[(0, 0, 0, vec![(1, 2); 7]), (3, 9, 10, vec![(5, 6); 5]), (1, 11, 12, vec![(7, 8); 3])]);
+            let p = pos % f.len();
+            f[p] = val;
+            let c = f.len() - cut % f.len();
+            match parse(&f[..c], "p.wav") {
+                Ok(w) => {
+                    let total: usize = w.blocks.iter().map(|b| b.len).sum();
+                    proptest::prop_assert_eq!(total, w.samples.len());
+                    proptest::prop_assert!(w.blocks.iter().all(|b| b.gpsnsec < 1_000_000_000));
+                }
+                Err(Error::Malformed { origin, .. }) => proptest::prop_assert_eq!(origin, "p.wav"),
+                Err(e) => proptest::prop_assert!(false, "not Malformed: {e:?}"),
+            }
+        }
     }
 }

@@ -19,6 +19,8 @@ impl Registry {
         crate::http_iq::register(&mut reg);
         #[cfg(feature = "simulated")]
         crate::simulated::register(&mut reg);
+        #[cfg(feature = "recording")]
+        crate::recording::register(&mut reg);
         reg
     }
 }

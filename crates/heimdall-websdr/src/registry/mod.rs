@@ -12,12 +12,12 @@
 //! `time_limit_password`, `gain_db`, `passband_low_hz`, `passband_high_hz`; `openwebrx` `mode`,
 //! `allow_profile_switch`, the passband, `ca_file`, `ca_certificates_pem`; `rtl_tcp`
 //! `sample_rate_hz`, `gain_db`, `ppm`; `http_iq` `sample_rate_hz`, `ca_file`,
-//! `ca_certificates_pem`; `simulated` `sample_rate_hz`.
+//! `ca_certificates_pem`; `simulated` `sample_rate_hz`; `recording` `max_fix_age_s`.
 //!
 //! URLs per kind: `openwebrx` http://, https://, ws:// or wss://; `kiwisdr` http://, ws://,
 //! kiwisdr://, kiwi://, tcp:// or `host:port` (KiwiSDRs do not use TLS); `rtl_tcp` tcp://,
 //! rtl_tcp:// or `host:port`; `http_iq` http:// or https://; `simulated` anything (e.g.
-//! `sim://id`). No URL may hold a password or a secret-named query parameter.
+//! `sim://id`); `recording` file:// with an absolute path. No URL may hold a password or a secret-named query parameter.
 
 pub mod checks;
 mod context;

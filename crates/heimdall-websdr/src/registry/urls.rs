@@ -72,7 +72,8 @@ pub fn parse_url(kind: ReceiverKind, rule: &UrlRule, raw: &str) -> Result<url::U
                 .join(", ")
         ));
     }
-    if u.host_str().is_none_or(str::is_empty) {
+    // A `file://` URL names a path on this machine: no host.
+    if u.scheme() != "file" && u.host_str().is_none_or(str::is_empty) {
         return Err(format!("{:?} has no host", Redacted(raw)));
     }
     Ok(u)

@@ -1,0 +1,131 @@
+//! Recordings through the engine (the importer): a stations file's recordings replay as
+//! receivers, are archived and measured, and the archived session is located.
+//!
+//! The synthetic kiwirecorder WAV of `testdata/recording` (written by a Python script from the
+//! format description) always runs. The real KiwiSDR recordings come from
+//! `HEIMDALL_KIWI_WAV_DIR` (scripts/test.sh sets it; never copied into the repository): under
+//! CI=true they must be there.
+
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use heimdall::core::engine::Engine;
+use heimdall::core::{AcquisitionRequest, SessionReport, SessionStatus, TimeSource};
+use heimdall::kiwi_locate::captures_from_stations;
+use heimdall::locate::geo::geodesic_distance;
+use heimdall::locate::{GeoPoint, Localization, LocateOptions, Method, locate};
+use heimdall::recordings::{RecordingNetwork, recording_network};
+use heimdall::session_locate::locate_session;
+use heimdall::storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
+use heimdall::tsdb::Tsdb;
+use serde_json::Value;
+
+async fn archive_and_db(dir: &Path) -> (Arc<ArchiveSink>, Arc<Tsdb>) {
+    let url = url::Url::from_directory_path(dir.join("archive")).unwrap().to_string();
+    let sink = Arc::new(
+        ArchiveBuilder::from_url(url)
+            .with_format(ArchiveFormat::Both)
+            .build()
+            .unwrap(),
+    );
+    let db = Arc::new(Tsdb::from_url(&format!("sqlite://{}", dir.join("metrics.db").display())).unwrap());
+    db.migrate().await.unwrap();
+    (sink, db)
+}
+
+async fn import(net: &RecordingNetwork, sink: &Arc<ArchiveSink>, db: &Arc<Tsdb>) -> SessionReport {
+    let engine = Engine::builder()
+        .sources(net.sources.clone())
+        .sink(sink.clone())
+        .store(db.clone())
+        .build()
+        .unwrap();
+    let report = engine
+        .acquire(AcquisitionRequest::new(net.frequency_hz, net.duration))
+        .await
+        .unwrap();
+    assert_eq!(report.status, SessionStatus::Success, "{report:?}");
+    assert!(report.committed);
+    report
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_synthetic_kiwi_wav_is_archived_with_its_fitted_rate_and_gps_marks() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/recording");
+    let truth: Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
+    let truth = &truth["kiwi_wav"];
+    let tmp = tempfile::tempdir().unwrap();
+    let stations = tmp.path().join("stations.json");
+    let file = fixtures.join(truth["file"].as_str().unwrap());
+    std::fs::write(
+        &stations,
+        serde_json::json!({"stations": [{"id": "synth", "file": file, "latitude": 45.0, "longitude": 7.6}]})
+            .to_string(),
+    )
+    .unwrap();
+    let net = recording_network(&stations).unwrap();
+    assert_eq!(net.frequency_hz, 7.0e6);
+    let (sink, db) = archive_and_db(tmp.path()).await;
+    let report = import(&net, &sink, &db).await;
+    let manifest = sink.read_session_manifest(report.session_id).await.unwrap();
+    let receiver = &manifest.session.receivers[0];
+    let capture = receiver.capture.as_ref().expect("capture");
+    assert_eq!(capture.samples, truth["samples"].as_u64().unwrap());
+    assert_eq!(capture.time_source, TimeSource::Gps);
+    assert!((capture.info.sample_rate_hz - truth["sample_rate_hz"].as_f64().unwrap()).abs() < 1e-3);
+    let start: chrono::DateTime<chrono::Utc> = truth["start_utc"].as_str().unwrap().parse().unwrap();
+    assert!((capture.start_time - start).num_nanoseconds().unwrap().abs() < 100);
+    // Every fresh GNSS stamp is archived with the capture (the wild one included).
+    assert_eq!(capture.time_marks.len(), 1 + 38);
+    // The metrics row: the tone at +1 kHz.
+    let m = receiver.metrics.as_ref().expect("metrics");
+    let offset = m.frequency_offset_hz.expect("an offset");
+    assert!((offset - 1000.0).abs() < 5.0, "{m:?}");
+}
+
+fn real_folder() -> Option<PathBuf> {
+    match std::env::var_os("HEIMDALL_KIWI_WAV_DIR") {
+        Some(d) => Some(PathBuf::from(d)),
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true: scripts/test.sh sets HEIMDALL_KIWI_WAV_DIR"
+            );
+            eprintln!("HEIMDALL_KIWI_WAV_DIR not set: skipping the real recordings");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_recordings_imported_then_located_match_the_direct_localization() {
+    let Some(dir) = real_folder() else { return };
+    let stations = dir.join("stations.json");
+    let net = recording_network(&stations).unwrap();
+    assert_eq!(net.sources.len(), 3);
+    let truth = net.transmitter.expect("stations.json has the truth");
+    let truth = GeoPoint::new(truth.latitude, truth.longitude);
+    let tmp = tempfile::tempdir().unwrap();
+    let (sink, db) = archive_and_db(tmp.path()).await;
+    let report = import(&net, &sink, &db).await;
+    let located = locate_session(&sink, Some(db.as_ref()), report.session_id, &LocateOptions::default())
+        .await
+        .unwrap();
+    let fix: Localization = serde_json::from_value(located.document.result.clone()).unwrap();
+    let err = geodesic_distance(&truth, &fix.position());
+    eprintln!(
+        "imported session {}: error {err:.0} m, 95% ellipse {:.0} x {:.0} m",
+        report.session_id, fix.error_ellipse_m.semi_major, fix.error_ellipse_m.semi_minor
+    );
+    assert_eq!(fix.method, Method::Tdoa);
+    assert!(err <= 1_000.0, "error {err:.0} m");
+    assert!(fix.ellipse_contains(&truth), "truth outside the 95% ellipse");
+    // The same answer as locating the files directly: the replay loses nothing.
+    let (_, direct) = captures_from_stations(&stations).unwrap();
+    let direct = locate(&direct, &LocateOptions::default()).unwrap();
+    let apart = geodesic_distance(&direct.position(), &fix.position());
+    eprintln!("direct fix {apart:.1} m from the imported one");
+    assert!(apart < 10.0, "imported and direct fixes {apart:.1} m apart");
+}
