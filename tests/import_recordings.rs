@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use heimdall::core::engine::Engine;
-use heimdall::core::{AcquisitionRequest, SessionReport, SessionStatus, TimeSource};
+use heimdall::core::{AcquisitionRequest, GeoPosition, SessionReport, SessionStatus, TimeSource};
 use heimdall::kiwi_locate::captures_from_stations;
 use heimdall::locate::geo::geodesic_distance;
 use heimdall::locate::{GeoPoint, Localization, LocateOptions, Method, locate};
@@ -83,6 +83,33 @@ async fn a_synthetic_kiwi_wav_is_archived_with_its_fitted_rate_and_gps_marks() {
     let m = receiver.metrics.as_ref().expect("metrics");
     let offset = m.frequency_offset_hz.expect("an offset");
     assert!((offset - 1000.0).abs() < 5.0, "{m:?}");
+
+    // The archived SigMF (a Non-Conforming Dataset over the .npy) replays in turn: the same
+    // samples, rate, start and GPS marks.
+    let meta_key = &receiver
+        .objects
+        .iter()
+        .find(|o| o.key.ends_with(".sigmf-meta"))
+        .expect("a SigMF recording")
+        .key;
+    let replay = heimdall::recordings::recording_source(
+        &tmp.path().join("archive").join(meta_key),
+        "again",
+        GeoPosition::new(45.0, 7.6, None).unwrap(),
+    )
+    .unwrap();
+    let again = replay.read().unwrap();
+    let position = GeoPosition::new(45.0, 7.6, None).unwrap();
+    let samples = heimdall::recordings::recording_source(&file, "synth", position)
+        .unwrap()
+        .read()
+        .unwrap()
+        .samples;
+    assert_eq!(again.samples, samples);
+    // Refitted from the archived marks (whole nanoseconds): the same rate to 1e-5 Hz.
+    assert!((again.sample_rate_hz - capture.info.sample_rate_hz).abs() < 1e-5);
+    assert_eq!(again.start, capture.time_marks[0]);
+    assert_eq!(again.marks, capture.time_marks[1..]);
 }
 
 fn real_folder() -> Option<PathBuf> {
