@@ -18,8 +18,8 @@
 use std::fmt;
 
 use heimdall_core::{
-    CaptureSummary, Complex32, Error, IqArchive, LocalizationRecord, LocalizationStore, SampleBlock, SessionId,
-    TimeSource,
+    CaptureChunk, CaptureStream, CaptureSummary, Complex32, Error, IqArchive, LocalizationRecord, LocalizationStore,
+    SampleBlock, SessionId, TimeSource,
 };
 use heimdall_locate::{ClockSource, GeoPoint, LocateError, LocateOptions, ReceiverCapture, Rejected, TimeMark, locate};
 use heimdall_storage::{ArchiveSink, LocalizationDocument};
@@ -100,6 +100,41 @@ pub fn receiver_capture(summary: &CaptureSummary, samples: SampleBlock) -> Resul
         samples,
         marks,
     })
+}
+
+/// A live capture (a source's stream read to its end) as the localization's input, through the
+/// same conversion as an archived one ([`receiver_capture`]): locate straight from receivers
+/// without archiving. Samples are gathered in memory; the stream's first error is returned.
+pub async fn capture_from_stream(stream: CaptureStream) -> Result<ReceiverCapture, Error> {
+    let CaptureStream { info, mut chunks } = stream;
+    let (mut samples, mut marks, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(chunk) = futures::StreamExt::next(&mut chunks).await {
+        match chunk? {
+            CaptureChunk::Samples(SampleBlock::Complex(v)) => samples.extend(v),
+            CaptureChunk::Samples(SampleBlock::Real(_)) => {
+                return Err(Error::invalid(
+                    "samples",
+                    format!("{} delivered audio, not IQ: nothing to time", info.receiver.id),
+                ));
+            }
+            CaptureChunk::Time(m) => marks.push(m),
+            CaptureChunk::Gap(g) => gaps.push(g),
+            _ => {}
+        }
+    }
+    let first = marks.first().copied();
+    let summary = CaptureSummary {
+        samples: samples.len() as u64,
+        start_time: first.map(|m| m.time).unwrap_or_default(),
+        time_source: first.map_or(TimeSource::Host, |m| m.source),
+        start_skew_s: None,
+        time_marks: marks,
+        gaps,
+        rssi: None,
+        spectra: 0,
+        info,
+    };
+    receiver_capture(&summary, SampleBlock::Complex(samples))
 }
 
 /// A session's captures ready to locate, and the receivers that cannot take part.

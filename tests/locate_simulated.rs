@@ -7,43 +7,16 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use heimdall::core::{
-    AcquisitionRequest, CaptureChunk, CaptureRequest, GeoPosition, ReceiverSource, SampleBlock, SessionId, TimeSource,
-};
-use heimdall::locate::{ClockSource, GeoPoint, LocateOptions, Method, ReceiverCapture, TimeMark, geo, locate};
+use heimdall::core::{AcquisitionRequest, CaptureRequest, GeoPosition, ReceiverSource, SessionId};
+use heimdall::locate::{GeoPoint, LocateOptions, Method, ReceiverCapture, geo, locate};
+use heimdall::session_locate::capture_from_stream;
 use heimdall::websdr::simulated::{Clock, Modulation, SimulatedNetwork, Transmitter};
 use tokio_util::sync::CancellationToken;
 
 /// One simulated receiver's capture as the localization takes it.
 async fn capture(src: &dyn ReceiverSource, req: &CaptureRequest) -> ReceiverCapture {
-    let mut s = src.open(req, CancellationToken::new()).await.unwrap();
-    let (mut samples, mut marks, mut gps) = (vec![], vec![], true);
-    while let Some(item) = s.chunks.next().await {
-        match item.unwrap() {
-            CaptureChunk::Samples(SampleBlock::Complex(v)) => samples.extend(v),
-            CaptureChunk::Time(m) => {
-                gps &= m.source == TimeSource::Gps;
-                marks.push(TimeMark {
-                    sample: m.sample_index,
-                    seconds: m.time.timestamp(),
-                    nanos: f64::from(m.time.timestamp_subsec_nanos()),
-                    fix_age_s: None,
-                });
-            }
-            _ => {}
-        }
-    }
-    let p = src.info().position.unwrap();
-    ReceiverCapture {
-        id: src.info().id.to_string(),
-        position: GeoPoint::new(p.latitude, p.longitude),
-        clock: if gps { ClockSource::Gps } else { ClockSource::Host },
-        sample_rate_hz: s.info.sample_rate_hz,
-        centre_frequency_hz: s.info.center_frequency_hz,
-        samples,
-        marks,
-    }
+    let stream = src.open(req, CancellationToken::new()).await.unwrap();
+    capture_from_stream(stream).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
