@@ -19,6 +19,20 @@ pub enum Weighting {
     Ml,
 }
 
+/// Least detection ratio ([`DelayEstimate::psr`]) of a delay that is used unless the series are
+/// plainly alike ([`STRONG_RHO`]): with no common signal the ratio exceeds 4 at one of fifty
+/// lags about once in a thousand pairs.
+pub const MIN_PSR: f64 = 4.0;
+
+/// A plain normalised correlation this high at the delay is common signal beyond doubt, whatever
+/// the detection ratio: a keyed carrier's envelope puts its weight on a few keying harmonics, so
+/// its ratio stays near √(harmonics) ≈ 4 however clean it is.
+pub const STRONG_RHO: f64 = 0.5;
+
+/// Largest ambiguity ([`DelayEstimate::ambiguity`]) of a delay that is used: a competing peak
+/// within 10 % of the main one inside the possible lags makes the delay a guess between them.
+pub const MAX_AMBIGUITY: f64 = 0.9;
+
 /// One delay measurement between two series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DelayEstimate {
@@ -26,8 +40,12 @@ pub struct DelayEstimate {
     pub delay_s: f64,
     /// Normalised (plain) correlation at the delay (0..1).
     pub rho: f64,
-    /// Peak over the rms of the weighted correlation away from the peak.
+    /// Detection: the peak over the rms the weighted correlation would have with no common
+    /// signal ([`MIN_PSR`] or more to be used).
     pub psr: f64,
+    /// The highest other local maximum within the search range (outside the main lobe) over
+    /// the peak: 0 unambiguous, 1 two equal peaks (below [`MAX_AMBIGUITY`] to be used).
+    pub ambiguity: f64,
     /// Cramér-Rao 1σ of the delay from the per-frequency signal-to-noise ratios (s).
     pub sigma_s: f64,
     /// Weighting that was used.
@@ -198,19 +216,25 @@ pub fn correlate(
     if v_best <= 0.0 {
         return None;
     }
-    // Peak-to-sidelobe: rms away from the main lobe, two null widths each side of the peak;
-    // the null width is 1 / B with B = √12 × the weights' rms bandwidth (B for a flat band).
+    // Detection: the peak against the rms the weighted correlation has at any lag when the two
+    // series share nothing (independent bins: Σ |c_k|², for a real series' real part too). Lags
+    // the geometry rules out do not count: a keyed carrier's correlation repeats every keying
+    // period, far beyond any baseline, and that is no ambiguity.
+    let noise_rms = scratch.spectrum.iter().map(|c| c.norm_sqr() as f64).sum::<f64>().sqrt();
+    let psr = v_best / noise_rms.max(1e-30);
+    // Ambiguity: the highest local maximum inside the search range outside the main lobe (two
+    // null widths each side of the peak; the null width is 1 / B with B = √12 × the weights'
+    // rms bandwidth), over the peak.
     let b_eff = 12f64.sqrt() * (centred / wsum).max(0.0).sqrt();
     let lobe = ((2.0 * rate_hz / b_eff.max(1e-9)).ceil().min(n as f64 / 4.0) as isize).max(2);
-    let (mut s2, mut cnt) = (0f64, 0usize);
-    for (i, v) in r.iter().enumerate() {
-        let l = if i > n / 2 { i as isize - n as isize } else { i as isize };
-        if (l - k_best).abs() > lobe {
-            s2 += v.norm_sqr() as f64;
-            cnt += 1;
-        }
-    }
-    let psr = v_best / (s2 / cnt.max(1) as f64).sqrt().max(1e-30);
+    let value = |l: isize| metric(r[lag_index(l)]);
+    let side = (-(max_lag as isize)..=(max_lag as isize))
+        .filter(|l| (l - k_best).abs() > lobe)
+        .map(|l| (value(l), value(l - 1), value(l + 1)))
+        .filter(|(v, before, after)| v >= before && v >= after)
+        .map(|(v, _, _)| v)
+        .fold(0.0, f64::max);
+    let ambiguity = (side / v_best).clamp(0.0, 1.0);
     let frac = refine_peak(r, k_best, real);
     let tau = refine_exact(&scratch.spectrum, k_best as f64 + frac, real);
     // Plain normalised correlation at the delay.
@@ -220,6 +244,7 @@ pub fn correlate(
         delay_s: tau / rate_hz,
         rho: (plain / (ea * eb).sqrt()).clamp(0.0, 1.0),
         psr,
+        ambiguity,
         sigma_s: sigma,
         weighting: Weighting::Ml,
         share_a,

@@ -112,10 +112,24 @@ pub struct FeatureDelay {
     pub delay_s: f64,
     /// Plain normalised correlation at the delay.
     pub rho: f64,
-    /// Peak-to-sidelobe ratio.
+    /// Detection: the peak over the rms the correlation would have with no common signal.
     pub psr: f64,
+    /// The highest competing peak within the possible lags over the main one (0-1).
+    #[serde(default)]
+    pub ambiguity: f64,
     /// Random 1σ (s).
     pub sigma_s: f64,
+}
+
+impl FeatureDelay {
+    /// Whether the delay is fit to use: correlated (ρ ≥ 0.05), detected above what noise alone
+    /// gives ([`crate::correlate::MIN_PSR`]) or plainly common signal
+    /// ([`crate::correlate::STRONG_RHO`]), and not ambiguous ([`crate::correlate::MAX_AMBIGUITY`]).
+    pub fn usable(&self) -> bool {
+        self.rho >= 0.05
+            && (self.psr >= crate::correlate::MIN_PSR || self.rho >= crate::correlate::STRONG_RHO)
+            && self.ambiguity < crate::correlate::MAX_AMBIGUITY
+    }
 }
 
 /// A receiver pair's measurement and fit.

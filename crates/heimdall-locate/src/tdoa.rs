@@ -215,6 +215,7 @@ pub(crate) fn tdoa(
                         delay_s: e.delay_s,
                         rho: e.rho,
                         psr: e.psr,
+                        ambiguity: e.ambiguity,
                         sigma_s: e.sigma_s,
                     });
                     shares.push((e.share_a, e.share_b));
@@ -222,12 +223,23 @@ pub(crate) fn tdoa(
             }
             let good: Vec<(f64, f64)> = fds
                 .iter()
-                .filter(|f| f.rho >= 0.05 && f.psr >= 4.0)
+                .filter(|f| f.usable())
                 .map(|f| (f.delay_s, f.sigma_s))
                 .collect();
             let (ida, idb) = (captures[timed[a].index].id.clone(), captures[timed[b].index].id.clone());
             if good.is_empty() {
-                let best = fds.iter().map(|f| f.rho).fold(0.0, f64::max);
+                let best = fds.iter().max_by(|x, y| x.psr.total_cmp(&y.psr));
+                let why = best.map_or("no feature correlated".to_owned(), |f| {
+                    format!(
+                        "best ρ {:.3} (≥ 0.05), detection {:.1} (≥ {} or ρ ≥ {}), ambiguity {:.2} (< {})",
+                        f.rho,
+                        f.psr,
+                        correlate::MIN_PSR,
+                        correlate::STRONG_RHO,
+                        f.ambiguity,
+                        correlate::MAX_AMBIGUITY
+                    )
+                });
                 pairs.push(PairReport {
                     a: ida,
                     b: idb,
@@ -236,7 +248,7 @@ pub(crate) fn tdoa(
                     features: fds,
                     residual_s: None,
                     used: false,
-                    reason: Some(format!("no correlation peak (best ρ {best:.3})")),
+                    reason: Some(format!("no usable correlation peak ({why})")),
                 });
                 continue;
             }
@@ -245,7 +257,7 @@ pub(crate) fn tdoa(
             let (share_a, share_b) = fds
                 .iter()
                 .zip(&shares)
-                .filter(|(f, _)| f.rho >= 0.05 && f.psr >= 4.0)
+                .filter(|(f, _)| f.usable())
                 .min_by(|x, y| x.0.sigma_s.total_cmp(&y.0.sigma_s))
                 .map(|(_, s)| *s)
                 .unwrap_or((0.0, 0.0));
