@@ -77,30 +77,14 @@ impl Spectrum {
     pub fn new(x: Vec<Complex32>) -> Self {
         let n = x.len();
         let half = (n / 1024).max(2);
-        let p: Vec<f64> = x.iter().map(|v| v.norm_sqr() as f64).collect();
-        let mut cum = Vec::with_capacity(2 * n + 1);
-        cum.push(0.0);
-        // Cyclic moving average (the spectrum wraps at ± half the rate).
-        for k in 0..2 * n {
-            let v = cum[k] + p[k % n];
-            cum.push(v);
-        }
-        let smooth: Vec<f64> = (0..n)
-            .map(|k| {
-                let (lo, hi) = if k + half < n {
-                    (k + n - half, k + n + half + 1)
-                } else {
-                    (k - half, k + half + 1)
-                };
-                (cum[hi] - cum[lo]) / (2 * half + 1) as f64
-            })
-            .collect();
+        let smooth = cyclic_moving_average(&x, half);
         let mut sorted = smooth.clone();
         let noise = if n == 0 {
             1e-300
         } else {
             sorted.select_nth_unstable_by(n / 2, f64::total_cmp).1.max(1e-300)
         };
+        drop(sorted);
         // A bin counts as signal when its smoothed power is clearly above the noise (the
         // smoothed noise scatters by 1/sqrt(bins averaged)).
         let min_excess = 3.0 / ((2 * half + 1) as f64).sqrt();
@@ -115,6 +99,39 @@ impl Spectrum {
         let signal = smooth.iter().map(|&s| (s - noise).max(0.0) as f32).collect();
         Self { x, snr, signal, noise }
     }
+}
+
+/// `|x|²` averaged over `2 half + 1` bins around every bin, cyclically (the spectrum wraps at
+/// ± half the rate): a sliding sum in f64, recomputed exactly every 1024 bins so that rounding
+/// cannot accumulate past a strong line.
+fn cyclic_moving_average(x: &[Complex32], half: usize) -> Vec<f64> {
+    let n = x.len() as isize;
+    let h = half as isize;
+    let p = |k: isize| x[k.rem_euclid(n) as usize].norm_sqr() as f64;
+    let window_sum = |k: isize| (k - h..=k + h).map(p).sum::<f64>();
+    // Within one wrap of the ends (the window is shorter than the spectrum): no division.
+    let near = |k: isize| {
+        let i = if k < 0 {
+            k + n
+        } else if k >= n {
+            k - n
+        } else {
+            k
+        };
+        x[i as usize].norm_sqr() as f64
+    };
+    let scale = 1.0 / (2 * half + 1) as f64;
+    let mut out = Vec::with_capacity(x.len());
+    let mut sum = 0.0;
+    for k in 0..n {
+        if k % 1024 == 0 || 2 * h + 1 > n {
+            sum = window_sum(k);
+        } else {
+            sum += near(k + h) - near(k - h - 1);
+        }
+        out.push(sum * scale);
+    }
+    out
 }
 
 /// Reusable scratch for [`correlate`].

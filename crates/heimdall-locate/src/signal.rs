@@ -190,14 +190,22 @@ pub const RESAMPLE_HALF_TAPS: usize = 12;
 /// Kernel table resolution (entries per input sample, linearly interpolated).
 const KERNEL_STEPS: usize = 1024;
 
+/// Taps of the resampling kernel (input samples it weighs).
+const TAPS: usize = 2 * RESAMPLE_HALF_TAPS;
+
 /// A Blackman-Harris-windowed sinc interpolator over ±[`RESAMPLE_HALF_TAPS`] samples, tabulated
 /// once. For signals within ±0.3 of the sample rate its gain is flat and its delay exact to
 /// well under 10⁻³ sample at any fractional position (a cubic interpolator's delay error there
 /// is a few hundredths of a sample, and depends on the fractional position, so it differs
 /// between receivers and biases their time differences).
+///
+/// The table is phase-major: for each of 1025 fractional positions (1/1024 sample apart), the
+/// 24 weights in input order and their sum, so one output is two contiguous kernels
+/// linearly interpolated and one multiply-add pass over the input window.
 #[derive(Debug, Clone)]
 pub struct Interpolator {
-    table: Box<[f32]>,
+    phases: Box<[[f32; TAPS]]>,
+    sums: Box<[f32]>,
 }
 
 impl Default for Interpolator {
@@ -210,57 +218,67 @@ impl Interpolator {
     /// Tabulates the kernel.
     pub fn new() -> Self {
         let h = RESAMPLE_HALF_TAPS as f64;
-        let len = 2 * RESAMPLE_HALF_TAPS * KERNEL_STEPS + 2;
-        let table = (0..len)
-            .map(|i| {
-                let x = i as f64 / KERNEL_STEPS as f64 - h;
-                if x.abs() >= h {
-                    return 0.0;
-                }
-                let px = std::f64::consts::PI * x;
-                let sinc = if x.abs() < 1e-12 { 1.0 } else { px.sin() / px };
-                let w = std::f64::consts::PI * x / h;
-                let bh = 0.35875 + 0.48829 * w.cos() + 0.14128 * (2.0 * w).cos() + 0.01168 * (3.0 * w).cos();
-                (sinc * bh) as f32
+        let kernel = |x: f64| {
+            if x.abs() >= h {
+                return 0.0;
+            }
+            let px = std::f64::consts::PI * x;
+            let sinc = if x.abs() < 1e-12 { 1.0 } else { px.sin() / px };
+            let w = std::f64::consts::PI * x / h;
+            let bh = 0.35875 + 0.48829 * w.cos() + 0.14128 * (2.0 * w).cos() + 0.01168 * (3.0 * w).cos();
+            sinc * bh
+        };
+        // Phase p (fraction u = p / steps past input sample i0): tap w weighs input sample
+        // i0 - H + 1 + w, at offset u + H - 1 - w from the output time.
+        let phases: Box<[[f32; TAPS]]> = (0..=KERNEL_STEPS)
+            .map(|p| {
+                let u = p as f64 / KERNEL_STEPS as f64;
+                std::array::from_fn(|w| kernel(u + h - 1.0 - w as f64) as f32)
             })
             .collect();
-        Self { table }
+        let sums = phases.iter().map(|k| k.iter().sum()).collect();
+        Self { phases, sums }
     }
 
     /// Value of `x` at fractional index `pos` (indices outside are clamped to the ends).
     pub fn at(&self, x: &[Complex32], pos: f64) -> Complex32 {
         const H: isize = RESAMPLE_HALF_TAPS as isize;
-        let i0 = pos.floor();
-        let u = pos - i0;
-        let i0 = i0 as isize;
-        // Tap j sits at offset u - j: its table position is (u + H)·steps - j·steps, so every
-        // tap shares one base index and one linear-interpolation fraction.
-        let t = (u + H as f64) * KERNEL_STEPS as f64;
-        let base = t.floor();
-        let frac = (t - base) as f32;
-        let base = base as isize;
-        let last = x.len() as isize - 1;
-        let weight = |j: isize| {
-            let i = (base - j * KERNEL_STEPS as isize) as usize;
-            self.table[i] + frac * (self.table[i + 1] - self.table[i])
-        };
-        let (mut acc, mut wsum) = (Complex32::new(0.0, 0.0), 0f32);
-        if i0 - H + 1 >= 0 && i0 + H <= last {
-            let window = &x[(i0 - H + 1) as usize..=(i0 + H) as usize];
-            for (j, &v) in ((1 - H)..=H).zip(window) {
-                let w = weight(j);
-                acc += v * w;
-                wsum += w;
-            }
-        } else {
-            for j in (1 - H)..=H {
-                let w = weight(j);
-                acc += x[(i0 + j).clamp(0, last) as usize] * w;
-                wsum += w;
-            }
+        // floor without a libm call (the baseline x86-64 target has no rounding instruction).
+        let mut i0 = pos as isize;
+        if i0 as f64 > pos {
+            i0 -= 1;
         }
-        acc / wsum
+        let v = (pos - i0 as f64) * KERNEL_STEPS as f64;
+        let p = (v as usize).min(KERNEL_STEPS - 1);
+        let frac = (v - p as f64) as f32;
+        let (a, b) = (&self.phases[p], &self.phases[p + 1]);
+        let wsum = self.sums[p] + frac * (self.sums[p + 1] - self.sums[p]);
+        let first = i0 - H + 1;
+        let last = x.len() as isize - 1;
+        if first >= 0 && i0 + H <= last {
+            let window = &x[first as usize..first as usize + TAPS];
+            return weighted_sum(window, a, b, frac) * wsum.recip();
+        }
+        let mut acc = Complex32::new(0.0, 0.0);
+        for (w, (wa, wb)) in a.iter().zip(b).enumerate() {
+            acc += x[(first + w as isize).clamp(0, last) as usize] * (wa + frac * (wb - wa));
+        }
+        acc * wsum.recip()
     }
+}
+
+/// Σ x[w] · (a[w] + frac (b[w] - a[w])) in eight independent lanes (vectorisable).
+fn weighted_sum(x: &[Complex32], a: &[f32; TAPS], b: &[f32; TAPS], frac: f32) -> Complex32 {
+    const L: usize = 8;
+    let (mut re, mut im) = ([0f32; L], [0f32; L]);
+    for ((xc, ac), bc) in x.chunks_exact(L).zip(a.chunks_exact(L)).zip(b.chunks_exact(L)) {
+        for l in 0..L {
+            let k = ac[l] + frac * (bc[l] - ac[l]);
+            re[l] += xc[l].re * k;
+            im[l] += xc[l].im * k;
+        }
+    }
+    Complex32::new(re.iter().sum(), im.iter().sum())
 }
 
 /// Resamples a decimated stream onto the grid `t0_s + k / grid_rate_hz`, `k < n`, with a
@@ -275,13 +293,10 @@ pub fn resample(
     interp: &Interpolator,
 ) -> Vec<Complex32> {
     let centre = (factor as f64 - 1.0) / 2.0;
-    (0..n)
-        .map(|k| {
-            let t = t0_s + k as f64 / grid_rate_hz;
-            let pos = ((t - model.offset_s) * model.rate_hz - centre) / factor as f64;
-            interp.at(dec, pos)
-        })
-        .collect()
+    // Input position of grid sample k: first + k · step (linear in k).
+    let first = ((t0_s - model.offset_s) * model.rate_hz - centre) / factor as f64;
+    let step = model.rate_hz / (grid_rate_hz * factor as f64);
+    (0..n).map(|k| interp.at(dec, first + k as f64 * step)).collect()
 }
 
 /// Which part of the signal is correlated.
@@ -379,14 +394,21 @@ pub fn phase_deviation_rms(z: &[Complex32], window: usize) -> f64 {
         let hi = (k + half + 1).min(n);
         let m = (cum[hi] - cum[lo]) / (hi - lo) as f64;
         let v = num_complex::Complex64::new(x.re as f64, x.im as f64) * m.conj();
-        s2 += v.arg().powi(2);
+        // The angle in single precision (a threshold statistic; f32 atan2 is several times
+        // faster), the product scaled into f32's range first.
+        let scale = v.re.abs().max(v.im.abs());
+        if scale > 0.0 {
+            s2 += ((v.im / scale) as f32).atan2((v.re / scale) as f32).powi(2) as f64;
+        }
     }
     (s2 / n as f64).sqrt()
 }
 
 /// Envelope (magnitude) series, mean removed.
 pub fn envelope(z: &[Complex32]) -> Vec<Complex32> {
-    let mut e: Vec<Complex32> = z.iter().map(|x| Complex32::new(x.norm(), 0.0)).collect();
+    // √(re² + im²) rather than `norm` (hypot, a library call that guards against overflow,
+    // which would take samples beyond 10¹⁹).
+    let mut e: Vec<Complex32> = z.iter().map(|x| Complex32::new(x.norm_sqr().sqrt(), 0.0)).collect();
     remove_mean(&mut e);
     e
 }

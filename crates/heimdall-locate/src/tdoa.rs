@@ -134,17 +134,20 @@ pub(crate) fn tdoa(
     // A carrier with small-index modulation: a strong spectral line and a phase that stays
     // within a few tenths of a radian of it (FM keeps a strong line at low index, but its phase
     // wanders by radians and is timed coherently).
+    let window = ((0.5 * rate) as usize).max(3);
+    // The series mixed down to their carrier: the phase test's input, then the carrier phase's.
+    let mut mixed: Vec<Vec<Complex32>> = Vec::new();
     let carrier = sorted[sorted.len() / 2] > 0.3 && {
-        let window = ((0.5 * rate) as usize).max(3);
-        let mut dev: Vec<f64> = grid_series
+        mixed = grid_series
             .iter()
             .zip(&carriers)
             .map(|(z, &f)| {
                 let mut s = z.clone();
                 signal::mix(&mut s, rate, f);
-                signal::phase_deviation_rms(&s, window)
+                s
             })
             .collect();
+        let mut dev: Vec<f64> = mixed.iter().map(|s| signal::phase_deviation_rms(s, window)).collect();
         dev.sort_by(f64::total_cmp);
         dev[dev.len() / 2] < 0.5
     };
@@ -157,28 +160,28 @@ pub(crate) fn tdoa(
     } else {
         vec![Feature::Coherent, Feature::Envelope]
     };
+    let transform = |mut series: Vec<Complex32>| {
+        fwd.process(&mut series);
+        series
+    };
     let mut feature_spectra: Vec<Vec<correlate::Spectrum>> = Vec::new(); // [receiver][feature]
     for (k, z) in grid_series.into_iter().enumerate() {
         let mut per = Vec::new();
         for f in &features {
-            let mut series = match f {
+            let spectrum = match f {
                 Feature::Coherent => {
                     // Mixed down by the common band centre at decimation: GPS-timed receivers
                     // have GPS-locked local oscillators, so no per-receiver offset is removed
-                    // (a per-receiver estimate off by a fraction of a bin skews the peak).
-                    let mut s = z.clone();
-                    signal::remove_mean(&mut s);
+                    // (a per-receiver estimate off by a fraction of a bin skews the peak). The
+                    // mean removed: the series' spectrum without its zero-frequency bin.
+                    let mut s = std::mem::take(&mut spectra[k]);
+                    s[0] = Complex32::new(0.0, 0.0);
                     s
                 }
-                Feature::Envelope => signal::envelope(&z),
-                Feature::CarrierPhase => {
-                    let mut s = z.clone();
-                    signal::mix(&mut s, rate, carriers[k]);
-                    signal::carrier_phase(&s, ((0.5 * rate) as usize).max(3))
-                }
+                Feature::Envelope => transform(signal::envelope(&z)),
+                Feature::CarrierPhase => transform(signal::carrier_phase(&mixed[k], window)),
             };
-            fwd.process(&mut series);
-            per.push(correlate::Spectrum::new(series));
+            per.push(correlate::Spectrum::new(spectrum));
         }
         spectra[k] = Vec::new();
         feature_spectra.push(per);
