@@ -8,7 +8,9 @@
 
 #![allow(clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 
 use heimdall::core::engine::Engine;
@@ -112,23 +114,11 @@ async fn a_synthetic_kiwi_wav_is_archived_with_its_fitted_rate_and_gps_marks() {
     assert_eq!(again.marks, capture.time_marks[1..]);
 }
 
-fn real_folder() -> Option<PathBuf> {
-    match std::env::var_os("HEIMDALL_KIWI_WAV_DIR") {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true: scripts/test.sh sets HEIMDALL_KIWI_WAV_DIR"
-            );
-            eprintln!("HEIMDALL_KIWI_WAV_DIR not set: skipping the real recordings");
-            None
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn real_recordings_imported_then_located_match_the_direct_localization() {
-    let Some(dir) = real_folder() else { return };
+    let Some(dir) = common::real_recordings_dir() else {
+        return;
+    };
     let stations = dir.join("stations.json");
     let net = recording_network(&stations).unwrap();
     assert_eq!(net.sources.len(), 3);

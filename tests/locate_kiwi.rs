@@ -5,28 +5,16 @@
 
 #![allow(clippy::print_stderr)]
 
-use std::path::PathBuf;
+mod common;
 
 use heimdall::kiwi_locate::captures_from_stations;
 use heimdall::locate::{ClockSource, LocateError, LocateOptions, Method, geo::geodesic_distance, locate};
 
-fn folder() -> Option<PathBuf> {
-    match std::env::var_os("HEIMDALL_KIWI_WAV_DIR") {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true: scripts/test.sh sets HEIMDALL_KIWI_WAV_DIR"
-            );
-            eprintln!("HEIMDALL_KIWI_WAV_DIR not set: skipping the real-recording evaluation");
-            None
-        }
-    }
-}
-
 #[test]
 fn real_recordings_locate_the_transmitter_with_an_ellipse_that_holds_the_truth() {
-    let Some(dir) = folder() else { return };
+    let Some(dir) = common::real_recordings_dir() else {
+        return;
+    };
     let (stations, captures) = captures_from_stations(&dir.join("stations.json")).unwrap();
     let truth = stations.transmitter.expect("stations.json has the truth");
     let truth = heimdall::locate::GeoPoint::new(truth.latitude, truth.longitude);
@@ -51,7 +39,9 @@ fn real_recordings_locate_the_transmitter_with_an_ellipse_that_holds_the_truth()
 
 #[test]
 fn real_recordings_refusals_are_typed() {
-    let Some(dir) = folder() else { return };
+    let Some(dir) = common::real_recordings_dir() else {
+        return;
+    };
     let (_, captures) = captures_from_stations(&dir.join("stations.json")).unwrap();
     // Two receivers: TDoA impossible, RSSI needs three.
     let e = locate(&captures[..2], &LocateOptions::default()).unwrap_err();
