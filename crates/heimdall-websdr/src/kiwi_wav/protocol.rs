@@ -176,7 +176,13 @@ pub fn parse_file_name(name: &str) -> Result<KiwiFileName, Error> {
         parts.next().ok_or_else(|| bad("no station"))?,
     );
     let t = chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%SZ").map_err(|_| bad("bad time"))?;
-    let frequency_hz = freq.parse().map_err(|_| bad("bad frequency"))?;
+    // Whole hertz as kiwirecorder writes them; a decimal one (a renamed file) is rounded.
+    let frequency_hz = freq
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e12)
+        .map(|f| f.round() as u64)
+        .ok_or_else(|| bad("bad frequency"))?;
     Ok(KiwiFileName {
         unix_s: t.and_utc().timestamp(),
         frequency_hz,
@@ -279,6 +285,19 @@ mod tests {
         };
         assert_eq!(w.gps_seconds(&b, n.unix_s), 2118 * WEEK_S + 370_358);
         assert!(parse_file_name("foo.wav").is_err());
+        assert_eq!(
+            parse_file_name("20200813T065220Z_77500.4_X_iq.wav")
+                .unwrap()
+                .frequency_hz,
+            77_500
+        );
+        for bad in [
+            "20200813T065220Z_-5_X_iq.wav",
+            "20200813T065220Z_NaN_X_iq.wav",
+            "20200813T065220Z_1e400_X_iq.wav",
+        ] {
+            assert!(parse_file_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
