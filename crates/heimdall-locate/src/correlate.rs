@@ -3,7 +3,7 @@
 //! peak, and the Cramér-Rao σ those ratios give.
 
 use num_complex::{Complex32, Complex64};
-use rustfft::Fft;
+use rustfft::{Fft, FftDirection};
 use serde::{Deserialize, Serialize};
 
 /// Cross-correlation weighting.
@@ -102,8 +102,8 @@ impl Spectrum {
 }
 
 /// `|x|²` averaged over `2 half + 1` bins around every bin, cyclically (the spectrum wraps at
-/// ± half the rate): a sliding sum in f64, recomputed exactly every 1024 bins so that rounding
-/// cannot accumulate past a strong line.
+/// ± half the rate): a sliding sum in f64, recomputed exactly every 1024 bins (the rounding
+/// a strong line leaves carries over at most that far).
 fn cyclic_moving_average(x: &[Complex32], half: usize) -> Vec<f64> {
     let n = x.len() as isize;
     let h = half as isize;
@@ -146,7 +146,9 @@ pub struct Scratch {
 /// Correlates two spectra (of equal length `n`, series at `rate_hz`) within `±half_band_hz`,
 /// searching lags within `±max_lag_s`, with maximum-likelihood weights from the bins' SNRs.
 /// `real` says both series are real (the peak is then the largest positive value, else the
-/// largest magnitude, the common phase being unknown).
+/// largest magnitude, the common phase being unknown). `ifft` is an inverse FFT of length `n`,
+/// or the forward one (its output, the correlation at negated lags, is put back in order), so
+/// that one plan serves both ways.
 #[allow(clippy::too_many_arguments)]
 pub fn correlate(
     a: &Spectrum,
@@ -168,33 +170,39 @@ pub fn correlate(
     scratch.cross.resize(n, Complex32::new(0.0, 0.0));
     scratch.plain.clear();
     scratch.plain.resize(n, Complex32::new(0.0, 0.0));
-    for k in 0..n {
+    // The bins within the band: from 0 up, and from the most negative frequency up.
+    let keep = |k: &usize| freq(*k).abs() <= half_band_hz;
+    let in_band = (0..=n / 2)
+        .take_while(keep)
+        .chain((n / 2 + 1..n).skip_while(|k| !keep(k)));
+    let (ax, bx) = (&a.x[..n], &b.x[..n]);
+    let (a_snr, b_snr, a_sig, b_sig) = (&a.snr[..n], &b.snr[..n], &a.signal[..n], &b.signal[..n]);
+    for k in in_band {
         let f = freq(k);
-        if f.abs() > half_band_hz {
-            continue;
-        }
-        scratch.plain[k] = a.x[k] * b.x[k].conj();
-        ea += a.x[k].norm_sqr() as f64;
-        eb += b.x[k].norm_sqr() as f64;
-        let (ra, rb) = (a.snr[k] as f64, b.snr[k] as f64);
+        let c = ax[k] * bx[k].conj();
+        scratch.plain[k] = c;
+        ea += ax[k].norm_sqr() as f64;
+        eb += bx[k].norm_sqr() as f64;
+        let (ra, rb) = (a_snr[k] as f64, b_snr[k] as f64);
         if ra <= 0.0 || rb <= 0.0 {
             continue;
         }
         n_band += 1;
         // |γ|²/(1-|γ|²) of the two receivers at this frequency, and the ML weight on the
         // cross-spectrum: that over the smoothed signal cross-power.
-        let w = ra * rb / (1.0 + ra + rb);
+        let inv = 1.0 / (1.0 + ra + rb);
+        let w = ra * rb * inv;
         wsum += w;
         fsum += w * f;
         f2sum += w * f * f;
-        for (acc, r) in [(&mut sa, ra), (&mut sb, rb)] {
-            let v = w * w / r;
+        // w² / r_a = w r_b / (1 + r_a + r_b), likewise for b: no further division.
+        for (acc, v) in [(&mut sa, w * rb * inv), (&mut sb, w * ra * inv)] {
             acc[0] += v;
             acc[1] += v * f;
             acc[2] += v * f * f;
         }
-        let sig = (a.signal[k] as f64 * b.signal[k] as f64).sqrt().max(1e-30);
-        scratch.cross[k] = a.x[k] * b.x[k].conj() * (w / sig) as f32;
+        let sig = (a_sig[k] as f64 * b_sig[k] as f64).sqrt().max(1e-30);
+        scratch.cross[k] = c * (w / sig) as f32;
     }
     if ea <= 0.0 || eb <= 0.0 || n_band < 4 {
         return None;
@@ -219,6 +227,10 @@ pub fn correlate(
         .fft_scratch
         .resize(ifft.get_inplace_scratch_len(), Complex32::new(0.0, 0.0));
     ifft.process_with_scratch(&mut scratch.cross, &mut scratch.fft_scratch);
+    if ifft.fft_direction() == FftDirection::Forward {
+        // Σ X_k e^{-2πikl/n} is the correlation at lag -l: back in order.
+        scratch.cross[1..].reverse();
+    }
     let r = &scratch.cross;
     let metric = |v: Complex32| if real { v.re as f64 } else { v.norm() as f64 };
     let lag_index = |l: isize| l.rem_euclid(n as isize) as usize;
@@ -332,9 +344,14 @@ fn refine_exact(spec: &[Complex32], tau: f64, real: bool) -> f64 {
         if g1 >= 0.0 {
             return tau;
         }
-        t -= g / g1;
+        let step = g / g1;
+        t -= step;
         if (t - tau).abs() > 0.5 {
             return tau;
+        }
+        // Converged (Newton's error squares every step): a further pass changes nothing.
+        if step.abs() < 1e-9 {
+            break;
         }
     }
     t
@@ -434,19 +451,13 @@ mod tests {
             }
         }
         let mut scratch = Scratch::default();
-        let e = correlate(
-            &Spectrum::new(b),
-            &Spectrum::new(a),
-            rate,
-            250.0,
-            0.02,
-            false,
-            inv.as_ref(),
-            &mut scratch,
-        )
-        .unwrap();
+        let (sb, sa) = (Spectrum::new(b), Spectrum::new(a));
+        let e = correlate(&sb, &sa, rate, 250.0, 0.02, false, inv.as_ref(), &mut scratch).unwrap();
         assert!((e.delay_s * rate - delay).abs() < 1e-3, "{e:?}");
         assert!(e.rho > 0.7, "{e:?}");
+        // The forward plan in place of the inverse: the same delay.
+        let f = correlate(&sb, &sa, rate, 250.0, 0.02, false, fwd.as_ref(), &mut scratch).unwrap();
+        assert!((f.delay_s - e.delay_s).abs() * rate < 1e-6, "{f:?} vs {e:?}");
     }
 
     #[test]
@@ -492,6 +503,25 @@ mod tests {
         }
         let z = (z2.iter().sum::<f64>() / z2.len() as f64).sqrt();
         assert!((0.7..1.4).contains(&z), "rms of error/σ {z}");
+    }
+
+    #[test]
+    fn sliding_average_matches_the_direct_cyclic_sum() {
+        // A strong line (power 10⁶) among values of order 1: exact but for rounding of the line.
+        for n in [3usize, 7, 5000] {
+            let x: Vec<Complex32> = (0..n)
+                .map(|k| Complex32::new(if k == n / 3 { 1e3 } else { (k % 13) as f32 * 0.1 }, 0.5))
+                .collect();
+            let half = (n / 1024).max(2);
+            let s = cyclic_moving_average(&x, half);
+            for (k, v) in s.iter().enumerate() {
+                let direct = (0..2 * half + 1)
+                    .map(|j| x[(k + n * 3 + j - half) % n].norm_sqr() as f64)
+                    .sum::<f64>()
+                    / (2 * half + 1) as f64;
+                assert!((v - direct).abs() <= 1e-8, "n {n} bin {k}: {v} vs {direct}");
+            }
+        }
     }
 
     #[test]

@@ -88,6 +88,14 @@ pub fn estimate_band(samples: &[Complex32], rate_hz: f64) -> Band {
 /// sits at input sample `m * factor + (factor - 1) / 2`.
 pub fn decimate(samples: &[Complex32], rate_hz: f64, factor: usize, mix_hz: f64) -> Vec<Complex32> {
     let factor = factor.max(1);
+    if factor == 1 {
+        // No blocks: the mixer alone (the same phasor, so the same values).
+        let mut out = samples.to_vec();
+        if mix_hz.abs() > 1e-9 {
+            mix(&mut out, rate_hz, mix_hz);
+        }
+        return out;
+    }
     let n_out = samples.len() / factor;
     let mut out = Vec::with_capacity(n_out);
     let scale = 1.0 / factor as f32;
@@ -200,8 +208,8 @@ const TAPS: usize = 2 * RESAMPLE_HALF_TAPS;
 /// between receivers and biases their time differences).
 ///
 /// The table is phase-major: for each of 1025 fractional positions (1/1024 sample apart), the
-/// 24 weights in input order and their sum, so one output is two contiguous kernels
-/// linearly interpolated and one multiply-add pass over the input window.
+/// 24 weights in input order and their sum: one output interpolates two contiguous kernels,
+/// then takes two dot products (real and imaginary parts kept apart) over the input window.
 #[derive(Debug, Clone)]
 pub struct Interpolator {
     phases: Box<[[f32; TAPS]]>,
@@ -215,6 +223,12 @@ impl Default for Interpolator {
 }
 
 impl Interpolator {
+    /// The kernel, tabulated once per process (it is a constant).
+    pub fn shared() -> &'static Self {
+        static TABLE: std::sync::OnceLock<Interpolator> = std::sync::OnceLock::new();
+        TABLE.get_or_init(Self::new)
+    }
+
     /// Tabulates the kernel.
     pub fn new() -> Self {
         let h = RESAMPLE_HALF_TAPS as f64;
@@ -240,9 +254,10 @@ impl Interpolator {
         Self { phases, sums }
     }
 
-    /// Value of `x` at fractional index `pos` (indices outside are clamped to the ends).
-    pub fn at(&self, x: &[Complex32], pos: f64) -> Complex32 {
-        const H: isize = RESAMPLE_HALF_TAPS as isize;
+    /// The kernel at fractional index `pos`: the first input index it weighs and its 24
+    /// weights, normalised to unit sum (the two tabulated phases around `pos`, linearly
+    /// interpolated).
+    fn kernel(&self, pos: f64) -> (isize, [f32; TAPS]) {
         // floor without a libm call (the baseline x86-64 target has no rounding instruction).
         let mut i0 = pos as isize;
         if i0 as f64 > pos {
@@ -252,33 +267,33 @@ impl Interpolator {
         let p = (v as usize).min(KERNEL_STEPS - 1);
         let frac = (v - p as f64) as f32;
         let (a, b) = (&self.phases[p], &self.phases[p + 1]);
-        let wsum = self.sums[p] + frac * (self.sums[p + 1] - self.sums[p]);
-        let first = i0 - H + 1;
+        let norm = (self.sums[p] + frac * (self.sums[p + 1] - self.sums[p])).recip();
+        let weights = std::array::from_fn(|w| (a[w] + frac * (b[w] - a[w])) * norm);
+        (i0 - RESAMPLE_HALF_TAPS as isize + 1, weights)
+    }
+
+    /// Value of `x` at fractional index `pos` (indices outside are clamped to the ends).
+    pub fn at(&self, x: &[Complex32], pos: f64) -> Complex32 {
+        let (first, weights) = self.kernel(pos);
         let last = x.len() as isize - 1;
-        if first >= 0 && i0 + H <= last {
-            let window = &x[first as usize..first as usize + TAPS];
-            return weighted_sum(window, a, b, frac) * wsum.recip();
-        }
-        let mut acc = Complex32::new(0.0, 0.0);
-        for (w, (wa, wb)) in a.iter().zip(b).enumerate() {
-            acc += x[(first + w as isize).clamp(0, last) as usize] * (wa + frac * (wb - wa));
-        }
-        acc * wsum.recip()
+        weights
+            .iter()
+            .enumerate()
+            .map(|(w, &k)| x[(first + w as isize).clamp(0, last) as usize] * k)
+            .sum()
     }
 }
 
-/// Σ x[w] · (a[w] + frac (b[w] - a[w])) in eight independent lanes (vectorisable).
-fn weighted_sum(x: &[Complex32], a: &[f32; TAPS], b: &[f32; TAPS], frac: f32) -> Complex32 {
+/// Σ x[w] · k[w] in eight independent lanes (vectorisable).
+fn dot(x: &[f32], k: &[f32; TAPS]) -> f32 {
     const L: usize = 8;
-    let (mut re, mut im) = ([0f32; L], [0f32; L]);
-    for ((xc, ac), bc) in x.chunks_exact(L).zip(a.chunks_exact(L)).zip(b.chunks_exact(L)) {
+    let mut acc = [0f32; L];
+    for (xc, kc) in x.chunks_exact(L).zip(k.chunks_exact(L)) {
         for l in 0..L {
-            let k = ac[l] + frac * (bc[l] - ac[l]);
-            re[l] += xc[l].re * k;
-            im[l] += xc[l].im * k;
+            acc[l] += xc[l] * kc[l];
         }
     }
-    Complex32::new(re.iter().sum(), im.iter().sum())
+    acc.iter().sum()
 }
 
 /// Resamples a decimated stream onto the grid `t0_s + k / grid_rate_hz`, `k < n`, with a
@@ -296,7 +311,20 @@ pub fn resample(
     // Input position of grid sample k: first + k · step (linear in k).
     let first = ((t0_s - model.offset_s) * model.rate_hz - centre) / factor as f64;
     let step = model.rate_hz / (grid_rate_hz * factor as f64);
-    (0..n).map(|k| interp.at(dec, first + k as f64 * step)).collect()
+    // Real and imaginary parts apart: every output is two contiguous dot products.
+    let re: Vec<f32> = dec.iter().map(|z| z.re).collect();
+    let im: Vec<f32> = dec.iter().map(|z| z.im).collect();
+    (0..n)
+        .map(|k| {
+            let pos = first + k as f64 * step;
+            let (i, weights) = interp.kernel(pos);
+            if i < 0 || i as usize + TAPS > dec.len() {
+                return interp.at(dec, pos);
+            }
+            let i = i as usize;
+            Complex32::new(dot(&re[i..i + TAPS], &weights), dot(&im[i..i + TAPS], &weights))
+        })
+        .collect()
 }
 
 /// Which part of the signal is correlated.
@@ -394,14 +422,40 @@ pub fn phase_deviation_rms(z: &[Complex32], window: usize) -> f64 {
         let hi = (k + half + 1).min(n);
         let m = (cum[hi] - cum[lo]) / (hi - lo) as f64;
         let v = num_complex::Complex64::new(x.re as f64, x.im as f64) * m.conj();
-        // The angle in single precision (a threshold statistic; f32 atan2 is several times
-        // faster), the product scaled into f32's range first.
-        let scale = v.re.abs().max(v.im.abs());
-        if scale > 0.0 {
-            s2 += ((v.im / scale) as f32).atan2((v.re / scale) as f32).powi(2) as f64;
-        }
+        s2 += fast_atan2(v.im, v.re).powi(2);
     }
     (s2 / n as f64).sqrt()
+}
+
+/// `atan2(y, x)` within 3·10⁻⁷ rad, without a library call: a threshold statistic's angle.
+/// The octant reduction to `t = min/max` in [0, 1], then an odd polynomial in `t` (degree 13,
+/// fitted for the least maximum error).
+fn fast_atan2(y: f64, x: f64) -> f64 {
+    use std::f64::consts::{FRAC_PI_2, PI};
+    const C: [f64; 7] = [
+        0.999_996_111_679_156,
+        -0.333_173_682_193_098,
+        0.198_078_160_426_255,
+        -0.132_333_417_928_282,
+        0.079_623_642_584_738,
+        -0.033_604_180_420_220,
+        0.006_811_776_588_840,
+    ];
+    let (ax, ay) = (x.abs(), y.abs());
+    let (lo, hi) = if ay > ax { (ax, ay) } else { (ay, ax) };
+    if hi == 0.0 {
+        return 0.0;
+    }
+    let t = lo / hi;
+    let t2 = t * t;
+    let mut a = t * C.iter().rev().fold(0.0, |p, c| p * t2 + c);
+    if ay > ax {
+        a = FRAC_PI_2 - a;
+    }
+    if x < 0.0 {
+        a = PI - a;
+    }
+    if y < 0.0 { -a } else { a }
 }
 
 /// Envelope (magnitude) series, mean removed.
@@ -430,12 +484,12 @@ pub fn carrier_phase(z: &[Complex32], window: usize) -> Vec<Complex32> {
             let lo = k.saturating_sub(half);
             let hi = (k + half + 1).min(n);
             let m = (cum[hi] - cum[lo]) / (hi - lo) as f64;
-            let a = m.norm();
-            if a <= 0.0 {
+            let a2 = m.norm_sqr();
+            if a2 <= 0.0 {
                 return Complex32::new(0.0, 0.0);
             }
             let x = num_complex::Complex64::new(z[k].re as f64, z[k].im as f64);
-            Complex32::new(((x * m.conj()).im / (a * a)) as f32, 0.0)
+            Complex32::new(((x * m.conj()).im / a2) as f32, 0.0)
         })
         .collect();
     remove_mean(&mut out);
@@ -466,6 +520,17 @@ mod tests {
         let b = estimate_band(&z, rate);
         assert!((b.centre_hz - 3_000.0).abs() < 100.0, "{b:?}");
         assert!(b.width_hz < 500.0, "{b:?}");
+    }
+
+    #[test]
+    fn fast_atan2_matches_the_library_in_every_octant() {
+        for i in 0..100_000 {
+            let phi = -std::f64::consts::PI + 2.0 * std::f64::consts::PI * (i as f64 + 0.5) / 100_000.0;
+            let r = 10f64.powi(i % 7 - 3);
+            let (y, x) = (r * phi.sin(), r * phi.cos());
+            assert!((fast_atan2(y, x) - y.atan2(x)).abs() < 3e-7, "{phi}");
+        }
+        assert_eq!(fast_atan2(0.0, 0.0), 0.0);
     }
 
     #[test]

@@ -105,13 +105,12 @@ pub(crate) fn tdoa(
     let n = smooth_size((window * rate).floor() as usize);
     let mut planner = FftPlanner::<f32>::new();
     let fwd = planner.plan_fft_forward(n);
-    let inv = planner.plan_fft_inverse(n);
-    let interp = signal::Interpolator::new();
+    let interp = signal::Interpolator::shared();
     let grid_series: Vec<Vec<Complex32>> = timed
         .iter()
         .zip(&decimated)
         .zip(&factors)
-        .map(|((t, d), &f)| signal::resample(d, &t.model, f, start, rate, n, &interp))
+        .map(|((t, d), &f)| signal::resample(d, &t.model, f, start, rate, n, interp))
         .collect();
     drop(decimated);
     // Carrier-dominated signals are timed by their envelope and their phase modulation; others
@@ -209,7 +208,8 @@ pub(crate) fn tdoa(
                     half_band,
                     max_lag,
                     real,
-                    inv.as_ref(),
+                    // The forward plan also serves for the inverse (no second plan).
+                    fwd.as_ref(),
                     &mut scratch,
                 ) {
                     fds.push(FeatureDelay {
