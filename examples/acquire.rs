@@ -74,8 +74,7 @@ struct Args {
     /// Centre (target) frequency in Hz, e.g. 145.5e6 (the default; with --recordings, theirs).
     #[arg(long, value_name = "HZ")]
     frequency: Option<f64>,
-    /// Capture duration in seconds (at most 3600).
-    /// (Default 10 s; with --recordings, the longest recording.)
+    /// Capture duration in seconds, at most 3600 (default 10; with --recordings, the longest recording).
     #[arg(long, value_name = "S")]
     duration: Option<f64>,
     /// Preferred sample rate in Hz (receivers with a fixed rate use theirs; sets every simulated receiver's rate).
