@@ -257,6 +257,7 @@ impl Interpolator {
     /// The kernel at fractional index `pos`: the first input index it weighs and its 24
     /// weights, normalised to unit sum (the two tabulated phases around `pos`, linearly
     /// interpolated).
+    #[inline]
     fn kernel(&self, pos: f64) -> (isize, [f32; TAPS]) {
         // floor without a libm call (the baseline x86-64 target has no rounding instruction).
         let mut i0 = pos as isize;
@@ -285,6 +286,7 @@ impl Interpolator {
 }
 
 /// Σ x[w] · k[w] in eight independent lanes (vectorisable).
+#[inline]
 fn dot(x: &[f32], k: &[f32; TAPS]) -> f32 {
     const L: usize = 8;
     let mut acc = [0f32; L];
@@ -343,12 +345,15 @@ pub enum Feature {
 /// from the FFT `spec` of a series at `rate_hz`.
 pub fn carrier_line(spec: &[Complex32], rate_hz: f64) -> (f64, f64) {
     let n = spec.len();
-    let total: f64 = spec.iter().map(|x| x.norm_sqr() as f64).sum();
-    let (k, _) = spec
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.norm_sqr().total_cmp(&b.1.norm_sqr()))
-        .unwrap_or((0, &Complex32::new(0.0, 0.0)));
+    // The total power and the strongest bin (the last of equals) in one pass.
+    let (mut total, mut k, mut best) = (0f64, 0usize, f32::NEG_INFINITY);
+    for (i, x) in spec.iter().enumerate() {
+        let p = x.norm_sqr();
+        total += p as f64;
+        if p.total_cmp(&best).is_ge() {
+            (k, best) = (i, p);
+        }
+    }
     let around: f64 = (0..5).map(|j| spec[(k + n + j - 2) % n].norm_sqr() as f64).sum();
     let p = |j: isize| {
         (spec[((k as isize + j).rem_euclid(n as isize)) as usize].norm_sqr() as f64)
@@ -420,7 +425,8 @@ pub fn phase_deviation_rms(z: &[Complex32], window: usize) -> f64 {
     for (k, x) in z.iter().enumerate() {
         let lo = k.saturating_sub(half);
         let hi = (k + half + 1).min(n);
-        let m = (cum[hi] - cum[lo]) / (hi - lo) as f64;
+        // The window's sum, not its mean: the angle does not depend on the scale.
+        let m = cum[hi] - cum[lo];
         let v = num_complex::Complex64::new(x.re as f64, x.im as f64) * m.conj();
         s2 += fast_atan2(v.im, v.re).powi(2);
     }
