@@ -20,22 +20,9 @@ use heimdall::locate::geo::geodesic_distance;
 use heimdall::locate::{GeoPoint, Localization, LocateOptions, Method, locate};
 use heimdall::recordings::{RecordingNetwork, recording_network};
 use heimdall::session_locate::locate_session;
-use heimdall::storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
+use heimdall::storage::{ArchiveFormat, ArchiveSink};
 use heimdall::tsdb::Tsdb;
 use serde_json::Value;
-
-async fn archive_and_db(dir: &Path) -> (Arc<ArchiveSink>, Arc<Tsdb>) {
-    let url = url::Url::from_directory_path(dir.join("archive")).unwrap().to_string();
-    let sink = Arc::new(
-        ArchiveBuilder::from_url(url)
-            .with_format(ArchiveFormat::Both)
-            .build()
-            .unwrap(),
-    );
-    let db = Arc::new(Tsdb::from_url(&format!("sqlite://{}", dir.join("metrics.db").display())).unwrap());
-    db.migrate().await.unwrap();
-    (sink, db)
-}
 
 async fn import(net: &RecordingNetwork, sink: &Arc<ArchiveSink>, db: &Arc<Tsdb>) -> SessionReport {
     let engine = Engine::builder()
@@ -69,7 +56,7 @@ async fn a_synthetic_kiwi_wav_is_archived_with_its_fitted_rate_and_gps_marks() {
     .unwrap();
     let net = recording_network(&stations).unwrap();
     assert_eq!(net.frequency_hz, 7.0e6);
-    let (sink, db) = archive_and_db(tmp.path()).await;
+    let (sink, db) = common::archive_and_db(tmp.path(), ArchiveFormat::Both).await;
     let report = import(&net, &sink, &db).await;
     let manifest = sink.read_session_manifest(report.session_id).await.unwrap();
     let receiver = &manifest.session.receivers[0];
@@ -125,7 +112,7 @@ async fn real_recordings_imported_then_located_match_the_direct_localization() {
     let truth = net.transmitter.expect("stations.json has the truth");
     let truth = GeoPoint::new(truth.latitude, truth.longitude);
     let tmp = tempfile::tempdir().unwrap();
-    let (sink, db) = archive_and_db(tmp.path()).await;
+    let (sink, db) = common::archive_and_db(tmp.path(), ArchiveFormat::Both).await;
     let report = import(&net, &sink, &db).await;
     let located = locate_session(&sink, Some(db.as_ref()), report.session_id, &LocateOptions::default())
         .await

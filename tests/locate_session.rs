@@ -4,6 +4,8 @@
 //! result is found both as `localization.json` with the session and as a `localizations` row.
 #![allow(clippy::print_stderr)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use heimdall::core::{
 };
 use heimdall::locate::{LocateError, LocateOptions};
 use heimdall::session_locate::{SessionLocateError, locate_session};
-use heimdall::storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink, LOCALIZATION};
+use heimdall::storage::{ArchiveFormat, ArchiveSink, LOCALIZATION};
 use heimdall::tsdb::Tsdb;
 use heimdall::websdr::simulated::{Clock, Modulation, SimulatedNetwork, SimulatedReceiverConfig, Transmitter};
 
@@ -21,19 +23,6 @@ const F: f64 = 145.5e6;
 
 fn truth() -> GeoPosition {
     GeoPosition::new(44.93, 8.21, Some(400.0)).unwrap()
-}
-
-async fn archive_and_db(dir: &std::path::Path) -> (Arc<ArchiveSink>, Arc<Tsdb>) {
-    let url = url::Url::from_directory_path(dir.join("archive")).unwrap().to_string();
-    let sink = Arc::new(
-        ArchiveBuilder::from_url(url)
-            .with_format(ArchiveFormat::Npy)
-            .build()
-            .unwrap(),
-    );
-    let db = Arc::new(Tsdb::from_url(&format!("sqlite://{}", dir.join("metrics.db").display())).unwrap());
-    db.migrate().await.unwrap();
-    (sink, db)
 }
 
 async fn acquire(net: SimulatedNetwork, sink: &Arc<ArchiveSink>, db: &Arc<Tsdb>, secs: f64) -> SessionReport {
@@ -54,7 +43,7 @@ async fn acquire(net: SimulatedNetwork, sink: &Arc<ArchiveSink>, db: &Arc<Tsdb>,
 #[tokio::test(flavor = "multi_thread")]
 async fn an_archived_session_is_located_and_the_result_kept_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (sink, db) = archive_and_db(dir.path()).await;
+    let (sink, db) = common::archive_and_db(dir.path(), ArchiveFormat::Npy).await;
     // The reference network: 4 GPS-timed receivers, 3 on host clocks.
     // A strong DCF77-shaped time-code carrier (pseudo-random 100/200 ms drops each second, 1 ms edges)
     // at 48 kS/s for 8 s: GPS marks about every second give each clock a fitted rate, and the
@@ -149,7 +138,7 @@ async fn an_archived_session_is_located_and_the_result_kept_with_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_sessions_and_unlocatable_captures_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let (sink, db) = archive_and_db(dir.path()).await;
+    let (sink, db) = common::archive_and_db(dir.path(), ArchiveFormat::Npy).await;
     let unknown = SessionId::new();
     match locate_session(&sink, Some(db.as_ref()), unknown, &LocateOptions::default()).await {
         Err(SessionLocateError::SessionNotFound { session, .. }) => assert_eq!(session, unknown),

@@ -1,7 +1,11 @@
 //! Helpers shared by the facade's integration tests.
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use heimdall::storage::{ArchiveBuilder, ArchiveFormat, ArchiveSink};
+use heimdall::tsdb::Tsdb;
 
 /// The folder of the real KiwiSDR recordings (GPL, never copied into the repository), from
 /// `HEIMDALL_KIWI_WAV_DIR` (scripts/test.sh sets it when the folder exists). Without it the
@@ -18,4 +22,14 @@ pub fn real_recordings_dir() -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// An archive on local disk (`DIR/archive`, in `format`) and a migrated SQLite database
+/// (`DIR/metrics.db`).
+pub async fn archive_and_db(dir: &Path, format: ArchiveFormat) -> (Arc<ArchiveSink>, Arc<Tsdb>) {
+    let url = url::Url::from_directory_path(dir.join("archive")).unwrap().to_string();
+    let sink = Arc::new(ArchiveBuilder::from_url(url).with_format(format).build().unwrap());
+    let db = Arc::new(Tsdb::from_url(&format!("sqlite://{}", dir.join("metrics.db").display())).unwrap());
+    db.migrate().await.unwrap();
+    (sink, db)
 }
